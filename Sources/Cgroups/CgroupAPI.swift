@@ -1,0 +1,134 @@
+// The public contract of the Cgroups module. The runtime converts OCI `linux.resources` into
+// `CgroupResources`; managers write them in the v1 or v2 vocabulary (reference/runtime.md §3).
+
+/// Which cgroup hierarchy layout the host uses.
+public enum CgroupLayout: String, Sendable, Equatable {
+    /// `/sys/fs/cgroup` is cgroup2 with controllers.
+    case unified
+    /// v1 controllers, cgroup2 at `/sys/fs/cgroup/unified` (process tracking only).
+    case hybrid
+    /// v1 controllers only.
+    case legacy
+}
+
+/// Resource limits in runtime-spec units (OCI `linux.resources`), independent of the cgroup version.
+public struct CgroupResources: Sendable, Equatable {
+    /// Bytes; nil = unset, -1 = unlimited.
+    public var memoryLimit: Int64?
+    /// Bytes; memory+swap in v1 semantics (OCI); nil = unset, -1 = unlimited.
+    public var memorySwap: Int64?
+    /// Bytes (soft limit / memory.low).
+    public var memoryReservation: Int64?
+    /// v1 cpu.shares; converted to cpu.weight on v2 with the current runc/crun formula.
+    public var cpuShares: UInt64?
+    /// Microseconds; nil = unset, -1 = unlimited.
+    public var cpuQuota: Int64?
+    /// Microseconds.
+    public var cpuPeriod: UInt64?
+    public var cpusetCpus: String?
+    public var cpusetMems: String?
+    /// nil = unset; <= 0 = unlimited (OCI: 0 or -1 means no limit when given by the caller; see runtime.md §3.2).
+    public var pidsLimit: Int64?
+    /// Raw unified (v2) key/value writes, e.g. "memory.high". Ignored on v1.
+    public var unified: [String: String]
+
+    public init(
+        memoryLimit: Int64? = nil, memorySwap: Int64? = nil, memoryReservation: Int64? = nil,
+        cpuShares: UInt64? = nil, cpuQuota: Int64? = nil, cpuPeriod: UInt64? = nil,
+        cpusetCpus: String? = nil, cpusetMems: String? = nil, pidsLimit: Int64? = nil,
+        unified: [String: String] = [:]
+    ) {
+        self.memoryLimit = memoryLimit
+        self.memorySwap = memorySwap
+        self.memoryReservation = memoryReservation
+        self.cpuShares = cpuShares
+        self.cpuQuota = cpuQuota
+        self.cpuPeriod = cpuPeriod
+        self.cpusetCpus = cpusetCpus
+        self.cpusetMems = cpusetMems
+        self.pidsLimit = pidsLimit
+        self.unified = unified
+    }
+}
+
+/// Usage figures reported by `minirun events --stats` (runc's `events --stats` JSON shape is produced by the runtime).
+public struct CgroupStats: Sendable, Equatable, Codable {
+    public var memoryUsage: UInt64
+    public var memoryLimit: UInt64?
+    public var memoryMaxUsage: UInt64?
+    public var cpuUsageNanos: UInt64
+    public var cpuUserNanos: UInt64
+    public var cpuSystemNanos: UInt64
+    public var cpuThrottledPeriods: UInt64
+    public var cpuThrottledNanos: UInt64
+    public var pidsCurrent: UInt64
+    public var pidsLimit: UInt64?
+    public var oomEvents: UInt64
+    public var oomKills: UInt64
+
+    public init(
+        memoryUsage: UInt64 = 0, memoryLimit: UInt64? = nil, memoryMaxUsage: UInt64? = nil, cpuUsageNanos: UInt64 = 0,
+        cpuUserNanos: UInt64 = 0, cpuSystemNanos: UInt64 = 0, cpuThrottledPeriods: UInt64 = 0, cpuThrottledNanos: UInt64 = 0,
+        pidsCurrent: UInt64 = 0, pidsLimit: UInt64? = nil, oomEvents: UInt64 = 0, oomKills: UInt64 = 0
+    ) {
+        self.memoryUsage = memoryUsage
+        self.memoryLimit = memoryLimit
+        self.memoryMaxUsage = memoryMaxUsage
+        self.cpuUsageNanos = cpuUsageNanos
+        self.cpuUserNanos = cpuUserNanos
+        self.cpuSystemNanos = cpuSystemNanos
+        self.cpuThrottledPeriods = cpuThrottledPeriods
+        self.cpuThrottledNanos = cpuThrottledNanos
+        self.pidsCurrent = pidsCurrent
+        self.pidsLimit = pidsLimit
+        self.oomEvents = oomEvents
+        self.oomKills = oomKills
+    }
+}
+
+/// One container's (or pod's) cgroup, in whichever layout the host has.
+///
+/// `path` is the OCI `cgroupsPath`: absolute paths are taken from the hierarchy root, relative ones are
+/// placed under the calling process's own cgroup (per controller on v1). Implementations never touch
+/// anything outside the cgroup(s) they create.
+public protocol CgroupManager: Sendable {
+    var layout: CgroupLayout { get }
+    /// Creates the directories (and enables controllers in parents on v2). Idempotent.
+    func create() throws(CgroupError)
+    /// Writes the limits. Errors name the file and the value the kernel refused.
+    func apply(_ resources: CgroupResources) throws(CgroupError)
+    /// Moves a process (all its threads) into the cgroup(s).
+    func addProcess(_ pid: Int32) throws(CgroupError)
+    /// PIDs currently in the cgroup (cgroup.procs).
+    func processes() throws(CgroupError) -> [Int32]
+    func stats() throws(CgroupError) -> CgroupStats
+    /// Number of OOM kills so far (v2 memory.events oom_kill; v1 memory.oom_control oom_kill).
+    func oomKillCount() throws(CgroupError) -> UInt64
+    /// SIGKILLs every process in the cgroup (cgroup.kill on v2 when available, else iterate).
+    func killAll() throws(CgroupError)
+    /// Removes the directories (rmdir, leaf first), after processes are gone. Missing dirs are fine.
+    func destroy() throws(CgroupError)
+    /// Absolute directory paths this manager owns (one on v2, one per controller on v1 + unified on hybrid).
+    var directories: [String] { get }
+}
+
+public struct CgroupError: Error, Sendable, CustomStringConvertible {
+    public var operation: String
+    public var path: String
+    public var errno: Int32?
+    public var detail: String
+
+    public init(operation: String, path: String, errno: Int32? = nil, detail: String = "") {
+        self.operation = operation
+        self.path = path
+        self.errno = errno
+        self.detail = detail
+    }
+
+    public var description: String {
+        var s = "cgroup \(operation) \(path)"
+        if !detail.isEmpty { s += ": \(detail)" }
+        if let errno { s += " (errno \(errno))" }
+        return s
+    }
+}

@@ -1,0 +1,1 @@
+// Implementations arrive with the cgroups work.

@@ -1,0 +1,1 @@
+print("minirun-selftest: not built yet")

@@ -1,0 +1,1 @@
+print("minirun: not built yet")
