@@ -12,8 +12,14 @@ let package = Package(
         .executable(name: "minirun-shim", targets: ["minirun-shim"]),
         .executable(name: "minirun-selftest", targets: ["minirun-selftest"]),
         .library(name: "Runtime", targets: ["Runtime"]),
+        .library(name: "Images", targets: ["Images"]),
+        .executable(name: "imagectl", targets: ["imagectl"]),
     ],
-    dependencies: [],
+    dependencies: [
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
     targets: [
         // C: the pre-exec container init stage and the few syscalls Swift cannot import.
         .target(name: "CShims", path: "CShims"),
@@ -32,12 +38,25 @@ let package = Package(
         .executableTarget(name: "minirun-shim", path: "Sources/minirun-shim"),
         // Runs the cgroup and runtime checks inside the cgroup v2 VM (vm/).
         .executableTarget(name: "minirun-selftest", dependencies: ["Cgroups", "Runtime"], swiftSettings: strict),
+        // Image service (containerd image-service role): references, registry pulls, content store, rootfs.
+        .systemLibrary(name: "CArchive", path: "Sources/CArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
+        .target(
+            name: "Images",
+            dependencies: [
+                "CArchive",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strict),
+        .executableTarget(
+            name: "imagectl", dependencies: ["Images", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strict),
         // Shared test helpers: busybox rootfs, bundles, running processes.
         .target(name: "TestSupport", dependencies: ["OCISpec"], path: "Tests/TestSupport", swiftSettings: strict),
         .testTarget(name: "OCISpecTests", dependencies: ["OCISpec"], swiftSettings: strict),
         .testTarget(name: "CgroupsTests", dependencies: ["Cgroups", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "SecurityTests", dependencies: ["Security", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "ImagesTests", dependencies: ["Images"], swiftSettings: strict),
         .testTarget(name: "IntegrationTests", dependencies: ["Runtime", "TestSupport"], swiftSettings: strict),
     ]
 )

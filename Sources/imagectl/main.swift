@@ -1,0 +1,2 @@
+import Images
+print("x")
