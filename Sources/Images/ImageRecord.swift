@@ -30,6 +30,20 @@ public struct ImageRecord: Codable, Sendable, Equatable {
         return set
     }
 
+    /// Keys of the unpacked layer directories, bottom first: `key(n) = sha256(key(n-1) + " " + blob(n))`.
+    /// An unpacked layer depends on the layers below it (it is applied on top of them), so it is keyed
+    /// by its chain, as containerd keys snapshots by chain ID.
+    public var layerChain: [Digest] { Self.chain(layers.map(\.digest)) }
+
+    static func chain(_ digests: [Digest]) -> [Digest] {
+        var keys: [Digest] = []
+        for digest in digests {
+            let text = keys.last.map { "\($0) \(digest)" } ?? digest.description
+            keys.append(keys.isEmpty ? digest : Digest.sha256(Data(text.utf8)))
+        }
+        return keys
+    }
+
     /// Whether `query` (a reference, an ID or an unambiguous ID prefix) names this image.
     func matches(_ query: String) -> Bool {
         if query == id.description || query == id.hex { return true }

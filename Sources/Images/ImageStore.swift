@@ -18,7 +18,7 @@ extension RegistryClient: BlobSource {
 ///
 /// Layout under `root` (default `/var/lib/minikubelet`):
 /// - `images/blobs/sha256/HEX`: verified blobs (manifests, configs, compressed layers);
-/// - `images/layers/sha256/HEX`: each layer unpacked once, in overlay form (keyed by the layer blob digest);
+/// - `images/layers/sha256/KEY`: each layer unpacked once, in overlay form, keyed by its chain (`ImageRecord.layerChain`);
 /// - `images/records/HEX.json`: image metadata, keyed by image ID;
 /// - `images/tmp/`: partial downloads and unpacks.
 ///
@@ -156,26 +156,36 @@ public final class ImageStore: Sendable {
             throw ImageError.invalidManifest(image: image, detail: "config lists \(diffIDs.count) layers, manifest \(manifest.layers.count)")
         }
 
-        // Layers: download and unpack concurrently, each at most once.
+        // Layers: blobs download concurrently; each layer is unpacked (in order) as soon as its blob and
+        // the layers below it are ready.
         var unique: [Descriptor] = []
         var seen = Set<Digest>()
         for layer in manifest.layers where seen.insert(layer.digest).inserted { unique.append(layer) }
-        let limit = max(1, options.maxConcurrentDownloads)
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            var next = 0
-            func launch(_ layer: Descriptor) {
-                group.addTask { try await self.ensureLayer(layer, image: image, source: source, progress: progress) }
+        let chain = ImageRecord.chain(manifest.layers.map(\.digest))
+        let gate = AsyncGate(limit: max(1, options.maxConcurrentDownloads))
+        var downloads: [Digest: Task<Void, any Error>] = [:]
+        for layer in unique {
+            let needed = manifest.layers.indices.contains { manifest.layers[$0].digest == layer.digest && !FileIO.isDirectory(layerPath(chain[$0])) }
+            guard needed else {
+                progress?(LayerProgress(digest: layer.digest, phase: .alreadyExists, bytes: layer.size, total: layer.size))
+                continue
             }
-            while next < unique.count && next < limit {
-                launch(unique[next])
-                next += 1
+            progress?(LayerProgress(digest: layer.digest, phase: .waiting, bytes: 0, total: layer.size))
+            downloads[layer.digest] = Task {
+                try await gate.withPermit { try await self.ensureBlob(layer, image: image, source: source, progress: progress) }
             }
-            while try await group.next() != nil {
-                if next < unique.count {
-                    launch(unique[next])
-                    next += 1
-                }
+        }
+        do {
+            for (index, layer) in manifest.layers.enumerated() where !FileIO.isDirectory(layerPath(chain[index])) {
+                try await downloads[layer.digest]?.value
+                progress?(LayerProgress(digest: layer.digest, phase: .extracting, bytes: layer.size, total: layer.size))
+                try await unpackLayer(layer, key: chain[index], lowerKeys: Array(chain[..<index]))
+                progress?(LayerProgress(digest: layer.digest, phase: .done, bytes: layer.size, total: layer.size))
             }
+        } catch {
+            for task in downloads.values { task.cancel() }
+            for task in downloads.values { _ = try? await task.value }
+            throw error
         }
 
         let now = Date()
@@ -216,39 +226,64 @@ public final class ImageStore: Sendable {
         FileIO.syncDirectory(of: path)
     }
 
-    /// Makes sure the layer is downloaded and unpacked (in overlay form) exactly once.
-    func ensureLayer(_ layer: Descriptor, image: String, source: any BlobSource, progress: (@Sendable (LayerProgress) -> Void)?) async throws {
-        let target = layerPath(layer.digest)
-        if FileIO.isDirectory(target) {
-            progress?(LayerProgress(digest: layer.digest, phase: .alreadyExists, bytes: layer.size, total: layer.size))
-            return
-        }
-        progress?(LayerProgress(digest: layer.digest, phase: .waiting, bytes: 0, total: layer.size))
-        try await ensureBlob(layer, image: image, source: source, progress: progress)
-        progress?(LayerProgress(digest: layer.digest, phase: .extracting, bytes: layer.size, total: layer.size))
+    /// Unpacks one layer into `layers/KEY` in overlay form. The first layer is extracted directly; an
+    /// upper layer is applied through a temporary overlay mount of the layers below it with a fresh
+    /// upper directory (containerd's approach): parent directories, symlinked parents and whiteouts then
+    /// behave exactly as in the container's merged view, and overlayfs itself records deletions. Where
+    /// overlayfs is unavailable the layer is not needed in overlay form (rootfs falls back to copying).
+    func unpackLayer(_ layer: Descriptor, key: Digest, lowerKeys: [Digest]) async throws(ImageError) {
+        let target = layerPath(key)
         let blob = blobPath(layer.digest)
-        let temp = tempPath("layer-" + layer.digest.hex.prefix(12))
+        let temp = tempPath("layer-" + key.hex.prefix(12))
         let layerName = layer.digest.description
+        let lowers = lowerKeys.reversed().map { layerPath($0) }
+        @Sendable func finish(_ upper: String) throws(ImageError) {
+            guard rename(upper, target) == 0 else {
+                let code = errno
+                // Someone else finished the same layer first: theirs is as good as ours.
+                if (code == ENOTEMPTY || code == EEXIST) && FileIO.isDirectory(target) {
+                    try FileIO.removeTree(temp)
+                    return
+                }
+                throw ImageError.errno(target, "rename", code)
+            }
+            FileIO.syncDirectory(of: target)
+            try FileIO.removeTree(temp)
+        }
         try await Blocking.run { () throws(ImageError) in
             do throws(ImageError) {
-                try FileIO.makeDirectories(temp)
-                try LayerUnpacker(layer: layerName, mode: .overlay).unpack(archivePath: blob, into: temp)
-                guard rename(temp, target) == 0 else {
-                    let code = errno
-                    // Someone else finished the same layer first: theirs is as good as ours.
-                    if (code == ENOTEMPTY || code == EEXIST) && FileIO.isDirectory(target) {
-                        try FileIO.removeTree(temp)
+                let upper = temp + "/upper"
+                try FileIO.makeDirectories(upper)
+                if lowers.isEmpty {
+                    try LayerUnpacker(layer: layerName, mode: .flatten).unpack(archivePath: blob, into: upper)
+                } else {
+                    let work = temp + "/work"
+                    let merged = temp + "/merged"
+                    try FileIO.makeDirectories(work)
+                    try FileIO.makeDirectories(merged)
+                    do throws(ImageError) {
+                        try Overlay.mount(lowers: lowers, upper: upper, work: work, at: merged)
+                    } catch {
+                        // No overlayfs here: convert whiteouts without seeing the lower layers. Container
+                        // root filesystems then come from the copy fallback, which replays the blobs.
+                        try LayerUnpacker(layer: layerName, mode: .overlay).unpack(archivePath: blob, into: upper)
+                        try finish(upper)
                         return
                     }
-                    throw ImageError.errno(target, "rename", code)
+                    do throws(ImageError) {
+                        try LayerUnpacker(layer: layerName, mode: .flatten).unpack(archivePath: blob, into: merged)
+                    } catch {
+                        Overlay.unmount(merged)
+                        throw error
+                    }
+                    Overlay.unmount(merged)
                 }
-                FileIO.syncDirectory(of: target)
+                try finish(upper)
             } catch {
                 try? FileIO.removeTree(temp)
                 throw error
             }
         }
-        progress?(LayerProgress(digest: layer.digest, phase: .done, bytes: layer.size, total: layer.size))
     }
 
     // MARK: - Records
@@ -420,7 +455,11 @@ public final class ImageStore: Sendable {
         let lock = try await GCLock.exclusive(imagesDir)
         defer { lock.release() }
         var referenced = Set<String>()
-        for record in try list() { for digest in record.blobDigests { referenced.insert(digest.hex) } }
+        var referencedLayers = Set<String>()
+        for record in try list() {
+            for digest in record.blobDigests { referenced.insert(digest.hex) }
+            for key in record.layerChain { referencedLayers.insert(key.hex) }
+        }
         var blobs = 0
         var layers = 0
         var bytes: Int64 = 0
@@ -429,7 +468,7 @@ public final class ImageStore: Sendable {
             try FileIO.removeTree(blobsDir + "/" + name)
             blobs += 1
         }
-        for name in try FileIO.listDirectory(layersDir) where !referenced.contains(name) {
+        for name in try FileIO.listDirectory(layersDir) where !referencedLayers.contains(name) {
             bytes += FileIO.diskUsage(layersDir + "/" + name)
             try FileIO.removeTree(layersDir + "/" + name)
             layers += 1
@@ -475,6 +514,33 @@ struct GCLock: Sendable {
     }
 
     func release() { close(fd) }
+}
+
+/// Limits how many downloads run at once.
+actor AsyncGate {
+    private var available: Int
+    private var waiters: [CheckedContinuation<Void, Never>] = []
+
+    init(limit: Int) { available = limit }
+
+    func withPermit<T: Sendable>(_ body: @Sendable () async throws -> T) async throws -> T {
+        if available > 0 {
+            available -= 1
+        } else {
+            await withCheckedContinuation { waiters.append($0) }
+        }
+        defer { release() }
+        try Task.checkCancellation()
+        return try await body()
+    }
+
+    private func release() {
+        if waiters.isEmpty {
+            available += 1
+        } else {
+            waiters.removeFirst().resume()
+        }
+    }
 }
 
 /// Runs blocking work (libarchive, flock) off the cooperative thread pool.

@@ -145,15 +145,21 @@ final class RegistryClient: Sendable {
 
     /// `GET /v2/`: picks the scheme and sets up authentication for `reference.repository`.
     func ping() async throws {
-        let schemes = options.isInsecure(reference.registry) ? ["https", "http"] : ["https"]
+        // Insecure hosts: plain HTTP first (a TLS server answers it with 400 at once, while a TLS
+        // handshake against a plain-HTTP server can stall until the timeout), then HTTPS unverified.
+        let schemes = options.isInsecure(reference.registry) ? ["http", "https"] : ["https"]
         var lastError: (any Error)?
         for scheme in schemes {
             let base = "\(scheme)://\(host)"
             var request = HTTPClientRequest(url: base + "/v2/")
             request.method = .GET
             do {
-                let response = try await http.execute(request, timeout: .seconds(30))
+                let response = try await http.execute(request, timeout: .seconds(options.connectTimeoutSeconds + 5))
                 _ = try? await response.body.collect(upTo: 1 << 16)
+                if scheme == "http" && response.status.code == 400 && schemes.count > 1 {
+                    lastError = ImageError.registryError(image: image, status: 400, detail: "plain HTTP refused")
+                    continue
+                }
                 state.withLock { $0.baseURL = base }
                 switch response.status.code {
                 case 200..<300:
