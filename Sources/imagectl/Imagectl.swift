@@ -57,11 +57,12 @@ struct Load: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Import an OCI layout directory, oci-archive tar or docker save tar.")
     @OptionGroup var store: StoreOptions
     @Option(help: "Tag the imported image with this reference.") var name: String?
+    @Option(help: "Import only the OCI layout entry with this org.opencontainers.image.ref.name.") var refName: String?
     @Argument var path: String
 
     func run() async throws {
         try await reportingImageErrors {
-            for record in try await store.store().load(path: path, name: name) {
+            for record in try await store.store().load(path: path, name: name, refName: refName) {
                 print("loaded \(record.repoTags.first ?? "<untagged>") \(record.id)")
             }
         }
