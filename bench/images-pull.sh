@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark: pull + unpack of one multi-layer image from a local docker-registry (loopback), in one run:
 #   imagectl pull (+ overlay rootfs)   vs   skopeo copy + umoci unpack   vs   podman pull.
-# Usage: bench/images-pull.sh            (needs root, docker-registry, skopeo, umoci, podman; builds imagectl release)
+# Usage: [IMAGECTL=path] bench/images-pull.sh   (needs root, docker-registry, skopeo, umoci, podman; builds imagectl release)
 # Prints one line per tool (seconds) and the ratios; the image is built from local files, no downloads.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -14,8 +14,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
-swift build -c release --product imagectl --package-path "$repo" >/dev/null
-imagectl=$(swift build -c release --product imagectl --package-path "$repo" --show-bin-path)/imagectl
+# IMAGECTL=path overrides the release build (e.g. a debug build on a busy machine).
+if [ -z "${IMAGECTL:-}" ]; then
+    swift build -c release --product imagectl --package-path "$repo" >/dev/null
+    IMAGECTL=$(swift build -c release --product imagectl --package-path "$repo" --show-bin-path)/imagectl
+fi
+imagectl=$IMAGECTL
 
 # Image: busybox + python stdlib + locales + docs, with a deletion layer: 5 gzip layers.
 layout=$work/layout

@@ -131,7 +131,8 @@ extension ImageStore {
             var indexDigest: Digest?
             var data = try readSmall(try blobFile(descriptor.digest), origin: origin)
             guard Digest.sha256(data) == descriptor.digest else {
-                throw ImageError.digestMismatch(image: origin, what: "manifest", expected: descriptor.digest.description, actual: Digest.sha256(data).description)
+                throw ImageError.digestMismatch(
+                    image: origin, what: "manifest", expected: descriptor.digest.description, actual: Digest.sha256(data).description)
             }
             if MediaType.indexes.contains(descriptor.mediaType) {
                 indexData = data

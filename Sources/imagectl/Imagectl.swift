@@ -48,7 +48,9 @@ struct Pull: AsyncParsableCommand {
             let record = try await store.store().pull(image, policy: policy, credentials: credentials, progress: { renderer.update($0) })
             renderer.finish()
             let elapsed = ContinuousClock.now - started
-            print("\(record.repoTags.first ?? image) \(record.id) (\(ProgressRenderer.bytes(record.size)), \(elapsed.formatted(.units(allowed: [.seconds, .milliseconds]))))")
+            print(
+                "\(record.repoTags.first ?? image) \(record.id) (\(ProgressRenderer.bytes(record.size)), \(elapsed.formatted(.units(allowed: [.seconds, .milliseconds]))))"
+            )
         }
     }
 }

@@ -69,7 +69,9 @@ enum Fixtures {
 
         static func start(_ dir: String, auth: String? = nil) throws -> Registry {
             let out = try sh("'\(scripts)/start-registry.sh' '\(dir)' \(auth.map { "'\($0)'" } ?? "")")
-            guard let port = Int(out.trimmingCharacters(in: .whitespacesAndNewlines)) else { throw CommandFailed(command: "start-registry", status: 0, output: out) }
+            guard let port = Int(out.trimmingCharacters(in: .whitespacesAndNewlines)) else {
+                throw CommandFailed(command: "start-registry", status: 0, output: out)
+            }
             return Registry(dir: dir, port: port)
         }
 

@@ -66,7 +66,9 @@ struct RegistryAcceptanceTests {
                     try #"{"auths": {"\#(registry.host)": {"auth": "\#(auth)"}}}"#.write(toFile: config, atomically: true, encoding: .utf8)
                 }
                 try writeConfig("alice:wrong")
-                let wrong = await #expect(throws: ImageError.self) { try await store.pull(image, credentials: try RegistryCredentials.load(dockerConfig: config)) }
+                let wrong = await #expect(throws: ImageError.self) {
+                    try await store.pull(image, credentials: try RegistryCredentials.load(dockerConfig: config))
+                }
                 #expect(wrong?.description.contains("unauthorized") == true)
 
                 try writeConfig("alice:s3cret")

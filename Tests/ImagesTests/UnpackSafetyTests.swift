@@ -42,7 +42,9 @@ import Testing
         Case(name: "absolute", entries: [("/etc/x", "f", "pwned")], expectError: true),
         Case(name: "symlink escape then write", entries: [("evil", "l", "../../../../../../.."), ("evil/x", "f", "pwned")], expectError: false),
         Case(name: "absolute symlink then write", entries: [("evil", "l", "/"), ("evil/x", "f", "pwned")], expectError: false),
-        Case(name: "nested symlink escape", entries: [("d", "d", ""), ("d/up", "l", "../.."), ("d/up/up2", "l", "../.."), ("d/up/up2/x", "f", "pwned")], expectError: false),
+        Case(
+            name: "nested symlink escape", entries: [("d", "d", ""), ("d/up", "l", "../.."), ("d/up/up2", "l", "../.."), ("d/up/up2/x", "f", "pwned")],
+            expectError: false),
         Case(name: "hard link outside", entries: [("h", "h", "../../outside/secret")], expectError: true),
         Case(name: "hard link via symlink", entries: [("evil", "l", "/"), ("h", "h", "evil/outside/secret")], expectError: true),
         Case(name: "whiteout escape", entries: [("../.wh.outside", "f", "")], expectError: true),
@@ -84,7 +86,9 @@ import Testing
             let size = try FileManager.default.attributesOfItem(atPath: tar)[.size] as? Int ?? 0
             try Fixtures.sh("truncate -s \(size / 2) '\(tar)'")
             try FileManager.default.createDirectory(atPath: dir + "/dest", withIntermediateDirectories: true)
-            let error = #expect(throws: ImageError.self) { try LayerUnpacker(layer: "sha256:trunc", mode: .flatten).unpack(archivePath: tar, into: dir + "/dest") }
+            let error = #expect(throws: ImageError.self) {
+                try LayerUnpacker(layer: "sha256:trunc", mode: .flatten).unpack(archivePath: tar, into: dir + "/dest")
+            }
             #expect(error?.description.contains("sha256:trunc") == true)
         }
     }
