@@ -67,8 +67,8 @@ enum Fixtures {
         let port: Int
         var host: String { "127.0.0.1:\(port)" }
 
-        static func start(_ dir: String, auth: String? = nil) throws -> Registry {
-            let out = try sh("'\(scripts)/start-registry.sh' '\(dir)' \(auth.map { "'\($0)'" } ?? "")")
+        static func start(_ dir: String, auth: String? = nil, tls: Bool = false) throws -> Registry {
+            let out = try sh("'\(scripts)/start-registry.sh' '\(dir)' '\(auth ?? "-")' \(tls ? "tls" : "")")
             guard let port = Int(out.trimmingCharacters(in: .whitespacesAndNewlines)) else {
                 throw CommandFailed(command: "start-registry", status: 0, output: out)
             }
@@ -84,8 +84,8 @@ enum Fixtures {
     }
 
     /// Starts a registry, runs `body`, always stops it.
-    static func withRegistry<T>(_ dir: String, auth: String? = nil, _ body: (Registry) async throws -> T) async throws -> T {
-        let registry = try Registry.start(dir + "/registry", auth: auth)
+    static func withRegistry<T>(_ dir: String, auth: String? = nil, tls: Bool = false, _ body: (Registry) async throws -> T) async throws -> T {
+        let registry = try Registry.start(dir + "/registry", auth: auth, tls: tls)
         do {
             let result = try await body(registry)
             registry.stop()

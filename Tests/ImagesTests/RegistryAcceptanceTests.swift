@@ -79,6 +79,20 @@ struct RegistryAcceptanceTests {
         }
     }
 
+    /// HTTPS with a self-signed certificate: loopback registries are insecure (no verification), so the
+    /// pull falls back from plain HTTP (refused with 400) to HTTPS.
+    @Test func httpsRegistry() async throws {
+        try await Fixtures.withTempDir { dir in
+            let layout = try Fixtures.makeImages(dir)
+            try await Fixtures.withRegistry(dir, tls: true) { registry in
+                try registry.push(layout, tag: "busybox", as: "tls/busybox:v1")
+                let store = try ImageStore(root: dir + "/root")
+                let record = try await store.pull("\(registry.host)/tls/busybox:v1")
+                #expect(record.layers.count == 1)
+            }
+        }
+    }
+
     /// 3. `load` of an oci-archive and of a docker-save archive gives a runnable image.
     @Test(arguments: ["oci-archive", "docker-archive"])
     func loadArchiveGivesRunnableImage(transport: String) async throws {
@@ -185,7 +199,7 @@ struct RegistryAcceptanceTests {
     @Test func policiesAndGarbageCollection() async throws {
         try await Fixtures.withTempDir { dir in
             let layout = try Fixtures.makeImages(dir)
-            let store = try ImageStore(root: dir + "/root")
+            let store = try ImageStore(root: dir + "/root", options: RegistryOptions(connectTimeoutSeconds: 2))
             let never = await #expect(throws: ImageError.self) { try await store.pull("127.0.0.1:1/none:v1", policy: .never) }
             #expect(never?.reason == .errImageNeverPull)
             let unreachable = await #expect(throws: ImageError.self) { try await store.pull("127.0.0.1:1/none:v1") }

@@ -10,10 +10,9 @@ struct TokenAuthTests {
     func withTokenRegistry(_ dir: String, _ body: (String) async throws -> Void) async throws {
         let layout = try Fixtures.makeImages(dir)
         let portFile = dir + "/token-port"
-        let pid = try Fixtures.sh(
-            "setsid python3 '\(Fixtures.scripts)/token-registry.py' '\(layout)' '\(portFile)' alice:pw >'\(dir)/token.log' 2>&1 & echo $!"
-        ).trimmingCharacters(in: .whitespacesAndNewlines)
-        defer { _ = try? Fixtures.sh("kill \(pid)") }
+        try Fixtures.sh("python3 '\(Fixtures.scripts)/token-registry.py' '\(layout)' '\(portFile)' alice:pw >'\(dir)/token.log' 2>&1 &")
+        // The server writes its own pid: `$!` may name a wrapper (pyenv shim) rather than Python.
+        defer { _ = try? Fixtures.sh("[ -s '\(portFile).pid' ] && kill $(cat '\(portFile).pid')") }
         try Fixtures.sh("for i in $(seq 1 100); do [ -s '\(portFile)' ] && exit 0; sleep 0.1; done; cat '\(dir)/token.log'; exit 1")
         let port = try String(contentsOfFile: portFile, encoding: .utf8)
         try await body("127.0.0.1:\(port)")

@@ -5,7 +5,7 @@ Usage: token-registry.py LAYOUT PORTFILE [USER:PASSWORD]
 Serves the OCI layout LAYOUT read-only under any repository name: manifests by ref.name tag or digest,
 blobs by digest. /v2/ answers 401 with a Bearer challenge whose realm is /token on this server.
 Repositories under "public/" get anonymous tokens; others need USER:PASSWORD (basic) at /token.
-Binds 127.0.0.1 on a free port and writes it to PORTFILE.
+Binds 127.0.0.1 on a free port and writes it to PORTFILE, and its pid to PORTFILE.pid.
 """
 import base64, hashlib, json, os, sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -77,6 +77,8 @@ class Handler(BaseHTTPRequestHandler):
         self.send(200, data, headers)
 
 server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+with open(portfile + ".pid", "w") as f:
+    f.write(str(os.getpid()))
 with open(portfile + ".tmp", "w") as f:
     f.write(str(server.server_port))
 os.rename(portfile + ".tmp", portfile)
