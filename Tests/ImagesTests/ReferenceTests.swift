@@ -111,6 +111,13 @@ import Testing
     }
 }
 
+@Suite struct FileIOTests {
+    @Test(arguments: [("a/b/c", "a/b"), ("/a", "/"), ("a", ""), ("/a/b/", "/a"), ("r", ""), ("/", "/")])
+    func parentPaths(path: String, parent: String) {
+        #expect(FileIO.parent(of: path) == parent)
+    }
+}
+
 @Suite struct ImageManagerTests {
     /// ErrImagePull first, then ImagePullBackOff without contacting the registry until the delay passes.
     @Test func failedPullBacksOff() async throws {
