@@ -179,6 +179,26 @@ struct RegistryAcceptanceTests {
         }
     }
 
+    /// Layers that write through a lower layer's symlink and hard-link a lower layer's file are applied
+    /// on the merged view; the result matches `umoci unpack`, through the overlay and flattened.
+    @Test func layersNeedingTheMergedView() async throws {
+        try await Fixtures.withTempDir { dir in
+            let layout = try Fixtures.makeImages(dir)
+            let store = try ImageStore(root: dir + "/root")
+            let record = try #require(try await store.load(path: layout, name: "example.test/symlinked:v1", refName: "symlinked").first)
+            try Fixtures.sh("umoci unpack --image '\(layout):symlinked' '\(dir)/umoci' >/dev/null")
+            let expected = try Fixtures.listing(dir + "/umoci/rootfs")
+            #expect(expected.contains { $0.hasPrefix("usr/lib/x ") })
+            #expect(expected.contains { $0.hasPrefix("lib ") && $0.contains("usr/lib") })
+            let rootfs = try RootfsManager(store: store)
+            let merged = try await rootfs.prepare(containerID: "s", image: record)
+            #expect(try Fixtures.listing(merged) == expected)
+            try rootfs.release(containerID: "s")
+            try await store.unpackRootfs(record, into: dir + "/flat")
+            #expect(try Fixtures.listing(dir + "/flat") == expected)
+        }
+    }
+
     /// Copy fallback gives the same tree as the overlay.
     @Test func copyFallbackMatchesOverlay() async throws {
         try await Fixtures.withTempDir { dir in
