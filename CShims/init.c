@@ -22,6 +22,7 @@
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -301,7 +302,8 @@ static void readonly_path(const char *path) {
         if (errno == ENOENT) return;
         fail("bind readonly path", path);
     }
-    if (bind_remount(path, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC) != 0) fail("remount readonly path", path);
+    // Read-only only (runc 1.1 keeps the other flags of the proc mount).
+    if (bind_remount(path, MS_RDONLY) != 0) fail("remount readonly path", path);
 }
 
 static void mask_path(const char *path) {
@@ -587,3 +589,36 @@ int mk_wifexited(int status) { return WIFEXITED(status); }
 int mk_wexitstatus(int status) { return WEXITSTATUS(status); }
 int mk_wifsignaled(int status) { return WIFSIGNALED(status); }
 int mk_wtermsig(int status) { return WTERMSIG(status); }
+
+// ---------------------------------------------------------------------------------------------
+// `minirun run` in the foreground forwards the usual terminal/termination signals to the container
+// init (which runs in its own session, so it does not get them from the terminal itself).
+
+static volatile pid_t g_forward_pid;
+
+static void forward_signal(int sig) {
+    if (g_forward_pid > 0) (void)kill(g_forward_pid, sig);
+}
+
+void mk_forward_signals(pid_t pid) {
+    static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH};
+    g_forward_pid = pid;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = forward_signal;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) (void)sigaction(sigs[i], &sa, NULL);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Calls glibc hides behind _GNU_SOURCE or macros, with fixed signatures for Swift.
+
+uint64_t mk_makedev(uint32_t major, uint32_t minor) { return (uint64_t)makedev(major, minor); }
+
+int mk_prlimit(pid_t pid, int resource, uint64_t soft, uint64_t hard) {
+    struct rlimit limit = {.rlim_cur = soft, .rlim_max = hard};
+    return prlimit(pid, resource, &limit, NULL);
+}
+
+int mk_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }

@@ -166,4 +166,16 @@ int mk_wtermsig(int status);
 /// open(path, flags, mode) without the variadic signature.
 int mk_open(const char *path, int flags, mode_t mode);
 
+/// Forwards SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1/2 and SIGWINCH to `pid` (foreground `run`).
+void mk_forward_signals(pid_t pid);
+
+/// makedev(3) (a macro).
+uint64_t mk_makedev(uint32_t major, uint32_t minor);
+
+/// prlimit(2) setting both limits of `resource` on `pid` (hidden behind _GNU_SOURCE).
+int mk_prlimit(pid_t pid, int resource, uint64_t soft, uint64_t hard);
+
+/// pipe2(fds, O_CLOEXEC).
+int mk_pipe_cloexec(int fds[2]);
+
 #endif

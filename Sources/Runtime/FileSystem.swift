@@ -142,7 +142,10 @@ enum FileSystem {
             }
             let candidate = root + "/" + (resolved + [part]).joined(separator: "/")
             var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-            let n = buffer.withUnsafeMutableBufferPointer { readlink(candidate, $0.baseAddress, $0.count - 1) }
+            let n = buffer.withUnsafeMutableBufferPointer { pointer -> Int in
+                guard let base = pointer.baseAddress else { return -1 }
+                return readlink(candidate, base, pointer.count - 1)
+            }
             if n > 0 && hops < 255 {
                 hops += 1
                 let target = String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
