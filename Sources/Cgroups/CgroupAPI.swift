@@ -94,6 +94,8 @@ public struct CgroupStats: Sendable, Equatable, Codable {
 public protocol CgroupManager: Sendable {
     var layout: CgroupLayout { get }
     /// Creates the directories (and enables controllers in parents on v2). Idempotent.
+    /// If it fails part-way, the directories this call made are removed again. For a container create use
+    /// `createAndApply(_:)`, which also destroys the cgroup when writing the limits fails.
     func create() throws(CgroupError)
     /// Writes the limits. Errors name the file and the value the kernel refused.
     func apply(_ resources: CgroupResources) throws(CgroupError)
@@ -104,9 +106,11 @@ public protocol CgroupManager: Sendable {
     func stats() throws(CgroupError) -> CgroupStats
     /// Number of OOM kills so far (v2 memory.events oom_kill; v1 memory.oom_control oom_kill).
     func oomKillCount() throws(CgroupError) -> UInt64
-    /// SIGKILLs every process in the cgroup (cgroup.kill on v2 when available, else iterate).
+    /// SIGKILLs every process in the cgroup (cgroup.kill on v2 when available, else iterate; v1 freezes first)
+    /// and returns once cgroup.procs is empty (error after 5 s). The caller still reaps its own children.
     func killAll() throws(CgroupError)
     /// Removes the directories (rmdir, leaf first), after processes are gone. Missing dirs are fine.
+    /// Child cgroups below the leaf are removed too; parents (e.g. the pod level) are not. EBUSY is retried for 2 s.
     func destroy() throws(CgroupError)
     /// Absolute directory paths this manager owns (one on v2, one per controller on v1 + unified on hybrid).
     var directories: [String] { get }
