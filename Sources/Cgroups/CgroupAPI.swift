@@ -27,7 +27,8 @@ public struct CgroupResources: Sendable, Equatable {
     public var cpuPeriod: UInt64?
     public var cpusetCpus: String?
     public var cpusetMems: String?
-    /// nil = unset; <= 0 = unlimited (OCI: 0 or -1 means no limit when given by the caller; see runtime.md §3.2).
+    /// nil or 0 = not written (a new cgroup has no limit); < 0 = "max"; > 0 = the limit.
+    /// (runc now writes "1" for 0, runtime.md §3.2; we keep 0 as "unset", as kubelet never means "one task".)
     public var pidsLimit: Int64?
     /// Raw unified (v2) key/value writes, e.g. "memory.high". Ignored on v1.
     public var unified: [String: String]

