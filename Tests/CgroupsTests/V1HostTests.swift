@@ -107,6 +107,10 @@ struct V1HostTests {
         #expect(procCgroup.v1Path(for: "pids")?.hasSuffix("/" + name) == true)
         if Host.layout == .hybrid { #expect(procCgroup.v2Path?.hasSuffix("/" + name) == true) }
         #expect(try manager.stats().pidsCurrent == 1)
+        // A later command (another process, another cgroup) finds it again from the recorded directories.
+        let restored = try restoreCgroupManager(directories: manager.directories)
+        #expect(restored.directories == manager.directories)
+        #expect(try restored.processes() == [pid])
         try manager.killAll()
         #expect(try manager.processes().isEmpty)
         #expect(Host.wait(pid) == .signal(SIGKILL))
