@@ -409,6 +409,12 @@ static void apply_identity_and_caps(const struct mk_plan *p) {
 static void find_executable(const struct mk_plan *p, char *out, size_t cap) {
     const char *name = p->argv[0];
     if (strchr(name, '/')) {
+        struct stat st;
+        if (stat(name, &st) != 0) fail("exec:", name);
+        if (!S_ISREG(st.st_mode) || access(name, X_OK) != 0) {
+            errno = EACCES;
+            fail("exec:", name);
+        }
         mk_strlcpy(out, name, cap);
         return;
     }

@@ -1,6 +1,7 @@
 // The real host facts for SpecResolver: rlimit ceilings, cgroup layout and mount sources, seccomp.
 import Cgroups
 import OCISpec
+import Security
 
 #if canImport(Glibc)
     import Glibc
@@ -56,9 +57,21 @@ enum CgroupMounts {
     }
 }
 
-/// The seccomp compiler. Until the Security module lands a profile is rejected clearly.
+/// The seccomp compiler (the Security module: libseccomp → raw BPF, cached).
 enum SeccompBridge {
     static func compile(_ profile: OCI.Seccomp) throws(RuntimeError) -> (filter: [UInt8], flags: UInt32) {
-        throw .config("linux.seccomp", "seccomp is not available in this build yet")
+        do throws(SecurityError) {
+            let program = try Seccomp.compile(profile)
+            return (program.filter, program.flags)
+        } catch {
+            throw RuntimeError(error)
+        }
+    }
+}
+
+extension RuntimeError {
+    /// A Security error names its config field already.
+    init(_ error: SecurityError) {
+        self.init(error.field.isEmpty ? error.message : "config.json: \(error.field): \(error.message)")
     }
 }

@@ -3,6 +3,7 @@ import CShims
 import Cgroups
 import FoundationEssentials
 import OCISpec
+import Security
 
 #if canImport(Glibc)
     import Glibc
@@ -71,7 +72,7 @@ public enum MiniRun {
             if FileSystem.exists(path) { throw RuntimeError("File \(path) exists. Remove it first") }
             try FileSystem.write(path, Array(Documents.defaultSpec.utf8), mode: 0o666, exclusive: true)
         case .features:
-            write(Documents.features(capabilities: CapabilityTable.names.prefix(LastCap.value + 1).map { "CAP_" + $0 }))
+            write(Documents.features(capabilities: Capabilities.names(of: Capabilities.supportedMask)))
         case .version:
             write("minirun version 0.1.0\nspec: \(OCI.specVersion)\n")
         case .help:

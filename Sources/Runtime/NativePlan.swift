@@ -1,6 +1,7 @@
 // ContainerPlan → the C `mk_plan`: every string and array copied into memory owned by this object,
 // allocated before clone so the child only reads (ARCHITECTURE.md rule 1).
 import CShims
+import Security
 
 #if canImport(Glibc)
     import Glibc
@@ -41,7 +42,7 @@ final class NativePlan {
         raw.cap_permitted = process.capabilities.permitted
         raw.cap_inheritable = process.capabilities.inheritable
         raw.cap_ambient = process.capabilities.ambient
-        raw.last_cap = Int32(LastCap.value)
+        raw.last_cap = Int32(Capabilities.lastCap)
         if let filter = process.seccompFilter, !filter.isEmpty {
             raw.seccomp_filter = UnsafeRawPointer(array(filter))
             raw.seccomp_len = UInt32(filter.count / 8)
@@ -149,12 +150,3 @@ final class NativePlan {
     }
 }
 
-/// /proc/sys/kernel/cap_last_cap, read once.
-enum LastCap {
-    static let value: Int = {
-        guard let text = try? FileSystem.readString("/proc/sys/kernel/cap_last_cap"),
-            let number = Int(text.split(separator: "\n").first ?? "")
-        else { return 40 }
-        return number
-    }()
-}

@@ -94,6 +94,10 @@ struct CgroupSession: Sendable {
 
     static func open(_ record: ContainerRecord) throws(RuntimeError) -> CgroupSession {
         do throws(CgroupError) {
+            // From the recorded directories: a later caller may sit in another cgroup than `create` did.
+            if !record.cgroupDirectories.isEmpty {
+                return CgroupSession(manager: try restoreCgroupManager(directories: record.cgroupDirectories))
+            }
             return CgroupSession(manager: try makeCgroupManager(path: record.cgroupsPath))
         } catch {
             throw describe(error)

@@ -2,6 +2,7 @@
 // C stage needs (flags, paths under the rootfs, masks, the seccomp program).
 import Cgroups
 import OCISpec
+import Security
 
 #if canImport(Glibc)
     import Glibc
@@ -111,13 +112,15 @@ public struct SpecResolver {
         guard process.cwd.hasPrefix("/") else {
             throw .config("\(field).cwd", "must be an absolute path, got \"\(process.cwd)\"")
         }
-        var caps = CapabilityMasks()
-        if let set = process.capabilities {
-            caps.bounding = try CapabilityTable.mask(of: set.bounding ?? [], field: "\(field).capabilities.bounding")
-            caps.effective = try CapabilityTable.mask(of: set.effective ?? [], field: "\(field).capabilities.effective")
-            caps.inheritable = try CapabilityTable.mask(of: set.inheritable ?? [], field: "\(field).capabilities.inheritable")
-            caps.permitted = try CapabilityTable.mask(of: set.permitted ?? [], field: "\(field).capabilities.permitted")
-            caps.ambient = try CapabilityTable.mask(of: set.ambient ?? [], field: "\(field).capabilities.ambient")
+        let caps: CapabilityMasks
+        do throws(SecurityError) {
+            // Names the kernel does not know are dropped, as runc does (it warns and ignores them).
+            let sets = try CapabilitySets(process.capabilities, field: "\(field).capabilities").masked(by: Capabilities.supportedMask)
+            caps = CapabilityMasks(
+                bounding: sets.bounding, effective: sets.effective, inheritable: sets.inheritable, permitted: sets.permitted,
+                ambient: sets.ambient)
+        } catch {
+            throw RuntimeError(error)
         }
         var rlimits: [Rlimit] = []
         for (index, limit) in (process.rlimits ?? []).enumerated() {
