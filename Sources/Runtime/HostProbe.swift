@@ -61,12 +61,22 @@ enum CgroupMounts {
 enum SeccompBridge {
     static func compile(_ profile: OCI.Seccomp) throws(RuntimeError) -> (filter: [UInt8], flags: UInt32) {
         do throws(SecurityError) {
-            let program = try Seccomp.compile(profile)
+            let program = try Seccomp.compile(profile, ignoringUnknownSyscalls: onlyNewerSyscallsUnknown(profile))
             return (program.filter, program.flags)
         } catch {
             throw RuntimeError(error)
         }
     }
+}
+
+/// True when every name libseccomp cannot resolve is a real syscall that is merely newer than the
+/// installed libseccomp (it appears in the RuntimeDefault data, e.g. `getxattrat`). Those are skipped,
+/// as runc skips them; any other unknown name (a typo) still fails with its field path.
+func onlyNewerSyscallsUnknown(_ profile: OCI.Seccomp) -> Bool {
+    let unresolved = Set((profile.syscalls ?? []).flatMap(\.names).filter { Seccomp.syscallNumber($0) == nil })
+    guard !unresolved.isEmpty else { return false }
+    let known = Set(DefaultProfiles.seccomp(capabilities: CapabilityName.all.map(\.rawValue)).syscalls?.flatMap(\.names) ?? [])
+    return unresolved.isSubset(of: known)
 }
 
 extension RuntimeError {
