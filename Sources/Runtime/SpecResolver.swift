@@ -317,7 +317,8 @@ public struct SpecResolver {
             }
             let mode = typeBits | ((device.fileMode ?? 0o666) & 0o7777)
             devices.append(
-                DeviceNode(path: FileSystem.clean(device.path), mode: mode, major: device.major, minor: device.minor, uid: device.uid ?? 0, gid: device.gid ?? 0))
+                DeviceNode(
+                    path: FileSystem.clean(device.path), mode: mode, major: device.major, minor: device.minor, uid: device.uid ?? 0, gid: device.gid ?? 0))
         }
         for device in Self.defaultDevices where !devices.contains(where: { $0.path == device.path }) {
             devices.append(device)
