@@ -77,6 +77,23 @@ struct ContainerTests {
         #expect(!ownCgroupDirectories().contains { $0.hasSuffix("/" + cgroupPath) })
     }
 
+    @Test func execJoinsTheRunningContainer() throws {
+        let bundle = try TestBundle(args: ["sleep", "30"])
+        defer { bundle.cleanup(ids: ["ex"]) }
+        #expect(try bundle.minirun(["run", "--detach", "--bundle", bundle.dir.path, "ex"]).status == 0)
+        let exec = try bundle.minirun(["exec", "--env", "X=42", "--cwd", "/tmp", "ex", "sh", "-c", "echo $X $(pwd) $(hostname); ls -d /proc/[0-9]* | wc -l"])
+        #expect(exec.status == 0, "\(exec.stderr)")
+        let lines = exec.stdout.split(separator: "\n")
+        #expect(lines.first == "42 /tmp minirun-test")
+        #expect(Int(lines.last ?? "") ?? 99 <= 5, "sees only the container's processes")
+        #expect(try bundle.minirun(["exec", "ex", "sh", "-c", "exit 7"]).status == 7)
+        let detached = try bundle.minirun(["exec", "--detach", "--pid-file", bundle.dir.path + "/exec.pid", "ex", "sleep", "20"])
+        #expect(detached.status == 0)
+        let ps = try bundle.minirun(["ps", "--format", "json", "ex"])
+        #expect(ps.stdout.split(separator: ",").count == 2, "\(ps.stdout)")
+        #expect(try bundle.minirun(["delete", "--force", "ex"]).status == 0)
+    }
+
     // MARK: acceptance 3: limits
 
     @Test func memoryHogIsOOMKilledAndReported() throws {
