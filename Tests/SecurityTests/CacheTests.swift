@@ -25,8 +25,9 @@ struct CacheTests {
     static let profile = DefaultProfiles.seccomp(capabilities: DefaultProfiles.capabilities)
 
     @Test func cacheHitReturnsIdenticalBytes() throws {
-        let dir = makeTempDirectory("cache") + "/nested"
-        defer { removeTree(dir) }
+        let parent = makeTempDirectory("cache")
+        let dir = parent + "/nested"  // created by compile
+        defer { removeTree(parent) }
         let direct = try Seccomp.compile(Self.profile, ignoringUnknownSyscalls: true)
         let first = try Seccomp.compile(Self.profile, cacheDirectory: dir, ignoringUnknownSyscalls: true)
         #expect(!first.cacheHit)
