@@ -10,7 +10,9 @@ import Security
 #endif
 
 extension HostFacts {
-    public static func current(layout: CgroupLayout) -> HostFacts {
+    /// `stateRoot` holds the seccomp cache (`<root>/.cache/seccomp`, like crun): compiling a ~440-name
+    /// profile with libseccomp on every start would cost more than the rest of the start.
+    public static func current(layout: CgroupLayout, stateRoot: String) -> HostFacts {
         HostFacts(
             hardLimit: { resource in
                 var limit = rlimit()
@@ -19,7 +21,7 @@ extension HostFacts {
             },
             cgroupLayout: layout,
             cgroupMountSources: { path in CgroupMounts.sources(cgroupsPath: path, layout: layout) },
-            compileSeccomp: { profile throws(RuntimeError) in try SeccompBridge.compile(profile) })
+            compileSeccomp: { profile throws(RuntimeError) in try SeccompBridge.compile(profile, cacheDirectory: stateRoot + "/.cache/seccomp") })
     }
 }
 
@@ -57,26 +59,17 @@ enum CgroupMounts {
     }
 }
 
-/// The seccomp compiler (the Security module: libseccomp → raw BPF, cached).
+/// The seccomp compiler (the Security module: libseccomp → raw BPF). Syscalls newer than the installed
+/// libseccomp are skipped by it; unknown names (typos) fail with their field path.
 enum SeccompBridge {
-    static func compile(_ profile: OCI.Seccomp) throws(RuntimeError) -> (filter: [UInt8], flags: UInt32) {
+    static func compile(_ profile: OCI.Seccomp, cacheDirectory: String) throws(RuntimeError) -> (filter: [UInt8], flags: UInt32) {
         do throws(SecurityError) {
-            let program = try Seccomp.compile(profile, ignoringUnknownSyscalls: onlyNewerSyscallsUnknown(profile))
+            let program = try Seccomp.compile(profile, cacheDirectory: cacheDirectory)
             return (program.filter, program.flags)
         } catch {
             throw RuntimeError(error)
         }
     }
-}
-
-/// True when every name libseccomp cannot resolve is a real syscall that is merely newer than the
-/// installed libseccomp (it appears in the RuntimeDefault data, e.g. `getxattrat`). Those are skipped,
-/// as runc skips them; any other unknown name (a typo) still fails with its field path.
-func onlyNewerSyscallsUnknown(_ profile: OCI.Seccomp) -> Bool {
-    let unresolved = Set((profile.syscalls ?? []).flatMap(\.names).filter { Seccomp.syscallNumber($0) == nil })
-    guard !unresolved.isEmpty else { return false }
-    let known = Set(DefaultProfiles.seccomp(capabilities: CapabilityName.all.map(\.rawValue)).syscalls?.flatMap(\.names) ?? [])
-    return unresolved.isSubset(of: known)
 }
 
 extension RuntimeError {
