@@ -94,6 +94,43 @@ struct ContainerTests {
         #expect(try bundle.minirun(["delete", "--force", "ex"]).status == 0)
     }
 
+    @Test func userNamespaceMapsRoot() throws {
+        let bundle = try TestBundle(args: ["sh", "-c", "id -u; cat /proc/self/uid_map; cat /proc/self/gid_map; echo x > /dev/null && echo devnull-ok"]) {
+            spec in
+            spec.linux?.namespaces?.append(OCI.Namespace(type: "user"))
+            spec.linux?.uidMappings = [OCI.IDMapping(containerID: 0, hostID: 200_000, size: 65536)]
+            spec.linux?.gidMappings = [OCI.IDMapping(containerID: 0, hostID: 200_000, size: 65536)]
+        }
+        defer { bundle.cleanup() }
+        let result = try bundle.minirun(["run", "--bundle", bundle.dir.path, "userns"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let lines = result.stdout.split(separator: "\n").map { $0.split(separator: " ").joined(separator: " ") }
+        #expect(lines.first == "0")
+        #expect(lines.dropFirst().first == "0 200000 65536")
+        #expect(lines.contains("devnull-ok"))
+    }
+
+    @Test func joinsAnExistingNetworkNamespace() throws {
+        let name = "minirun-test-\(getpid())"
+        guard try Shell.run(["/usr/sbin/ip", "netns", "add", name]).status == 0 else {
+            Issue.record("ip netns add failed")
+            return
+        }
+        defer { _ = try? Shell.run(["/usr/sbin/ip", "netns", "delete", name]) }
+        let bundle = try TestBundle(args: ["readlink", "/proc/self/ns/net"]) { spec in
+            let namespaces = spec.linux?.namespaces?.map {
+                $0.type == "network" ? OCI.Namespace(type: "network", path: "/run/netns/\(name)") : $0
+            }
+            spec.linux?.namespaces = namespaces
+        }
+        defer { bundle.cleanup() }
+        let result = try bundle.minirun(["run", "--bundle", bundle.dir.path, "netns"])
+        #expect(result.status == 0, "\(result.stderr)")
+        var info = stat()
+        #expect(stat("/run/netns/\(name)", &info) == 0)
+        #expect(result.stdout == "net:[\(info.st_ino)]\n")
+    }
+
     // MARK: acceptance 3: limits
 
     @Test func memoryHogIsOOMKilledAndReported() throws {
