@@ -152,6 +152,8 @@ static void wait_sync(int kind) {
 
 /// mkdir -p, using a stack copy of the path.
 static int mkdir_p(const char *path, mode_t mode) {
+    // Most targets exist already (the rootfs has them): one call instead of one per component.
+    if (mkdir(path, mode) == 0 || errno == EEXIST) return 0;
     char buf[MK_PATH_MAX];
     size_t n = mk_strlcpy(buf, path, sizeof(buf));
     for (size_t i = 1; i <= n; i++) {
