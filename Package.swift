@@ -30,7 +30,13 @@ let package = Package(
         // Static Swift stdlib: minirun is exec'd several times per container start; loading the dynamic Swift
         // runtime libraries costs more than half of its own start-up (start-latency target, issue 2).
         .executableTarget(
-            name: "minirun", dependencies: ["Runtime"], swiftSettings: strict, linkerSettings: [.unsafeFlags(["-static-stdlib", "-Xlinker", "-l_FoundationCShims", "-Xlinker", "-l_FoundationCollections", "-Xlinker", "-lswiftSynchronization"])]),
+            name: "minirun", dependencies: ["Runtime"], swiftSettings: strict,
+            linkerSettings: [
+                .unsafeFlags([
+                    "-static-stdlib", "-Xlinker", "-l_FoundationCShims", "-Xlinker", "-l_FoundationCollections", "-Xlinker",
+                    "-lswiftSynchronization",
+                ])
+            ]),
         // The per-container shim (conmon role). C for footprint: a Swift process cannot stay under 2 MiB RSS.
         .executableTarget(name: "minirun-shim", path: "Sources/minirun-shim"),
         // Runs the cgroup and runtime checks inside the cgroup v2 VM (vm/).
