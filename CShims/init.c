@@ -658,3 +658,64 @@ int mk_prlimit(pid_t pid, int resource, uint64_t soft, uint64_t hard) {
 }
 
 int mk_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
+
+// ---------------------------------------------------------------------------------------------
+// Foreground `run` with `process.terminal` and no --console-socket: minirun is its own console
+// socket (a socketpair), receives the pty master and copies between it and its own stdio.
+
+int mk_recv_fd(int sock) {
+    char data[256];
+    char cbuf[CMSG_SPACE(sizeof(int))];
+    struct iovec iov = {.iov_base = data, .iov_len = sizeof(data)};
+    struct msghdr msg = {0};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = cbuf;
+    msg.msg_controllen = sizeof(cbuf);
+    if (recvmsg(sock, &msg, MSG_CMSG_CLOEXEC) < 0) return -1;
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    if (!c || c->cmsg_type != SCM_RIGHTS) {
+        errno = EBADMSG;
+        return -1;
+    }
+    int fd;
+    memcpy(&fd, CMSG_DATA(c), sizeof(int));
+    return fd;
+}
+
+#include <poll.h>
+
+void mk_pty_proxy(int master) {
+    struct termios saved;
+    int raw = isatty(0) && tcgetattr(0, &saved) == 0;
+    if (raw) {
+        struct termios t = saved;
+        cfmakeraw(&t);
+        (void)tcsetattr(0, TCSANOW, &t);
+        struct winsize ws;
+        if (ioctl(0, TIOCGWINSZ, &ws) == 0) (void)ioctl(master, TIOCSWINSZ, &ws);
+    }
+    struct pollfd fds[2] = {{.fd = 0, .events = POLLIN}, {.fd = master, .events = POLLIN}};
+    char buf[4096];
+    for (;;) {
+        int n = poll(fds, 2, -1);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            break;
+        }
+        if (fds[1].revents & (POLLIN | POLLHUP | POLLERR)) {
+            ssize_t r = read(master, buf, sizeof(buf));
+            if (r <= 0) break; // EIO once the last slave fd closes: the container exited.
+            if (write_all(1, buf, (size_t)r) != 0) break;
+        }
+        if (fds[0].revents & (POLLIN | POLLHUP)) {
+            ssize_t r = read(0, buf, sizeof(buf));
+            if (r <= 0) {
+                fds[0].fd = -1; // stdin closed: keep copying output.
+            } else if (write_all(master, buf, (size_t)r) != 0) {
+                break;
+            }
+        }
+    }
+    if (raw) (void)tcsetattr(0, TCSANOW, &saved);
+}

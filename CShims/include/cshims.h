@@ -178,4 +178,10 @@ int mk_prlimit(pid_t pid, int resource, uint64_t soft, uint64_t hard);
 /// pipe2(fds, O_CLOEXEC).
 int mk_pipe_cloexec(int fds[2]);
 
+/// Receives one fd sent with SCM_RIGHTS (the pty master, when minirun is its own console socket).
+int mk_recv_fd(int sock);
+
+/// Copies stdin -> pty master and master -> stdout (stdin in raw mode if a tty) until the container exits.
+void mk_pty_proxy(int master);
+
 #endif

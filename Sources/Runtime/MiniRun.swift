@@ -82,7 +82,8 @@ public enum MiniRun {
     }
 
     static func run(_ lifecycle: Lifecycle, _ options: CreateOptions, detach: Bool, keep: Bool) throws(RuntimeError) -> Int32 {
-        let pid = try lifecycle.create(options)
+        let (pid, console) = try lifecycle.create(options, ownConsole: !detach)
+        defer { if let console { close(console) } }
         do {
             try lifecycle.start(id: options.id)
         } catch {
@@ -91,6 +92,7 @@ public enum MiniRun {
         }
         if detach { return 0 }
         mk_forward_signals(pid)
+        if let console { mk_pty_proxy(console) }
         let code = Linux.wait(pid)
         if !keep { try lifecycle.delete(id: options.id, force: true) }
         return code

@@ -24,6 +24,7 @@ public struct ContainerRecord: Codable, Sendable, Equatable {
     public var cgroupDirectories: [String]
     public var annotations: [String: String]
     public var owner: String
+    public var poststart: [OCI.Hook]?
     public var poststop: [OCI.Hook]?
 }
 
