@@ -373,7 +373,8 @@ public struct SpecResolver {
     /// `cgroupsPath` as given; systemd-style `slice:prefix:name` is mapped to a cgroupfs path
     /// (`--systemd-cgroup` is accepted, but minirun always drives cgroupfs).
     func resolveCgroupsPath() -> String {
-        guard let path = spec.linux?.cgroupsPath, !path.isEmpty else { return "minirun/\(id)" }
+        // Flat, so that delete leaves no parent directory behind.
+        guard let path = spec.linux?.cgroupsPath, !path.isEmpty else { return "minirun-\(id)" }
         let parts = path.split(separator: ":", omittingEmptySubsequences: false)
         if parts.count == 3 && !path.hasPrefix("/") {
             let slice = parts[0].isEmpty ? "system.slice" : String(parts[0])
