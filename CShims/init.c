@@ -513,19 +513,20 @@ __attribute__((noreturn)) static void child_main(const struct mk_plan *p) {
         if (setns(p->joins[i].fd, p->joins[i].nstype) != 0) fail("setns", NULL);
         close(p->joins[i].fd);
     }
-    if (p->new_userns) {
-        // Become root of the new user namespace now that the maps exist.
-        if (syscall(SYS_setresgid, 0, 0, 0) != 0) fail("setgid 0 in user namespace", NULL);
-        if (syscall(SYS_setresuid, 0, 0, 0) != 0) fail("setuid 0 in user namespace", NULL);
-    }
-    // The cgroup namespace is created only now, so its root is the container's cgroup.
-    if (p->unshare_flags && unshare(p->unshare_flags) != 0) fail("unshare cgroup namespace", NULL);
+    // Become root of the new user namespace now that the maps exist (uid only, as runc: the
+    // namespaces unshared next are created with this uid and the original gid).
+    if (p->new_userns && syscall(SYS_setresuid, 0, 0, 0) != 0) fail("setuid 0 in user namespace", NULL);
+    // Created only now: the cgroup namespace so that its root is the container's cgroup; with a new
+    // user namespace also mount/uts/ipc/net, so that they are owned by it (runc's order).
+    if (p->unshare_flags && unshare(p->unshare_flags) != 0) fail("unshare namespaces", NULL);
+    if (p->new_userns && syscall(SYS_setresgid, 0, 0, 0) != 0) fail("setgid 0 in user namespace", NULL);
     // A new session, so the pty (if any) can become the controlling terminal.
     (void)setsid();
     umask(0);
 
+    int new_mount_ns = (p->clone_flags | p->unshare_flags) & CLONE_NEWNS;
     if (p->setup_rootfs) {
-        if (p->clone_flags & CLONE_NEWNS) {
+        if (new_mount_ns) {
             if (mount(NULL, "/", NULL, p->root_propagation, NULL) != 0) fail("set / propagation", NULL);
             // pivot_root needs new_root to be a mount point.
             if (mount(p->rootfs, p->rootfs, NULL, MS_BIND | MS_REC, NULL) != 0) fail("bind rootfs", p->rootfs);
@@ -536,7 +537,7 @@ __attribute__((noreturn)) static void child_main(const struct mk_plan *p) {
             create_devices(p);
             create_dev_symlinks(p->rootfs);
         }
-        if (!(p->clone_flags & CLONE_NEWNS)) {
+        if (!new_mount_ns) {
             if (chroot(p->rootfs) != 0) fail("chroot", p->rootfs);
             if (chdir("/") != 0) fail("chdir /", NULL);
         } else if (p->no_pivot) {
@@ -552,8 +553,9 @@ __attribute__((noreturn)) static void child_main(const struct mk_plan *p) {
         for (int i = 0; i < p->nmounts; i++) {
             const struct mk_mount *m = &p->mounts[i];
             if (!(m->kind & MK_MOUNT_LATE_RDONLY)) continue;
-            if (mount(NULL, m->dest, NULL, MS_REMOUNT | MS_RDONLY | (m->flags & ~MS_RDONLY), m->data) != 0)
-                fail("remount read-only", m->dest);
+            // A bind remount: read-only per mount, the superblock stays rw (what runc shows).
+            unsigned long keep = m->flags & (MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_NODIRATIME | MS_RELATIME | MS_STRICTATIME);
+            if (bind_remount(m->dest, MS_RDONLY | keep) != 0) fail("remount read-only", m->dest);
         }
         if (p->readonly_root && bind_remount("/", MS_RDONLY) != 0) fail("remount / read-only", NULL);
         if (p->hostname && sethostname(p->hostname, strlen(p->hostname)) != 0) fail("sethostname", p->hostname);

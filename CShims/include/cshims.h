@@ -89,7 +89,8 @@ struct mk_plan {
     /* namespaces */
     /// CLONE_NEW* flags passed to clone.
     int clone_flags;
-    /// CLONE_NEWCGROUP, unshared after the parent joined the cgroup.
+    /// Unshared by the child after GO: CLONE_NEWCGROUP (after the cgroup join) and, with a new user
+    /// namespace, the namespaces it must own.
     int unshare_flags;
     struct mk_join joins[MK_MAX_JOINS];
     int njoins;
