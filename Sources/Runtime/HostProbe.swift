@@ -42,6 +42,34 @@ enum CgroupMounts {
         return out
     }
 
+    /// Named v1 hierarchies (`name=systemd`): no controllers, so the Cgroups managers skip them, but runc
+    /// puts the container in them too and shows them in its /sys/fs/cgroup. (mount point, directory).
+    static func namedHierarchies(cgroupsPath: String) -> [(mountPoint: String, directory: String)] {
+        guard let mountinfo = try? FileSystem.readString("/proc/self/mountinfo"),
+            let own = try? FileSystem.readString("/proc/self/cgroup")
+        else { return [] }
+        var out: [(mountPoint: String, directory: String)] = []
+        for line in mountinfo.split(separator: "\n") {
+            let halves = line.split(separator: " - ", maxSplits: 1)
+            guard halves.count == 2 else { continue }
+            let right = halves[1].split(separator: " ")
+            let left = halves[0].split(separator: " ")
+            guard right.count >= 3, right[0] == "cgroup", left.count > 4,
+                let name = right[2].split(separator: ",").first(where: { $0.hasPrefix("name=") })
+            else { continue }
+            // /proc/self/cgroup: "9:name=systemd:/path".
+            let ownPath =
+                own.split(separator: "\n").compactMap { entry -> String? in
+                    let parts = entry.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
+                    return parts.count == 3 && parts[1] == name ? String(parts[2]) : nil
+                }.first ?? "/"
+            let mountPoint = String(left[4])
+            let relative = cgroupsPath.hasPrefix("/") ? cgroupsPath : ownPath + "/" + cgroupsPath
+            out.append((mountPoint, FileSystem.clean(mountPoint + "/" + relative)))
+        }
+        return out
+    }
+
     /// For each host cgroup v1 hierarchy the container's cgroup lives in: (name, host directory).
     /// On cgroup v2: the container's directory alone.
     static func sources(cgroupsPath: String, layout: CgroupLayout) -> [(name: String, source: String)] {
@@ -54,6 +82,9 @@ enum CgroupMounts {
             guard let directory = directories.first(where: { $0.hasPrefix(prefix) || $0 == mount.mountPoint }) else { continue }
             let name = mount.mountPoint.split(separator: "/").last.map(String.init) ?? ""
             out.append((name, directory))
+        }
+        for named in namedHierarchies(cgroupsPath: cgroupsPath) {
+            out.append((named.mountPoint.split(separator: "/").last.map(String.init) ?? "", named.directory))
         }
         return out
     }

@@ -91,6 +91,8 @@ public struct Lifecycle: Sendable {
 
         let cgroup = try CgroupSession.create(path: plan.cgroupsPath, layout: layout, resources: plan.resources)
         rollback.add { cgroup.destroy() }
+        let named = layout == .unified ? NamedCgroups(directories: []) : try NamedCgroups.create(cgroupsPath: plan.cgroupsPath)
+        rollback.add { named.remove() }
 
         var consoleFD: Int32 = -1
         var ownConsole: Int32 = -1
@@ -112,6 +114,7 @@ public struct Lifecycle: Sendable {
         }
         defer { close(spawned.syncFD) }
         try cgroup.add(spawned.pid)
+        try named.add(spawned.pid)
         if plan.namespaces.newUser {
             try IDMaps.write(pid: spawned.pid, uids: plan.uidMappings, gids: plan.gidMappings)
         }
@@ -124,7 +127,8 @@ public struct Lifecycle: Sendable {
         let record = ContainerRecord(
             ociVersion: OCI.specVersion, id: id, pid: spawned.pid, pidStartTime: start.startTime, bundle: plan.bundle,
             rootfs: plan.rootfs, created: Timestamp.now(), cgroupsPath: plan.cgroupsPath, cgroupDirectories: cgroup.directories,
-            annotations: plan.annotations, owner: "", poststart: plan.hooks?.poststart, poststop: plan.hooks?.poststop)
+            namedCgroupDirectories: named.directories, annotations: plan.annotations, owner: "", poststart: plan.hooks?.poststart,
+            poststop: plan.hooks?.poststop)
         try store.save(record)
         if let pidFile = options.pidFile {
             try FileSystem.writeAtomically(FileSystem.absolute(pidFile), Array("\(spawned.pid)".utf8))
@@ -258,6 +262,7 @@ public struct Lifecycle: Sendable {
                 throw RuntimeError("delete \(id): \(error)")
             }
         }
+        NamedCgroups(directories: record.namedCgroupDirectories ?? []).remove()
         try store.remove(id)
         if let hooks = record.poststop {
             // Poststop failures only warn (runtime.md §5.2).

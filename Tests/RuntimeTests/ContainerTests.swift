@@ -49,7 +49,8 @@ struct ContainerTests {
         #expect(try bundle.minirun(["delete", "life"]).status != 0, "a running container needs --force")
         #expect(try bundle.minirun(["kill", "life", "KILL"]).status == 0)
         try waitFor { try bundle.state("life")["status"] as? String == "stopped" }
-        let cgroupDirs = try stateRecord(bundle, "life").cgroupDirectories
+        let record = try stateRecord(bundle, "life")
+        let cgroupDirs = record.cgroupDirectories + (record.namedCgroupDirectories ?? [])
         #expect(try bundle.minirun(["delete", "life"]).status == 0)
         #expect(!FileManager.default.fileExists(atPath: bundle.root + "/life"))
         for dir in cgroupDirs { #expect(!FileManager.default.fileExists(atPath: dir), "cgroup \(dir) left behind") }
@@ -232,7 +233,7 @@ struct ContainerTests {
             let stat = try? String(contentsOfFile: "/proc/\(record.pid)/stat", encoding: .utf8)
             let state = stat?.split(separator: ")").last?.split(separator: " ").first
             #expect(stat == nil || state == "Z", "init \(record.pid) still alive")
-            for dir in record.cgroupDirectories { #expect(!FileManager.default.fileExists(atPath: dir)) }
+            for dir in record.cgroupDirectories + (record.namedCgroupDirectories ?? []) { #expect(!FileManager.default.fileExists(atPath: dir)) }
         }
     }
 }
