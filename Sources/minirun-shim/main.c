@@ -419,7 +419,7 @@ static void pump(struct stream *s) {
 
 /* ---------- exit ---------- */
 
-static void write_exit_file(pid_t pid, int status, bool oom) {
+static void write_exit_file(pid_t pid, int status, const char *finished_at, bool oom) {
     int code = 0, sig = 0;
     if (WIFEXITED(status)) {
         code = WEXITSTATUS(status);
@@ -427,11 +427,10 @@ static void write_exit_file(pid_t pid, int status, bool oom) {
         sig = WTERMSIG(status);
         code = 128 + sig;
     }
-    char ts[40], json[256], tmp[PATH_BUF];
-    rfc3339_now(ts);
+    char json[256], tmp[PATH_BUF];
     int n = snprintf(json, sizeof json,
                      "{\"pid\":%d,\"exitCode\":%d,\"signal\":%d,\"finishedAt\":\"%s\",\"oomKilled\":%s}\n", pid,
-                     code, sig, ts, oom ? "true" : "false");
+                     code, sig, finished_at, oom ? "true" : "false");
     snprintf(tmp, sizeof tmp, "%s.tmp", opt.exit_file);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY, 0644);
     if (fd < 0) return;
@@ -470,11 +469,13 @@ static int shim_main(void) {
         report("error PR_SET_CHILD_SUBREAPER: %s", strerror(errno));
         return 1;
     }
-    int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
-    if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(devnull, 1) < 0 || dup2(devnull, 2) < 0) {
+    int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0) {
         report("error /dev/null: %s", strerror(errno));
         return 1;
     }
+    if (null > 2) close(null);
+    const int devnull = 0; /* stdin for the runtime's processes, and its output when unwanted */
     /* Don't pin the caller's directory (or its mount) for the container's life; "/" cannot fail. */
     if (chdir("/") != 0) return 1;
 
@@ -494,6 +495,17 @@ static int shim_main(void) {
         report("error signalfd: %s", strerror(errno));
         return 1;
     }
+
+    /* Fail now rather than lose the exit status when the container ends. */
+    char probe[PATH_BUF];
+    snprintf(probe, sizeof probe, "%s.tmp", opt.exit_file);
+    int pfd = open(probe, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOCTTY, 0644);
+    if (pfd < 0) {
+        report("error cannot write exit file %s: %s", probe, strerror(errno));
+        return 1;
+    }
+    close(pfd);
+    unlink(probe);
 
     open_log(false);
     if (log_fd < 0) {
@@ -551,7 +563,6 @@ static int shim_main(void) {
         return 1;
     }
     close(msgp[0]);
-    close(devnull);
     report("ok %d", ctr);
 
     streams[0].fd = outp[0];
@@ -561,6 +572,7 @@ static int shim_main(void) {
     bool exited = false;
     int ctr_status = 0;
     long long drain_deadline = 0;
+    char finished_at[40] = "";
     for (;;) {
         /* Reap everything: the init, and orphans reparented to us (host-pid-namespace
          * containers). A SIGCHLD that arrived before the loop is still pending on the fd. */
@@ -570,6 +582,7 @@ static int shim_main(void) {
             if (p == ctr && !exited) {
                 exited = true;
                 ctr_status = s;
+                rfc3339_now(finished_at);
                 drain_deadline = now_ms() + DRAIN_MS;
             }
 
@@ -611,7 +624,7 @@ static int shim_main(void) {
     }
     long long oom_after = read_oom_kills();
     bool oom = oom_after > 0 && oom_after > (oom_before < 0 ? 0 : oom_before);
-    write_exit_file(ctr, ctr_status, oom);
+    write_exit_file(ctr, ctr_status, finished_at, oom);
     return 0;
 }
 
@@ -667,6 +680,13 @@ int main(int argc, char **argv) {
         opt.pid_file = abs_pid;
         opt.pid_file_is_ours = true;
     }
+
+    /* With a closed 0, 1 or 2 inherited, our pipes could land there and be clobbered when the
+     * shim points its stdio at /dev/null. */
+    int fd;
+    while ((fd = open("/dev/null", O_RDWR)) >= 0 && fd <= 2) {
+    }
+    if (fd > 2) close(fd);
 
     /* The launcher waits on this pipe for "ok PID" or "error MESSAGE", then exits. */
     int rp[2];
