@@ -84,6 +84,36 @@ struct ShimTests {
         #expect(recs.allSatisfy { $0.stream == "stdout" })
     }
 
+    /// An unterminated chunk (a prompt) is logged as P after about a second without more data,
+    /// while the container still runs.
+    @Test func idlePartialLineIsFlushed() throws {
+        let fx = try ShimFixture(args: ["sh", "-c", "printf 'prompt> '; while [ ! -e /tmp/go ]; do sleep 0.05; done; echo yes"])
+        defer { fx.cleanUp() }
+        _ = try fx.launch()
+        let prompt = CRIRecord(stream: "stdout", tag: "P", content: "prompt> ")
+        #expect(try waitUntil(timeout: .seconds(5)) { try fx.records() == [prompt] }, "log: \(fx.logText())")
+        try fx.allowExit()
+        _ = try #require(try fx.waitForExitFile())
+        #expect(try fx.records() == [prompt, CRIRecord(stream: "stdout", tag: "F", content: "yes")])
+    }
+
+    /// SIGHUP makes the shim reopen its log path (an external rotator renamed the file).
+    @Test func sighupReopensLog() throws {
+        let fx = try ShimFixture(args: ["sh", "-c", "echo before; while [ ! -e /tmp/go ]; do sleep 0.05; done; echo after"])
+        defer { fx.cleanUp() }
+        let pid = try fx.launch()
+        let shim = try fx.shimPid(of: pid)
+        #expect(waitUntil(timeout: .seconds(5)) { fx.logText().contains("stdout F before") })
+        #expect(rename(fx.logPath, fx.logPath + ".old") == 0)
+        #expect(kill(shim, SIGHUP) == 0)
+        #expect(waitUntil(timeout: .seconds(5)) { FileManager.default.fileExists(atPath: fx.logPath) }, "log not reopened")
+        try fx.allowExit()
+        _ = try #require(try fx.waitForExitFile())
+        #expect(try fx.records() == [CRIRecord(stream: "stdout", tag: "F", content: "after")])
+        let old = try parseCRILog(String(contentsOfFile: fx.logPath + ".old", encoding: .utf8))
+        #expect(old == [CRIRecord(stream: "stdout", tag: "F", content: "before")])
+    }
+
     /// A container killed by the OOM killer is reported with oomKilled.
     @Test func oomKillIsRecorded() throws {
         let fx = try ShimFixture(args: ["dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1"], memoryLimit: 16 << 20)
