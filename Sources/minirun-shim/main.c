@@ -59,7 +59,6 @@
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
-#include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -359,37 +358,47 @@ static void rotate_log(void) {
     open_log(true);
 }
 
-/* One CRI record. Write errors (disk full, log removed) drop the record rather than stall the
- * container: a blocked pipe would freeze its writes. */
-static void emit(const struct stream *s, char tag, const char *p, size_t n) {
-    char head[64];
-    rfc3339_now(head);
-    size_t hl = strlen(head);
-    hl += (size_t)snprintf(head + hl, sizeof head - hl, " %s %c ", s->name, tag);
-    long long reclen = (long long)(hl + n + 1);
-    if (opt.log_max_size > 0 && log_size > 0 && log_size + reclen > opt.log_max_size) rotate_log();
-    if (log_fd < 0) return;
-    struct iovec iov[3] = {{head, hl}, {(void *)p, n}, {"\n", 1}};
-    size_t left = (size_t)reclen;
-    int i = 0;
-    while (left > 0) {
-        ssize_t w = writev(log_fd, iov + i, 3 - i);
+/* Records are batched: the lines one read delivered go out in one write(2), not one each. */
+static char out_buf[32 * 1024];
+static size_t out_len;
+
+/* Write errors (disk full, log removed) drop the batch rather than stall the container: a
+ * shim that stops reading freezes the container's writes. */
+static void flush_log(void) {
+    size_t off = 0;
+    while (off < out_len && log_fd >= 0) {
+        ssize_t w = write(log_fd, out_buf + off, out_len - off);
         if (w < 0) {
             if (errno == EINTR) continue;
-            return;
+            break;
         }
-        log_size += w;
-        left -= (size_t)w;
-        while (i < 3 && (size_t)w >= iov[i].iov_len) w -= (ssize_t)iov[i++].iov_len;
-        if (i < 3) {
-            iov[i].iov_base = (char *)iov[i].iov_base + w;
-            iov[i].iov_len -= (size_t)w;
-        }
+        off += (size_t)w;
     }
+    out_len = 0;
+}
+
+/* Appends one CRI record; `ts` is the time its data was read. log_size counts buffered bytes
+ * too, so rotation happens at the same record boundary as if each were written at once. */
+static void emit(const struct stream *s, const char *ts, char tag, const char *p, size_t n) {
+    char head[64];
+    int hl = snprintf(head, sizeof head, "%s %s %c ", ts, s->name, tag);
+    size_t reclen = (size_t)hl + n + 1;
+    if (opt.log_max_size > 0 && log_size > 0 && log_size + (long long)reclen > opt.log_max_size) {
+        flush_log();
+        rotate_log();
+    }
+    if (out_len + reclen > sizeof out_buf) flush_log(); /* a record (<= ~16.5 KiB) always fits */
+    memcpy(out_buf + out_len, head, (size_t)hl);
+    memcpy(out_buf + out_len + hl, p, n);
+    out_buf[out_len + reclen - 1] = '\n';
+    out_len += reclen;
+    log_size += (long long)reclen;
 }
 
 static void flush_partial(struct stream *s) {
-    if (s->len > 0) emit(s, 'P', s->buf, s->len);
+    char ts[40];
+    rfc3339_now(ts);
+    if (s->len > 0) emit(s, ts, 'P', s->buf, s->len);
     s->len = 0;
 }
 
@@ -403,13 +412,15 @@ static void pump(struct stream *s) {
         s->fd = -1;
         return;
     }
+    char ts[40];
+    rfc3339_now(ts);
     s->last_ms = now_ms();
     s->len += (size_t)r;
     size_t start = 0;
     char *nl;
     while ((nl = memchr(s->buf + start, '\n', s->len - start)) != NULL) {
         size_t end = (size_t)(nl - s->buf);
-        emit(s, 'F', s->buf + start, end - start);
+        emit(s, ts, 'F', s->buf + start, end - start);
         start = end + 1;
     }
     memmove(s->buf, s->buf + start, s->len - start);
@@ -600,6 +611,7 @@ static int shim_main(void) {
         }
         if (exited && (timeout < 0 || drain_deadline - now < timeout)) timeout = (int)(drain_deadline - now);
 
+        flush_log(); /* everything logged so far is on disk before we may block */
         struct pollfd pfd[3] = {{sfd, POLLIN, 0}, {streams[0].fd, POLLIN, 0}, {streams[1].fd, POLLIN, 0}};
         int n = poll(pfd, 3, timeout); /* a negative fd (closed stream) is skipped by poll */
         if (n < 0) {
@@ -611,7 +623,10 @@ static int shim_main(void) {
         if (pfd[0].revents & POLLIN) {
             struct signalfd_siginfo si;
             while (read_retry(sfd, &si, sizeof si) == (ssize_t)sizeof si)
-                if (si.ssi_signo == SIGHUP) open_log(false); /* external rotation: reopen the path */
+                if (si.ssi_signo == SIGHUP) { /* external rotation: reopen the path */
+                    flush_log();
+                    open_log(false);
+                }
             /* SIGCHLD: reaped at the top of the loop. SIGTERM/SIGINT/SIGQUIT/SIGPIPE: ignored. */
         }
     }
@@ -622,6 +637,7 @@ static int shim_main(void) {
             close(streams[i].fd);
         }
     }
+    flush_log(); /* the log is complete before the exit file says the container is gone */
     long long oom_after = read_oom_kills();
     bool oom = oom_after > 0 && oom_after > (oom_before < 0 ? 0 : oom_before);
     write_exit_file(ctr, ctr_status, finished_at, oom);
