@@ -42,6 +42,32 @@ struct ShimTests {
         #expect(recs == [CRIRecord(stream: "stdout", tag: "F", content: "out"), CRIRecord(stream: "stderr", tag: "F", content: "err")])
     }
 
+    /// The launcher (the shim's own foreground process) is SIGKILLed between `create` and
+    /// `start`, before it could print the pid: the shim still starts and supervises the container.
+    @Test func containerSurvivesSIGKILLOfLauncherBeforeItReports() throws {
+        let fx = try ShimFixture(args: ["sh", "-c", "echo started; while [ ! -e /tmp/go ]; do sleep 0.05; done; exit 5"])
+        defer { fx.cleanUp() }
+        // A runtime wrapper that holds `start` back for a second opens a window to kill in.
+        let wrapper = fx.dir + "/slow-start-runtime"
+        try "#!/bin/sh\ncase \" $* \" in *\" start \"*) sleep 1;; esac\nexec \(fx.runtime) \"$@\"\n".write(
+            toFile: wrapper, atomically: true, encoding: .utf8)
+        #expect(chmod(wrapper, 0o755) == 0)
+        var argv = fx.shimArgv()
+        if let i = argv.firstIndex(of: "--runtime") { argv[i + 1] = wrapper }
+        let launcher = try spawn(argv)
+        #expect(waitUntil(timeout: .seconds(30)) { FileManager.default.fileExists(atPath: fx.pidFile) }, "no pid file")
+        launcher.kill(SIGKILL)
+        let ended = try launcher.wait(timeout: .seconds(10))
+        #expect(ended.status == .signaled(SIGKILL), "launcher was not killed before it reported: \(ended)")
+
+        let pid = try #require(try fx.waitForPidFile())
+        #expect(try waitUntil(timeout: .seconds(10)) { try fx.records() == [CRIRecord(stream: "stdout", tag: "F", content: "started")] })
+        try fx.allowExit()
+        let exit = try #require(try fx.waitForExitFile())
+        #expect(exit.pid == pid)
+        #expect(exit.exitCode == 5)
+    }
+
     /// SIGTERM to the shim is ignored (it keeps supervising); SIGKILL of the container is
     /// recorded as 137 / signal 9.
     @Test func shimIgnoresSIGTERMAndRecordsSignalExit() throws {
