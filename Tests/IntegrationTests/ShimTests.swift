@@ -243,10 +243,20 @@ struct ShimFixture {
         var template = Array("/tmp/minirun-shim-test-XXXXXX".utf8CString)
         guard let made = mkdtemp(&template) else { throw ShimTestError.setup("mkdtemp: \(errno)") }
         dir = String(cString: made)
-        try FileManager.default.createDirectory(atPath: dir + "/state", withIntermediateDirectories: true)
+        do {
+            try Self.makeBundle(at: dir + "/bundle", args: args, cgroupsPath: id, memoryLimit: memoryLimit)
+            try FileManager.default.createDirectory(atPath: dir + "/state", withIntermediateDirectories: true)
+        } catch {
+            do { try FileManager.default.removeItem(atPath: dir) } catch let rmError { print("cleanup: rm \(dir): \(rmError)") }
+            throw error
+        }
+    }
+
+    /// A busybox bundle: `runc spec` for the defaults, then the edits this host needs: no
+    /// terminal, a writable rootfs, NOFILE at the current hard limit (root here cannot raise it),
+    /// a relative cgroupsPath (below the test process's own cgroup).
+    static func makeBundle(at bundle: String, args: [String], cgroupsPath: String, memoryLimit: Int?) throws {
         try run([repoRoot() + "/scripts/make-busybox-rootfs.sh", bundle + "/rootfs"], timeout: .seconds(60)).check()
-        // `runc spec` for the defaults, then the edits this host needs: no terminal, a writable
-        // rootfs, NOFILE at the current hard limit (root here cannot raise it), a relative cgroup.
         try run(["runc", "spec", "--bundle", bundle], timeout: .seconds(30)).check()
         var hard = rlimit()
         getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &hard)
@@ -258,7 +268,7 @@ struct ShimFixture {
             """
         if let memoryLimit { filter += " | .linux.resources.memory = {\"limit\": \(memoryLimit)}" }
         let edited = try run(
-            ["jq", "--argjson", "args", argsJSON, "--argjson", "nofile", "\(hard.rlim_max)", "--arg", "cg", id, filter, bundle + "/config.json"],
+            ["jq", "--argjson", "args", argsJSON, "--argjson", "nofile", "\(hard.rlim_max)", "--arg", "cg", cgroupsPath, filter, bundle + "/config.json"],
             timeout: .seconds(30)
         ).check()
         try edited.stdout.write(toFile: bundle + "/config.json", atomically: true, encoding: .utf8)
