@@ -29,7 +29,11 @@ let package = Package(
         .target(name: "Runtime", dependencies: ["OCISpec", "Cgroups", "Security", "CShims"], swiftSettings: strict),
         .executableTarget(name: "minirun", dependencies: ["Runtime"], swiftSettings: strict),
         // The per-container shim (conmon role). C for footprint: a Swift process cannot stay under 2 MiB RSS.
-        .executableTarget(name: "minirun-shim", path: "Sources/minirun-shim"),
+        .executableTarget(
+            name: "minirun-shim", path: "Sources/minirun-shim",
+            // A static C executable: otherwise swiftc links libswiftCore and libstdc++ (+1.4 MiB RSS).
+            // -nostartfiles drops swiftc's Swift start-up object; the shim does no NSS lookups.
+            linkerSettings: [.unsafeFlags(["-static-executable", "-nostartfiles"])]),
         // Runs the cgroup and runtime checks inside the cgroup v2 VM (vm/).
         .executableTarget(name: "minirun-selftest", dependencies: ["Cgroups", "Runtime"], swiftSettings: strict),
         // Shared test helpers: busybox rootfs, bundles, running processes.
