@@ -251,6 +251,10 @@ public struct ManifestDecoder: Sendable {
         let decodeErrors = ctx.allErrors
         document.errors = decodeErrors.isEmpty ? validationErrors : decodeErrors + validationErrors.filter { !overlaps($0, decodeErrors) }
         document.warnings = ctx.allWarnings
+        if document.errors.count > limits.maxDiagnostics {
+            let dropped = document.errors.count - limits.maxDiagnostics
+            document.errors = Array(document.errors.prefix(limits.maxDiagnostics)) + [.forbidden(.root, "\(dropped) more errors not shown")]
+        }
         if document.errors.isEmpty {
             document.object = object
             document.key = object?.key ?? document.key
