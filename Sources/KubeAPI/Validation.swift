@@ -496,7 +496,8 @@ public enum Validation {
         if let action = hook.tcpSocket { errors += validatePort(action.port, path: path.child("tcpSocket").child("port"), portNames: portNames) }
         if let sleep = hook.sleep, sleep.seconds < 0 || sleep.seconds > grace {
             errors.append(
-                .invalid(path.child("sleep").child("seconds"), .int(sleep.seconds), "must be non-negative and less than terminationGracePeriodSeconds (\(grace))"))
+                .invalid(
+                    path.child("sleep").child("seconds"), .int(sleep.seconds), "must be non-negative and less than terminationGracePeriodSeconds (\(grace))"))
         }
         return errors
     }
@@ -512,11 +513,15 @@ public enum Validation {
         }
         if context.allowPrivilegeEscalation == false && context.privileged == true {
             errors.append(
-                .invalid(path, .raw("{allowPrivilegeEscalation: false, privileged: true}"), "cannot set `allowPrivilegeEscalation` to false and `privileged` to true"))
+                .invalid(
+                    path, .raw("{allowPrivilegeEscalation: false, privileged: true}"), "cannot set `allowPrivilegeEscalation` to false and `privileged` to true"
+                ))
         }
         if context.allowPrivilegeEscalation == false, (context.capabilities?.add ?? []).contains(where: { ["SYS_ADMIN", "CAP_SYS_ADMIN"].contains($0) }) {
             errors.append(
-                .invalid(path, .raw("{allowPrivilegeEscalation: false, capabilities.add: [SYS_ADMIN]}"), "cannot set `allowPrivilegeEscalation` to false and `capabilities.Add` CAP_SYS_ADMIN"))
+                .invalid(
+                    path, .raw("{allowPrivilegeEscalation: false, capabilities.add: [SYS_ADMIN]}"),
+                    "cannot set `allowPrivilegeEscalation` to false and `capabilities.Add` CAP_SYS_ADMIN"))
         }
         if let procMount = context.procMount, !procMountTypes.contains(procMount) {
             errors.append(.unsupported(path.child("procMount"), .string(procMount), procMountTypes))
@@ -664,7 +669,9 @@ public enum Validation {
                     if token.path.isEmpty { errors.append(.required(sourcePath.child("serviceAccountToken").child("path"))) }
                     if let seconds = token.expirationSeconds, seconds < 600 {
                         errors.append(
-                            .invalid(sourcePath.child("serviceAccountToken").child("expirationSeconds"), .int(seconds), "may not specify a duration less than 10 minutes"))
+                            .invalid(
+                                sourcePath.child("serviceAccountToken").child("expirationSeconds"), .int(seconds),
+                                "may not specify a duration less than 10 minutes"))
                     }
                 }
             }

@@ -16,7 +16,9 @@ struct CorpusTests {
 
     @Test func badIndentation() {
         let file = decode("apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n    bad: x\n", name: "bad.yaml")
-        #expect(file.errorMessages.first?.hasPrefix("bad.yaml: YAML syntax error at line 5, column 8: mapping values are not allowed in this context") == true, "\(file.errorMessages)")
+        #expect(
+            file.errorMessages.first?.hasPrefix("bad.yaml: YAML syntax error at line 5, column 8: mapping values are not allowed in this context") == true,
+            "\(file.errorMessages)")
     }
 
     @Test func duplicateKey() {
@@ -80,16 +82,19 @@ struct CorpusTests {
     }
 
     @Test func missingKindAndApiVersion() {
-        #expect(decode("metadata: {name: p}\n").errorMessages == [
-            "my-pod.yaml: kind: Required value: every manifest document needs a kind, e.g. `kind: Pod`",
-            "my-pod.yaml: apiVersion: Required value",
-        ])
-        #expect(decode("kind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: c, image: i}]}\n").errorMessages == [
-            "my-pod.yaml: apiVersion: Required value"
-        ])
-        #expect(decode("apiVersion: apps/v1\nkind: Pod\n").errorMessages == [
-            "my-pod.yaml: apiVersion: Unsupported value: \"apps/v1\": supported values: \"v1\""
-        ])
+        #expect(
+            decode("metadata: {name: p}\n").errorMessages == [
+                "my-pod.yaml: kind: Required value: every manifest document needs a kind, e.g. `kind: Pod`",
+                "my-pod.yaml: apiVersion: Required value",
+            ])
+        #expect(
+            decode("kind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: c, image: i}]}\n").errorMessages == [
+                "my-pod.yaml: apiVersion: Required value"
+            ])
+        #expect(
+            decode("apiVersion: apps/v1\nkind: Pod\n").errorMessages == [
+                "my-pod.yaml: apiVersion: Unsupported value: \"apps/v1\": supported values: \"v1\""
+            ])
     }
 
     @Test func unknownKindIsAWarning() {
@@ -159,7 +164,8 @@ struct CorpusTests {
 
     @Test func deepFlowNestingIsRefused() {
         let depth = 10_000
-        let yaml = "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: " + String(repeating: "[", count: depth)
+        let yaml =
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: " + String(repeating: "[", count: depth)
             + String(repeating: "]", count: depth) + "}\n"
         let file = decode(yaml, name: "deep.yaml")
         #expect(file.errorMessages.count == 1)

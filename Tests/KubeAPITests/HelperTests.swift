@@ -4,7 +4,9 @@ import Testing
 @testable import KubeAPI
 
 struct QoSTests {
-    static func pod(_ containers: [(requests: [String: String], limits: [String: String])], initContainers: [(requests: [String: String], limits: [String: String])] = [])
+    static func pod(
+        _ containers: [(requests: [String: String], limits: [String: String])], initContainers: [(requests: [String: String], limits: [String: String])] = []
+    )
         throws -> Pod
     {
         func make(_ specs: [(requests: [String: String], limits: [String: String])], prefix: String) throws -> [Container] {
@@ -162,9 +164,13 @@ struct PodTableTests {
         Case(name: "completed", phase: "Succeeded", statuses: [status("app", terminated(0, "Completed"))], expectedStatus: "Completed", expectedReady: "0/1"),
         Case(name: "error", phase: "Failed", statuses: [status("app", terminated(1, "Error"))], expectedStatus: "Error", expectedReady: "0/1"),
         Case(name: "oom", phase: "Running", statuses: [status("app", terminated(137, "OOMKilled"))], expectedStatus: "OOMKilled", expectedReady: "0/1"),
-        Case(name: "crash loop", phase: "Running", statuses: [status("app", waiting("CrashLoopBackOff"), restarts: 5)], expectedStatus: "CrashLoopBackOff", expectedReady: "0/1"),
+        Case(
+            name: "crash loop", phase: "Running", statuses: [status("app", waiting("CrashLoopBackOff"), restarts: 5)], expectedStatus: "CrashLoopBackOff",
+            expectedReady: "0/1"),
         Case(name: "exit code without reason", phase: "Running", statuses: [status("app", terminated(2))], expectedStatus: "ExitCode:2", expectedReady: "0/1"),
-        Case(name: "signal without reason", phase: "Running", statuses: [status("app", terminated(137, signal: 9))], expectedStatus: "Signal:9", expectedReady: "0/1"),
+        Case(
+            name: "signal without reason", phase: "Running", statuses: [status("app", terminated(137, signal: 9))], expectedStatus: "Signal:9",
+            expectedReady: "0/1"),
         Case(
             name: "first init running", initContainers: ["i1", "i2"], statuses: [status("app", waiting("PodInitializing"))],
             initStatuses: [status("i1", running), status("i2", waiting("PodInitializing"))], expectedStatus: "Init:0/2", expectedReady: "0/1"),
@@ -177,7 +183,9 @@ struct PodTableTests {
         Case(
             name: "init crash loop", initContainers: ["i1"], initStatuses: [status("i1", waiting("CrashLoopBackOff"))],
             expectedStatus: "Init:CrashLoopBackOff", expectedReady: "0/1"),
-        Case(name: "init exit code", initContainers: ["i1"], initStatuses: [status("i1", terminated(3))], expectedStatus: "Init:ExitCode:3", expectedReady: "0/1"),
+        Case(
+            name: "init exit code", initContainers: ["i1"], initStatuses: [status("i1", terminated(3))], expectedStatus: "Init:ExitCode:3", expectedReady: "0/1"
+        ),
         Case(
             name: "init signal", initContainers: ["i1"], initStatuses: [status("i1", terminated(137, signal: 9))], expectedStatus: "Init:Signal:9",
             expectedReady: "0/1"),
@@ -197,8 +205,12 @@ struct PodTableTests {
             name: "sidecar started counts", phase: "Running", initContainers: ["side"], sidecars: ["side"],
             statuses: [status("app", running, ready: true)], initStatuses: [status("side", running, ready: true, started: true)],
             expectedStatus: "Running", expectedReady: "2/2"),
-        Case(name: "terminating", phase: "Running", statuses: [status("app", running, ready: true)], deleting: true, expectedStatus: "Terminating", expectedReady: "1/1"),
-        Case(name: "deleted after completion", phase: "Succeeded", statuses: [status("app", terminated(0, "Completed"))], deleting: true, expectedStatus: "Completed", expectedReady: "0/1"),
+        Case(
+            name: "terminating", phase: "Running", statuses: [status("app", running, ready: true)], deleting: true, expectedStatus: "Terminating",
+            expectedReady: "1/1"),
+        Case(
+            name: "deleted after completion", phase: "Succeeded", statuses: [status("app", terminated(0, "Completed"))], deleting: true,
+            expectedStatus: "Completed", expectedReady: "0/1"),
         Case(name: "node lost", phase: "Running", reason: "NodeLost", deleting: true, expectedStatus: "Unknown", expectedReady: "0/1"),
         Case(name: "admission rejected", phase: "Failed", reason: "OutOfcpu", expectedStatus: "OutOfcpu", expectedReady: "0/1"),
         Case(
