@@ -13,9 +13,7 @@ let package = Package(
         .executable(name: "minirun-selftest", targets: ["minirun-selftest"]),
         .library(name: "Runtime", targets: ["Runtime"]),
     ],
-    dependencies: [
-        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
-    ],
+    dependencies: [.package(url: "https://github.com/jpsim/Yams", from: "6.0.0")],
     targets: [
         // C: the pre-exec container init stage and the few syscalls Swift cannot import.
         .target(name: "CShims", path: "CShims"),
