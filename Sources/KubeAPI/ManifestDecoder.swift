@@ -143,7 +143,7 @@ public struct ManifestDecoder: Sendable {
             file.fileError = ManifestFileError(.unreadable("cannot open \(path)"))
             return file
         }
-        defer { try? handle.close() }
+        // `FileHandle(forReadingAtPath:)` owns its descriptor and closes it when released at the end of this call.
         do {
             let size = try handle.seekToEnd()
             if size > UInt64(limits.maxFileBytes) {
@@ -174,6 +174,11 @@ public struct ManifestDecoder: Sendable {
             return file
         }
         let text = String(decoding: bytes, as: UTF8.self)
+        if let deep = NestingScan.firstLineDeeperThan(limits.maxDepth, in: bytes) {
+            file.fileError = ManifestFileError(
+                .unsafe("line \(deep.line): YAML nesting deeper than \(limits.maxDepth) levels; refusing to parse (manifests nest about 15 levels)"))
+            return file
+        }
         if let problem = Self.aliasKeyProblem(bytes) {
             file.fileError = ManifestFileError(.unsafe(problem))
             return file
@@ -262,9 +267,14 @@ public struct ManifestDecoder: Sendable {
         return document
     }
 
-    /// A validation error on a field whose decoding already failed (e.g. `Required value` after a type error).
+    /// A validation error on a field whose decoding already failed: `spec.containers: Required value` after
+    /// `spec.containers[0]` was not a map, or `...containerPort: Required value` after a type error there.
     private func overlaps(_ error: FieldError, _ decodeErrors: [FieldError]) -> Bool {
-        decodeErrors.contains { $0.path == error.path || error.path.description.hasPrefix($0.path.description + ".") }
+        decodeErrors.contains { decodeError in
+            let a = decodeError.path.components
+            let b = error.path.components
+            return a.starts(with: b) || b.starts(with: a)
+        }
     }
 
     static func syntaxError(_ error: YamlError) -> ManifestFileError {

@@ -11,14 +11,14 @@ import Yams
 public struct DecodeLimits: Sendable, Hashable {
     /// Files larger than this are refused before parsing; kubelet's `maxConfigLength` is 10 MiB.
     public var maxFileBytes: Int
-    /// Deepest field path the reader walks. The schema is far shallower; libyaml separately refuses nesting beyond 1000.
+    /// Deepest nesting accepted: checked on the text before parsing (see `NestingScan`) and on field paths while reading.
     public var maxDepth: Int
     /// Nodes visited per document, counting every expansion of a YAML alias ("billion laughs" defence).
     public var maxNodes: Int
     /// Errors and warnings kept per document; the rest are summarised in one line.
     public var maxDiagnostics: Int
 
-    public init(maxFileBytes: Int = 10 * 1024 * 1024, maxDepth: Int = 64, maxNodes: Int = 200_000, maxDiagnostics: Int = 200) {
+    public init(maxFileBytes: Int = 10 * 1024 * 1024, maxDepth: Int = 100, maxNodes: Int = 200_000, maxDiagnostics: Int = 200) {
         self.maxFileBytes = maxFileBytes
         self.maxDepth = maxDepth
         self.maxNodes = maxNodes

@@ -257,9 +257,10 @@ public enum IntOrString: Hashable, Sendable, Codable, CustomStringConvertible {
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()
-        if let value = try? container.decode(Int32.self) {
-            self = .int(value)
-        } else {
+        do {
+            self = .int(try container.decode(Int32.self))
+        } catch DecodingError.typeMismatch {
+            // Not a number: the other half of the union.
             self = .string(try container.decode(String.self))
         }
     }

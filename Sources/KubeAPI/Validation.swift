@@ -322,13 +322,17 @@ public enum Validation {
         }
         if let divisor = ref.divisor, !divisor.isZero {
             let allowed: [String]
+            let permitted: [Int128]
             if ref.resource.hasSuffix(".cpu") {
                 allowed = ["1m", "1"]
+                permitted = [1_000_000, Quantity.nano]
             } else {
                 allowed = ["1", "1k", "1M", "1G", "1T", "1P", "1E", "1Ki", "1Mi", "1Gi", "1Ti", "1Pi", "1Ei"]
+                let decimal = (0...6).map { Quantity.power10(3 * $0) * Quantity.nano }
+                let binary = (1...6).map { (Int128(1) << (10 * $0)) * Quantity.nano }
+                permitted = decimal + binary
             }
-            let permitted = allowed.compactMap { try? Quantity(parsing: $0) }
-            if !permitted.contains(divisor) {
+            if !permitted.contains(divisor.nanoValue) {
                 errors.append(.unsupported(path.child("divisor"), .string(divisor.description), allowed))
             }
         }

@@ -162,26 +162,35 @@ struct CorpusTests {
         #expect(missing.errorMessages.first?.contains("cannot read file") == true)
     }
 
+    static let tooDeep = "YAML nesting deeper than 100 levels; refusing to parse (manifests nest about 15 levels)"
+
     @Test func deepFlowNestingIsRefused() {
         let depth = 10_000
         let yaml =
             "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: " + String(repeating: "[", count: depth)
             + String(repeating: "]", count: depth) + "}\n"
         let file = decode(yaml, name: "deep.yaml")
-        #expect(file.errorMessages.count == 1)
-        #expect(file.errorMessages.first?.hasPrefix("deep.yaml: YAML syntax error at line 4") == true, "\(file.errorMessages)")
-        #expect(file.errorMessages.first?.contains("Maximum nesting level reached") == true)
+        #expect(file.errorMessages == ["deep.yaml: line 4: \(Self.tooDeep)"])
     }
 
     @Test func deepBlockNestingIsRefused() {
-        let yaml = "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  " + String(repeating: "- ", count: 10_000) + "x\n"
-        let file = decode(yaml, name: "deep.yaml")
-        #expect(file.errorMessages.count == 1)
+        let compact = "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  " + String(repeating: "- ", count: 10_000) + "x\n"
+        #expect(decode(compact, name: "deep.yaml").errorMessages == ["deep.yaml: line 6: \(Self.tooDeep)"])
+        var indented = "apiVersion: v1\nkind: Pod\n"
+        for level in 0..<150 { indented += String(repeating: " ", count: level) + "k\(level):\n" }
+        #expect(decode(indented, name: "deep.yaml").errorMessages == ["deep.yaml: line 103: \(Self.tooDeep)"])
+    }
+
+    @Test func libyamlNestingLimitIsTheBackstop() {
+        // With the pre-scan disabled (a huge limit), libyaml's own limit of 1000 levels still refuses the file.
+        let depth = 10_000
+        let yaml = "a: " + String(repeating: "[", count: depth) + String(repeating: "]", count: depth) + "\n"
+        let file = ManifestDecoder(limits: DecodeLimits(maxDepth: 1_000_000)).decode(yaml, fileName: "deep.yaml")
         #expect(file.errorMessages.first?.contains("Maximum nesting level reached") == true, "\(file.errorMessages)")
     }
 
     @Test func moderatelyDeepNestingInAWalkedFieldIsATypeError() {
-        let yaml = podYAML(container: "args: " + String(repeating: "[", count: 500) + String(repeating: "]", count: 500))
+        let yaml = podYAML(container: "args: " + String(repeating: "[", count: 90) + String(repeating: "]", count: 90))
         let file = decode(yaml)
         #expect(file.errorMessages == ["my-pod.yaml: spec.containers[0].args[0]: Invalid value: list: expected a string, got a list"])
     }
@@ -326,5 +335,22 @@ struct SplitMix64: RandomNumberGenerator {
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         return z ^ (z >> 31)
+    }
+}
+
+/// The agent may decode on a thread with a small stack; nesting up to libyaml's limit must fit.
+struct StackTests {
+    @Test func deepNestingFitsOnA512KiBStack() async {
+        let yaml =
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: " + String(repeating: "[", count: 95)
+            + String(repeating: "]", count: 95) + "}\n"
+        let messages: [String] = await withCheckedContinuation { continuation in
+            let thread = Thread {
+                continuation.resume(returning: decode(yaml, name: "deep.yaml").errorMessages)
+            }
+            thread.stackSize = 512 * 1024
+            thread.start()
+        }
+        #expect(messages == ["deep.yaml: spec.containers[0]: Invalid value: list: expected a map (object), got a list"])
     }
 }
