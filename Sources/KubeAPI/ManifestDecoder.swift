@@ -101,6 +101,21 @@ public struct ManifestFile: Hashable, Sendable {
     }
 }
 
+extension ManifestFile {
+    /// Object keys (`kind namespace/name`) defined more than once across `files`, with the files (in order) that
+    /// define them. Kubelet's file source keeps the last one read; the agent decides what to do and should say so.
+    public static func duplicateKeys(in files: [ManifestFile]) -> [String: [String]] {
+        var seen: [String: [String]] = [:]
+        for file in files {
+            for document in file.documents {
+                guard let key = document.object?.key, let kind = document.object?.kind else { continue }
+                seen["\(kind) \(key)", default: []].append(file.fileName)
+            }
+        }
+        return seen.filter { $0.value.count > 1 }
+    }
+}
+
 /// How one kind is decoded: accepted apiVersions and the reader for the object.
 struct KindHandler: Sendable {
     let apiVersions: [String]
@@ -219,8 +234,8 @@ public struct ManifestDecoder: Sendable {
         }
         document.apiVersion = reader.string("apiVersion")
         document.kind = reader.string("kind")
-        if let metadata = root.mapping?["metadata"]?.mapping, let name = metadata["name"]?.scalar?.string {
-            let namespace = metadata["namespace"]?.scalar?.string ?? Defaults.namespace
+        if let metadata = Self.value(of: "metadata", in: root)?.mapping, let name = Self.value(of: "name", in: .mapping(metadata))?.scalar?.string {
+            let namespace = Self.value(of: "namespace", in: .mapping(metadata))?.scalar?.string ?? Defaults.namespace
             document.key = "\(namespace.isEmpty ? Defaults.namespace : namespace)/\(name)"
         }
         guard let kind = document.kind, !kind.isEmpty else {
@@ -265,6 +280,15 @@ public struct ManifestDecoder: Sendable {
             document.key = object?.key ?? document.key
         }
         return document
+    }
+
+    /// A mapping's value by key text. (Yams' `Mapping[String]` compares resolved tags, which runs regexes.)
+    static func value(of key: String, in node: Node) -> Node? {
+        guard case .mapping(let mapping) = node else { return nil }
+        for (keyNode, value) in mapping {
+            if case .scalar(let scalar) = keyNode, scalar.string == key { return value }
+        }
+        return nil
     }
 
     /// A validation error on a field whose decoding already failed: `spec.containers: Required value` after

@@ -354,3 +354,30 @@ struct StackTests {
         #expect(messages == ["deep.yaml: spec.containers[0]: Invalid value: list: expected a map (object), got a list"])
     }
 }
+
+struct DuplicateTests {
+    @Test func duplicateKeysAcrossFiles() {
+        let a = decode(CorpusTests.goodPod, name: "a.yaml")
+        let b = decode(CorpusTests.goodPod + "---\n" + CorpusTests.goodPod.replacingOccurrences(of: "name: ok", with: "name: other"), name: "b.yaml")
+        let c = decode(CorpusTests.goodPod.replacingOccurrences(of: "name: ok\n", with: "name: ok\n  namespace: prod\n"), name: "c.yaml")
+        #expect(ManifestFile.duplicateKeys(in: [a, b, c]) == ["Pod default/ok": ["a.yaml", "b.yaml"]])
+    }
+
+    @Test func largeValidFileDecodesInReasonableTime() {
+        // 2 MiB of small pods (about 20,000): decoding cost is linear, so the 10 MiB limit bounds the work.
+        var yaml = ""
+        var index = 0
+        while yaml.utf8.count < 2 * 1024 * 1024 {
+            yaml += CorpusTests.goodPod.replacingOccurrences(of: "name: ok", with: "name: pod-\(index)") + "---\n"
+            index += 1
+        }
+        let clock = ContinuousClock()
+        let start = clock.now
+        let file = decode(yaml, name: "many.yaml")
+        let elapsed = clock.now - start
+        #expect(file.errorMessages.isEmpty)
+        #expect(file.objects.count == index)
+        #expect(elapsed < .seconds(60), "\(elapsed)")
+        print("decoded \(index) pods (\(yaml.utf8.count) bytes) in \(elapsed)")
+    }
+}

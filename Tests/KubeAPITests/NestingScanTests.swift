@@ -57,3 +57,28 @@ struct NestingScanTests {
         #expect(Self.depth(yaml) <= 8)
     }
 }
+
+struct ScalarResolutionTests {
+    static let cases: [(String, String)] = [
+        ("", "null"), ("~", "null"), ("null", "null"), ("NULL", "null"), ("yes", "bool"), ("No", "bool"), ("on", "bool"), ("y", "bool"),
+        ("TRUE", "bool"), ("8080", "int"), ("-1", "int"), ("+2", "int"), ("0x1F", "int"), ("0o17", "int"), ("017", "int"), ("0b101", "int"),
+        ("1_000", "int"), ("1.5", "float"), (".5", "float"), ("1e3", "float"), ("1.", "float"), (".inf", "float"), (".nan", "float"),
+        ("1:30", "string"), ("2024-01-02", "string"), ("nginx", "string"), ("100m", "string"), ("64Mi", "string"), ("++5", "string"),
+        ("1e", "string"), (".", "string"), ("-", "string"), ("0xZZ", "string"), ("<<", "string"),
+    ]
+
+    @Test(arguments: cases)
+    func resolves(_ text: String, _ expected: String) {
+        #expect("\(ScalarType.resolvePlain(text))" == expected)
+    }
+
+    @Test func quotedScalarsAreStrings() {
+        let file = decode(podYAML(container: "env:\n- {name: A, value: \"8080\"}\n- {name: B, value: 'yes'}\n- name: C\n  value: |\n    8080"))
+        #expect(file.errorMessages.isEmpty, "\(file.errorMessages)")
+    }
+
+    @Test func explicitTags() {
+        let file = decode(podYAML(container: "ports: [{containerPort: !!int \"80\"}]\nenv: [{name: A, value: !!str 8080}]"))
+        #expect(file.errorMessages.isEmpty, "\(file.errorMessages)")
+    }
+}
