@@ -154,6 +154,16 @@ public struct ManifestDecoder: Sendable {
     public func decodeFile(atPath path: String, displayName: String? = nil) -> ManifestFile {
         let name = displayName ?? (path as NSString).lastPathComponent
         var file = ManifestFile(fileName: name, documents: [])
+        // Only regular files (symlinks followed, like kubelet's os.Stat): opening a FIFO would block the caller.
+        var info = stat()
+        guard stat(path, &info) == 0 else {
+            file.fileError = ManifestFileError(.unreadable("cannot stat \(path): \(String(cString: strerror(errno)))"))
+            return file
+        }
+        guard info.st_mode & S_IFMT == S_IFREG else {
+            file.fileError = ManifestFileError(.unreadable("\(path) is not a regular file"))
+            return file
+        }
         guard let handle = FileHandle(forReadingAtPath: path) else {
             file.fileError = ManifestFileError(.unreadable("cannot open \(path)"))
             return file

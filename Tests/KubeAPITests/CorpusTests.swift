@@ -381,3 +381,18 @@ struct DuplicateTests {
         print("decoded \(index) pods (\(yaml.utf8.count) bytes) in \(elapsed)")
     }
 }
+
+struct FileTests {
+    @Test func nonRegularFilesAreRefusedWithoutOpening() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kubeapi-dir-\(UUID().uuidString).yaml").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: false)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        #expect(ManifestDecoder().decodeFile(atPath: directory).errorMessages.first?.hasSuffix("is not a regular file") == true)
+        let fifo = directory + "/pipe.yaml"
+        #expect(mkfifo(fifo, 0o600) == 0)
+        // Would block forever if opened for reading with no writer.
+        #expect(ManifestDecoder().decodeFile(atPath: fifo).errorMessages.first?.hasSuffix("is not a regular file") == true)
+        let missing = ManifestDecoder().decodeFile(atPath: directory + "/missing.yaml")
+        #expect(missing.errorMessages.first?.contains("No such file or directory") == true, "\(missing.errorMessages)")
+    }
+}

@@ -309,3 +309,21 @@ struct EncodingTests {
         #expect(json == #"{"startedAt":"2023-11-14T22:13:20Z"}"#)
     }
 }
+
+struct YAMLOutputTests {
+    @Test func podPrintsAsYAMLAndReadsBack() throws {
+        var pod = try decodePod(podYAML(container: "env: [{name: A, value: \"1\"}, {name: B, value: \"yes\"}]", metadata: "labels: {version: \"2\"}"))
+        var status = PodStatus(phase: "Running")
+        status.startTime = Date(timeIntervalSince1970: 1_700_000_000)
+        pod.status = status
+        let yaml = try KubeYAML.encode(pod)
+        #expect(yaml.hasPrefix("apiVersion: v1\nkind: Pod\nmetadata:\n  labels:\n    version: '2'\n  name: p\n  namespace: default\nspec:\n"), "\(yaml)")
+        #expect(yaml.contains("startTime: 2023-11-14T22:13:20Z"))
+        // What agentctl prints can be dropped back into the manifest directory (status is ignored there).
+        let file = decode(yaml)
+        #expect(file.errorMessages.isEmpty, "\(file.errorMessages)")
+        guard case .pod(let back) = try #require(file.objects.first) else { return }
+        #expect(back.spec == pod.spec)
+        #expect(file.warningMessages == ["my-pod.yaml: status: field is ignored: status is set by the agent"])
+    }
+}
