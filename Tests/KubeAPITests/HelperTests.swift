@@ -120,6 +120,9 @@ struct HumanDurationTests {
     @Test func durationOverload() {
         #expect(HumanDuration.format(.seconds(150)) == "2m30s")
         #expect(HumanDuration.format(.milliseconds(1500)) == "1s")
+        #expect(HumanDuration.format(seconds: .nan) == "<invalid>")
+        #expect(HumanDuration.format(seconds: -.infinity) == "<invalid>")
+        #expect(HumanDuration.format(seconds: .infinity) == "31709791y")
     }
 }
 
