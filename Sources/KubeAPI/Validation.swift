@@ -429,16 +429,17 @@ public enum Validation {
         if let action = probe.grpc, !(1...65535).contains(action.port) {
             errors.append(.invalid(path.child("grpc").child("port"), .int(Int64(action.port)), "must be between 1 and 65535, inclusive"))
         }
-        // Defaulting turned 0 into the defaults, so only negative values reach these checks (as in Kubernetes).
+        // Defaulting turned 0 into the defaults (1, 10, 1, 3), so after it every accepted value is >= 1 except
+        // initialDelaySeconds; only negative values reach these errors. Kubernetes' validateProbe uses
+        // ValidateNonnegativeField for all five, so the wording is "greater than or equal to 0" for each.
         let fields: [(String, Int32?)] = [
             ("initialDelaySeconds", probe.initialDelaySeconds), ("timeoutSeconds", probe.timeoutSeconds), ("periodSeconds", probe.periodSeconds),
             ("successThreshold", probe.successThreshold), ("failureThreshold", probe.failureThreshold),
         ]
         for (name, value) in fields {
             guard let value else { continue }
-            let minimum: Int32 = name == "initialDelaySeconds" ? 0 : 1
-            if value < minimum {
-                errors.append(.invalid(path.child(name), .int(Int64(value)), "must be greater than or equal to \(minimum)"))
+            if value < 0 {
+                errors.append(.invalid(path.child(name), .int(Int64(value)), "must be greater than or equal to 0"))
             }
         }
         if kind != "readinessProbe", let threshold = probe.successThreshold, threshold != 1 {
@@ -465,8 +466,9 @@ public enum Validation {
         if let scheme = action.scheme, !schemes.contains(scheme) {
             errors.append(.unsupported(path.child("scheme"), .string(scheme), schemes))
         }
-        for (index, header) in (action.httpHeaders ?? []).enumerated() {
-            errors += Names.httpHeaderName(header.name).map { .invalid(path.child("httpHeaders").index(index).child("name"), .string(header.name), $0) }
+        for header in action.httpHeaders ?? [] {
+            // Kubernetes reports these on `httpHeaders` itself, without the index.
+            errors += Names.httpHeaderName(header.name).map { .invalid(path.child("httpHeaders"), .string(header.name), $0) }
         }
         return errors
     }

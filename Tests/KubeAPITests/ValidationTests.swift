@@ -165,17 +165,17 @@ struct ValidationTests {
         Case(
             "probe period", pod(containers: "- {name: c, image: i, livenessProbe: {exec: {command: [x]}, periodSeconds: -1}}"),
             [
-                "my-pod.yaml: spec.containers[0].livenessProbe.periodSeconds: Invalid value: -1: must be greater than or equal to 1"
+                "my-pod.yaml: spec.containers[0].livenessProbe.periodSeconds: Invalid value: -1: must be greater than or equal to 0"
             ]),
         Case(
             "probe timeout", pod(containers: "- {name: c, image: i, readinessProbe: {exec: {command: [x]}, timeoutSeconds: -2}}"),
             [
-                "my-pod.yaml: spec.containers[0].readinessProbe.timeoutSeconds: Invalid value: -2: must be greater than or equal to 1"
+                "my-pod.yaml: spec.containers[0].readinessProbe.timeoutSeconds: Invalid value: -2: must be greater than or equal to 0"
             ]),
         Case(
             "probe failureThreshold", pod(containers: "- {name: c, image: i, readinessProbe: {exec: {command: [x]}, failureThreshold: -1}}"),
             [
-                "my-pod.yaml: spec.containers[0].readinessProbe.failureThreshold: Invalid value: -1: must be greater than or equal to 1"
+                "my-pod.yaml: spec.containers[0].readinessProbe.failureThreshold: Invalid value: -1: must be greater than or equal to 0"
             ]),
         Case(
             "probe initialDelaySeconds", pod(containers: "- {name: c, image: i, readinessProbe: {exec: {command: [x]}, initialDelaySeconds: -1}}"),
@@ -235,7 +235,7 @@ struct ValidationTests {
         Case(
             "httpGet header name", pod(containers: "- {name: c, image: i, livenessProbe: {httpGet: {port: 80, httpHeaders: [{name: \"X Bad\", value: v}]}}}"),
             [
-                "my-pod.yaml: spec.containers[0].livenessProbe.httpGet.httpHeaders[0].name: Invalid value: \"X Bad\": a valid HTTP header must consist of alphanumeric characters or '-' (e.g. 'X-Header-Name', regex used for validation is '[-A-Za-z0-9]+')"
+                "my-pod.yaml: spec.containers[0].livenessProbe.httpGet.httpHeaders: Invalid value: \"X Bad\": a valid HTTP header must consist of alphanumeric characters or '-' (e.g. 'X-Header-Name', regex used for validation is '[-A-Za-z0-9]+')"
             ]),
         Case(
             "grpc port", pod(containers: "- {name: c, image: i, livenessProbe: {grpc: {port: 0}}}"),
