@@ -351,6 +351,10 @@ public enum Validation {
                     errors.append(.invalid(quantityPath, .string(quantity.description), "must be greater than or equal to 0"))
                 }
                 errors += Names.qualifiedName(name).map { .invalid(quantityPath, .string(name), $0) }
+                // Unprefixed names must be ones Kubernetes knows; this catches typos such as `memroy`.
+                if !name.contains("/") && !["cpu", "memory", "ephemeral-storage"].contains(name) && !name.hasPrefix("hugepages-") {
+                    errors.append(.invalid(quantityPath, .string(name), "must be a standard resource for containers"))
+                }
             }
         }
         for (name, request) in requests.sorted(by: { $0.key < $1.key }) {

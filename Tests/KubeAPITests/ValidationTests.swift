@@ -290,6 +290,13 @@ struct ValidationTests {
                 "my-pod.yaml: spec.containers[0].resources.limits[cpu]: Invalid value: \"-1\": must be greater than or equal to 0",
                 "my-pod.yaml: spec.containers[0].resources.requests[cpu]: Invalid value: \"-1\": must be greater than or equal to 0",
             ]),
+        Case(
+            "resource name typo", pod(containers: "- {name: c, image: i, resources: {limits: {memroy: 1Gi}}}"),
+            [
+                "my-pod.yaml: spec.containers[0].resources.limits[memroy]: Invalid value: \"memroy\": must be a standard resource for containers",
+                "my-pod.yaml: spec.containers[0].resources.requests[memroy]: Invalid value: \"memroy\": must be a standard resource for containers",
+            ]),
+        Case("extended resource", pod(containers: "- {name: c, image: i, resources: {limits: {example.com/gpu: 1}}}"), []),
         Case("hugepages ignored", pod(containers: "- {name: c, image: i, resources: {requests: {hugepages-2Mi: 4Mi}, limits: {hugepages-2Mi: 2Mi}}}"), []),
         // volumes
         Case(
