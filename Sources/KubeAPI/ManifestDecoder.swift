@@ -199,12 +199,13 @@ public struct ManifestDecoder: Sendable {
             return file
         }
         let text = String(decoding: bytes, as: UTF8.self)
-        if let deep = NestingScan.firstLineDeeperThan(limits.maxDepth, in: bytes) {
+        let scan = PreScan.scan(bytes, depthLimit: limits.maxDepth)
+        if let deep = scan.tooDeep {
             file.fileError = ManifestFileError(
                 .unsafe("line \(deep.line): YAML nesting deeper than \(limits.maxDepth) levels; refusing to parse (manifests nest about 15 levels)"))
             return file
         }
-        if let problem = Self.aliasKeyProblem(bytes) {
+        if let problem = scan.aliasKey {
             file.fileError = ManifestFileError(.unsafe(problem))
             return file
         }
@@ -362,43 +363,5 @@ public struct ManifestDecoder: Sendable {
                 return offset
             }
         }
-    }
-
-    /// Yams compares mapping keys by hashing whole nodes, so a key that is an alias of a large (alias-expanded)
-    /// structure would take exponential time before the node budget can act. Such keys have no use in a
-    /// Kubernetes manifest, so files with anchors are scanned for them and refused. The scan is textual and
-    /// conservative: it can only refuse files that define anchors (`&name`).
-    static func aliasKeyProblem(_ bytes: [UInt8]) -> String? {
-        guard bytes.contains(UInt8(ascii: "&")), bytes.contains(UInt8(ascii: "*")) else { return nil }
-        func isSpace(_ b: UInt8) -> Bool { b == 0x20 || b == 0x09 }
-        func isBreak(_ b: UInt8) -> Bool { b == 0x0A || b == 0x0D }
-        func isNameByte(_ b: UInt8) -> Bool {
-            (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || b == 0x2D || b == 0x5F || b >= 0x80
-        }
-        func followedByValueIndicator(_ start: Int) -> Bool {
-            var j = start
-            while j < bytes.count && isSpace(bytes[j]) { j += 1 }
-            guard j < bytes.count, bytes[j] == UInt8(ascii: ":") else { return false }
-            return j + 1 >= bytes.count || isSpace(bytes[j + 1]) || isBreak(bytes[j + 1]) || bytes[j + 1] == UInt8(ascii: ",")
-        }
-        var line = 1
-        for i in bytes.indices {
-            let byte = bytes[i]
-            if byte == 0x0A { line += 1 }
-            let previous: UInt8 = i == 0 ? 0x0A : bytes[i - 1]
-            let atNodeStart = isSpace(previous) || isBreak(previous) || "[{,".utf8.contains(previous)
-            if byte == UInt8(ascii: "*") && atNodeStart {
-                var j = i + 1
-                while j < bytes.count && isNameByte(bytes[j]) { j += 1 }
-                if j > i + 1 && followedByValueIndicator(j) {
-                    return "line \(line): a YAML alias used as a mapping key is not supported in manifests"
-                }
-            } else if byte == UInt8(ascii: "?") && atNodeStart && i + 1 < bytes.count && isSpace(bytes[i + 1]) {
-                return "line \(line): explicit YAML mapping keys (`? key`) are not supported in manifests that use anchors"
-            } else if (byte == UInt8(ascii: "]") || byte == UInt8(ascii: "}")) && followedByValueIndicator(i + 1) {
-                return "line \(line): a list or map used as a mapping key is not supported in manifests that use anchors"
-            }
-        }
-        return nil
     }
 }

@@ -2,11 +2,11 @@ import Testing
 
 @testable import KubeAPI
 
-struct NestingScanTests {
+struct PreScanTests {
     static func depth(_ yaml: String) -> Int {
         // The smallest limit the text stays within.
         var limit = 0
-        while NestingScan.firstLineDeeperThan(limit, in: Array(yaml.utf8)) != nil { limit += 1 }
+        while PreScan.firstLineDeeperThan(limit, in: Array(yaml.utf8)) != nil { limit += 1 }
         return limit
     }
 
@@ -30,6 +30,18 @@ struct NestingScanTests {
     @Test(arguments: cases)
     func estimate(_ yaml: String, _ expected: Int) {
         #expect(Self.depth(yaml) == expected)
+    }
+
+    @Test(arguments: [
+        // Shell in quotes with `&&`, globs and `${X}:` is not an anchor, alias or collection key.
+        "command: [\"sh\", \"-c\", \"cp /a/* /b && echo ${HOST}: done\"]\nx: &a 1\n",
+        "command: [sh, -c, 'ls *: x && y']\nx: &a 1\n",
+        "# *a: b\nx: &a 1\n",
+        "script: |\n  echo *a: b\n  [x]: y\nx: &a 1\n",
+        "k: *a: v\n",  // no anchor defined anywhere: Yams reports the undefined alias itself
+    ])
+    func noFalseAliasKeys(_ yaml: String) {
+        #expect(PreScan.scan(Array(yaml.utf8), depthLimit: 100).aliasKey == nil)
     }
 
     @Test func realisticManifestIsShallow() {
