@@ -220,7 +220,9 @@ public struct ManifestDecoder: Sendable {
     private func decode(text: String, into file: ManifestFile) -> ManifestFile {
         var file = file
         do {
-            let parser = try Parser(yaml: text)
+            // The basic resolver (no rules): scalars are typed by `ScalarType`, and Yams' default rules would run
+            // regular expressions on every mapping key while checking for duplicates.
+            let parser = try Parser(yaml: text, resolver: .basic)
             var index = 0
             while let root = try parser.nextRoot() {
                 defer { index += 1 }
