@@ -252,8 +252,9 @@ public struct ManifestDecoder: Sendable {
             document.key = "\(namespace.isEmpty ? Defaults.namespace : namespace)/\(name)"
         }
         guard let kind = document.kind, !kind.isEmpty else {
-            ctx.error(.required(FieldPath("kind"), "every manifest document needs a kind, e.g. `kind: Pod`"))
-            if document.apiVersion?.isEmpty ?? true { ctx.error(.required(FieldPath("apiVersion"))) }
+            // A present but mistyped field already has its own error.
+            if !reader.has("kind") { ctx.error(.required(FieldPath("kind"), "every manifest document needs a kind, e.g. `kind: Pod`")) }
+            if !reader.has("apiVersion") { ctx.error(.required(FieldPath("apiVersion"))) }
             document.errors = ctx.allErrors
             return document
         }
@@ -269,7 +270,7 @@ public struct ManifestDecoder: Sendable {
             return document
         }
         guard let apiVersion = document.apiVersion, !apiVersion.isEmpty else {
-            ctx.error(.required(FieldPath("apiVersion")))
+            if !reader.has("apiVersion") { ctx.error(.required(FieldPath("apiVersion"))) }
             document.errors = ctx.allErrors
             return document
         }

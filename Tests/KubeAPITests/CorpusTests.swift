@@ -91,6 +91,7 @@ struct CorpusTests {
             decode("kind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: c, image: i}]}\n").errorMessages == [
                 "my-pod.yaml: apiVersion: Required value"
             ])
+        #expect(decode("apiVersion: v1\nkind: 5\n").errorMessages == ["my-pod.yaml: kind: Invalid value: 5: expected a string, got a number (quote it: \"5\")"])
         #expect(
             decode("apiVersion: apps/v1\nkind: Pod\n").errorMessages == [
                 "my-pod.yaml: apiVersion: Unsupported value: \"apps/v1\": supported values: \"v1\""
