@@ -1,0 +1,49 @@
+#!/bin/busybox sh
+# /init of the cgroup v2 test VM (copied in by vm/build.sh). Runs as PID 1 on the serial console.
+# Protocol lines (parsed by vm/run.sh) all start with "SELFTEST "; everything else is informational.
+/bin/busybox --install -s 2>/dev/null
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin HOME=/root TERM=dumb
+
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev 2>/dev/null || mdev -s
+mkdir -p /dev/pts /dev/shm /run /tmp
+mount -t devpts devpts /dev/pts
+mount -t tmpfs tmpfs /dev/shm
+mount -t tmpfs tmpfs /run
+mount -t cgroup2 -o nsdelegate cgroup2 /sys/fs/cgroup || echo "SELFTEST FAIL vm-mount-cgroup2: mount failed"
+# Keep kernel chatter (OOM reports) off the console so protocol lines stay whole.
+echo 1 >/proc/sys/kernel/printk
+
+echo "vm: kernel $(uname -r), commit $(cat /etc/minikubelet-commit), $(nproc) cpus, $(awk '/MemTotal/ {print $2}' /proc/meminfo) kB"
+echo "vm: cmdline: $(cat /proc/cmdline)"
+echo "vm: /sys/fs/cgroup is $(awk '$2 == "/sys/fs/cgroup" { t = $3 } END { print t }' /proc/mounts)"
+echo "vm: cgroup.controllers: $(cat /sys/fs/cgroup/cgroup.controllers)"
+
+# Enable every controller the tests need in the root; cpuset and hugetlb when the kernel has them.
+for c in cpu memory pids io cpuset hugetlb; do
+    if grep -qw "$c" /sys/fs/cgroup/cgroup.controllers; then
+        echo "+$c" >/sys/fs/cgroup/cgroup.subtree_control || echo "vm: cannot enable $c"
+    fi
+done
+echo "vm: cgroup.subtree_control: $(cat /sys/fs/cgroup/cgroup.subtree_control)"
+
+# Swap accounting: memory.swap.* exist in non-root cgroups only when the kernel accounts swap.
+mkdir -p /sys/fs/cgroup/vm-probe
+if [ -e /sys/fs/cgroup/vm-probe/memory.swap.max ]; then echo "vm: swap accounting: on"; else echo "vm: swap accounting: off"; fi
+rmdir /sys/fs/cgroup/vm-probe
+
+# A persistent state dir for minirun (its default /run/minirun is on the tmpfs above).
+mkdir -p /run/minirun
+
+limit=$(sed -n 's/.*selftest.timeout=\([0-9]*\).*/\1/p' /proc/cmdline)
+start=$(cut -d' ' -f1 /proc/uptime)
+timeout "${limit:-180}" /bin/minirun-selftest
+status=$?
+end=$(cut -d' ' -f1 /proc/uptime)
+echo "SELFTEST EXIT status=$status seconds=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", b - a }')"
+sync
+poweroff -f
+# If poweroff fails, init exiting panics the kernel; panic=-1 + qemu -no-reboot then ends the VM.
+echo o >/proc/sysrq-trigger
+sleep 5
