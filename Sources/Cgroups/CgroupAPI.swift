@@ -117,16 +117,21 @@ public struct CgroupError: Error, Sendable, CustomStringConvertible {
     public var path: String
     public var errno: Int32?
     public var detail: String
+    /// The value being written, when the failing operation was a write (shown as `path=value`).
+    public var value: String?
 
-    public init(operation: String, path: String, errno: Int32? = nil, detail: String = "") {
+    public init(operation: String, path: String, errno: Int32? = nil, detail: String = "", value: String? = nil) {
         self.operation = operation
         self.path = path
         self.errno = errno
         self.detail = detail
+        self.value = value
     }
 
+    /// e.g. `cgroup write /sys/fs/cgroup/memory/x/memory.limit_in_bytes=1000: Device or resource busy (errno 16)`.
     public var description: String {
         var s = "cgroup \(operation) \(path)"
+        if let value { s += "=\(value)" }
         if !detail.isEmpty { s += ": \(detail)" }
         if let errno { s += " (errno \(errno))" }
         return s
