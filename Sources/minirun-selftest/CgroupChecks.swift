@@ -53,6 +53,18 @@ let limitCases: [LimitCase] = [
     LimitCase(
         name: "unified-memory.high", resources: CgroupResources(unified: ["memory.high": "50331648"]),
         expected: [("memory.high", "50331648")]),
+    // The table the host suite applies (Tests/CgroupsTests/V2Tests.swift `applied`), here against real kernel files.
+    LimitCase(
+        name: "host-table-memory-swap-low",
+        resources: CgroupResources(memoryLimit: 256 * mi, memorySwap: 512 * mi, memoryReservation: 128 * mi),
+        expected: [("memory.swap.max", "268435456"), ("memory.max", "268435456"), ("memory.low", "134217728")]),
+    LimitCase(
+        name: "host-table-cpu-102-quota-only", resources: CgroupResources(cpuShares: 102, cpuQuota: 25000),
+        expected: [("cpu.weight", "17"), ("cpu.max", "25000 100000")]),
+    LimitCase(
+        name: "host-table-cpuset-pids", resources: CgroupResources(cpusetCpus: "0-1", cpusetMems: "0", pidsLimit: 64),
+        expected: [("cpuset.cpus", "0-1"), ("cpuset.mems", "0"), ("pids.max", "64")], needs: "cpuset"),
+    LimitCase(name: "host-table-pids-0-untouched", resources: CgroupResources(pidsLimit: 0), expected: [("pids.max", "max")]),
     // Kubelet: request 500m / limit 1 CPU, 256Mi → shares 512, quota 100000/100000 (reference/runtime.md §3.5).
     LimitCase(
         name: "kubelet-500m-1cpu-256Mi",
@@ -129,7 +141,11 @@ let cgroupChecks: [Check] =
             return .pass
         },
         Check(name: "create/dir-and-controllers") {
-            try withCgroup("create/nested/leaf") { manager, dir in
+            // The intermediate levels belong to the caller (pod level), not to the leaf's manager: remove them here.
+            defer {
+                for level in ["/create/nested", "/create"] { rmdir(cgroupRoot + selftestParent + level) }
+            }
+            return try withCgroup("create/nested/leaf") { manager, dir in
                 try expect(isDirectory(dir), "\(dir) not created")
                 try expect(manager.directories == [dir], "directories = \(manager.directories), expected [\(dir)]")
                 // Every parent (root included) must delegate the controllers the limits need.
