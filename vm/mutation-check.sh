@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Proves the VM suite catches a broken cgroup v2 limit: copies the repository to a temp dir, makes the v2 manager
+# write the memory limit to the wrong file (memory.max -> memory.high), builds, boots, and asserts that the run
+# FAILS, and fails for that reason (the memory.max checks), not because the VM did not boot.
+#
+# Usage: vm/mutation-check.sh          (after vm/build.sh, whose kernel and busybox rootfs it reuses)
+# Exit 0 = the mutation was caught.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+src=$(cd "$here/.." && pwd)
+out=${VM_OUT:-$here/out}
+export PATH=/opt/swift/usr/bin:$PATH
+
+[ -s "$out/vmlinuz" ] || { echo "vm/mutation-check: run vm/build.sh first" >&2; exit 1; }
+tmp=$(mktemp -d /tmp/minikubelet-mutation.XXXXXX)
+keep_tmp=0
+cleanup() { if [ "$keep_tmp" = 0 ]; then rm -rf "$tmp"; else echo "vm/mutation-check: kept $tmp" >&2; fi; }
+trap cleanup EXIT
+
+# The working tree as it is (tracked and untracked-but-not-ignored files), so uncommitted changes are tested too.
+(cd "$src" && git ls-files -z -co --exclude-standard | grep -zv '^vm/out/' | cpio -0 -pdm --quiet "$tmp/src")
+
+# The v2 implementation is the file that declares the v2 manager; mutate its memory.max write.
+v2file=$(cd "$tmp/src" && grep -l 'struct CgroupV2Manager' Sources/Cgroups/*.swift | head -1 || true)
+[ -n "$v2file" ] || { echo "vm/mutation-check: no CgroupV2Manager in Sources/Cgroups" >&2; exit 1; }
+cp "$tmp/src/$v2file" "$tmp/original.swift"
+sed -i '0,/write("memory\.max"/s//write("memory.high"/' "$tmp/src/$v2file"
+if cmp -s "$tmp/original.swift" "$tmp/src/$v2file"; then
+    echo "vm/mutation-check: mutation target 'write(\"memory.max\"' not found in $v2file" >&2
+    exit 1
+fi
+echo "== vm/mutation-check: mutated $v2file:"
+diff "$tmp/original.swift" "$tmp/src/$v2file" | sed 's/^/   /' || true
+
+# Reuse the kernel and busybox rootfs from the normal build (no second download).
+mkdir -p "$tmp/out"
+cp "$out/vmlinuz" "$out/kernel-package" "$tmp/out/"
+[ -f "$out/kernel-config" ] && cp "$out/kernel-config" "$tmp/out/"
+[ -d "$out/busybox-rootfs" ] && cp -a "$out/busybox-rootfs" "$tmp/out/"
+
+start=$(date +%s)
+VM_SRC="$tmp/src" VM_OUT="$tmp/out" VM_SCRATCH="$tmp/src/.build-vm" "$here/build.sh"
+build_s=$(($(date +%s) - start))
+
+set +e
+VM_OUT="$tmp/out" "$here/run.sh" >"$tmp/run.log" 2>&1
+status=$?
+set -e
+total_s=$(($(date +%s) - start))
+console=$(tr -d '\r' <"$tmp/out/console.log")
+
+verdict=ok
+if [ "$status" = 0 ]; then
+    echo "vm/mutation-check: FAILED: the VM run passed with memory.max written to memory.high" >&2
+    verdict=bad
+elif ! grep -q '^SELFTEST DONE ' <<<"$console"; then
+    echo "vm/mutation-check: FAILED: the run failed, but the selftest did not finish (not the mutation's doing)" >&2
+    verdict=bad
+elif ! grep -qE '^SELFTEST FAIL limits/memory\.max' <<<"$console"; then
+    echo "vm/mutation-check: FAILED: the run failed, but not in limits/memory.max" >&2
+    verdict=bad
+fi
+echo "== vm/mutation-check: failures seen with the mutation:"
+grep -E '^SELFTEST FAIL ' <<<"$console" | sed 's/^/   /' || true
+if [ "$verdict" != ok ]; then
+    keep_tmp=1
+    cat "$tmp/run.log" >&2
+    exit 1
+fi
+echo "== vm/mutation-check: mutation caught (build ${build_s}s, total ${total_s}s)"
