@@ -38,9 +38,29 @@ cp "$out/vmlinuz" "$out/kernel-package" "$tmp/out/"
 [ -f "$out/kernel-config" ] && cp "$out/kernel-config" "$tmp/out/"
 [ -d "$out/busybox-rootfs" ] && cp -a "$out/busybox-rootfs" "$tmp/out/"
 
+# Incremental when possible: SwiftPM's scratch holds absolute paths (module caches refuse to move), so a copied
+# .build-vm only works at the original path. In a private mount namespace the mutated copy is bind-mounted over the
+# source tree (the real tree is untouched and nothing is visible outside), and only the mutated module and its
+# dependents recompile. Without unshare/mount rights (or VM_MUTATION_INCREMENTAL=0): a from-scratch build of the copy.
 start=$(date +%s)
-VM_SRC="$tmp/src" VM_OUT="$tmp/out" VM_SCRATCH="$tmp/src/.build-vm" "$here/build.sh"
+scratch="$src/.build-vm"
+if [ "${VM_MUTATION_INCREMENTAL:-1}" = 1 ] && [ -d "$scratch" ] && [ -z "${VM_SCRATCH:-}" ] \
+    && unshare -m --propagation private true 2>/dev/null; then
+    echo "== vm/mutation-check: incremental build (copy of .build-vm, mutated tree bind-mounted at $src in a private mount namespace)"
+    cp -a "$scratch" "$tmp/src/.build-vm"
+    unshare -m --propagation private bash -c 'set -e; mount --bind "$1" "$2"; VM_SRC="$2" VM_OUT="$3" "$2/vm/build.sh"' \
+        mutation-build "$tmp/src" "$src" "$tmp/out"
+else
+    echo "== vm/mutation-check: from-scratch build of the copy"
+    VM_SRC="$tmp/src" VM_OUT="$tmp/out" VM_SCRATCH="$tmp/src/.build-vm" "$here/build.sh"
+fi
 build_s=$(($(date +%s) - start))
+# The mutated binary must differ from the original (guards against a build that silently reused the original).
+if [ -f "$out/initramfs/bin/minirun-selftest" ] \
+    && cmp -s "$out/initramfs/bin/minirun-selftest" "$tmp/out/initramfs/bin/minirun-selftest"; then
+    echo "vm/mutation-check: the rebuilt selftest is identical to the original: the mutation was not compiled in" >&2
+    exit 1
+fi
 
 set +e
 VM_OUT="$tmp/out" "$here/run.sh" >"$tmp/run.log" 2>&1
