@@ -1,8 +1,19 @@
 #!/bin/busybox sh
 # /init of the cgroup v2 test VM (copied in by vm/build.sh). Runs as PID 1 on the serial console.
 # Protocol lines (parsed by vm/run.sh) all start with "SELFTEST "; everything else is informational.
-/bin/busybox --install -s 2>/dev/null
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin HOME=/root TERM=dumb
+
+# Stage 1: the initramfs root ("rootfs") cannot be pivot_root'ed away (EINVAL), and containers need pivot_root as on
+# any real host. Copy the tree into a tmpfs mount and switch_root into it; stage 2 is this script again.
+if [ "$$" = 1 ] && [ ! -e /.stage2 ]; then
+    mkdir -p /newroot
+    mount -t tmpfs -o mode=755 tmpfs /newroot
+    for entry in /*; do
+        case "$entry" in /newroot | /proc | /sys | /dev) mkdir -p "/newroot$entry" ;; *) cp -a "$entry" /newroot/ ;; esac
+    done
+    : >/newroot/.stage2
+    exec switch_root /newroot /init
+fi
 
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
