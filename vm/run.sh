@@ -72,6 +72,7 @@ grep -E '^(vm: |SELFTEST )' <<<"$clean" | sed 's/^/  /' || true
 
 passed=$(grep -cE '^SELFTEST PASS ' <<<"$clean" || true)
 failed=$(grep -cE '^SELFTEST FAIL ' <<<"$clean" || true)
+fail_lines=$failed
 skipped=$(grep -cE '^SELFTEST SKIP ' <<<"$clean" || true)
 done_line=$(grep -E '^SELFTEST DONE ' <<<"$clean" | tail -1 || true)
 exit_line=$(grep -E '^SELFTEST EXIT ' <<<"$clean" | tail -1 || true)
@@ -104,7 +105,7 @@ echo "== vm/run: VM finished in ${seconds}s ($accel); $skipped skipped"
 echo "$passed passed, $failed failed"
 if [ "$failed" -gt 0 ] || [ "${#problems[@]}" -gt 0 ]; then
     for p in "${problems[@]}"; do echo "vm/run: FAILED: $p" >&2; done
-    [ "$failed" = 0 ] || echo "vm/run: FAILED: $failed check(s) failed (SELFTEST FAIL lines above)" >&2
+    [ "$fail_lines" = 0 ] || echo "vm/run: FAILED: $fail_lines check(s) failed (SELFTEST FAIL lines above)" >&2
     exit 1
 fi
 echo "== vm/run: cgroup v2 selftest passed"
