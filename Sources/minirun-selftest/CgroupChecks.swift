@@ -157,7 +157,7 @@ let cgroupChecks: [Check] =
                         try expect(enabled.contains(c), "\(parent)/cgroup.subtree_control is '\(enabled.joined(separator: " "))', missing \(c)")
                     }
                 }
-                for file in ["memory.max", "cpu.max", "cpu.weight", "pids.max"] {
+                for file in ["memory.max", "memory.events", "cpu.max", "cpu.weight", "pids.max", "io.stat"] {
                     try expect(fileExists(dir + "/" + file), "\(dir)/\(file) missing: controller not enabled")
                 }
                 try manager.create()  // idempotent
