@@ -49,7 +49,10 @@ mkdir -p /run/minirun
 
 limit=$(sed -n 's/.*selftest.timeout=\([0-9]*\).*/\1/p' /proc/cmdline)
 start=$(cut -d' ' -f1 /proc/uptime)
-timeout "${limit:-180}" /bin/minirun-selftest
+# selftest.filter=a/,b/ (from VM_SELFTEST_FILTER in vm/run.sh) runs only the checks with those name prefixes.
+filter=$(sed -n 's/.*selftest.filter=\([^ ]*\).*/\1/p' /proc/cmdline | tr ',' ' ')
+# shellcheck disable=SC2086 # the filter is a list of prefixes
+timeout "${limit:-180}" /bin/minirun-selftest $filter
 status=$?
 end=$(cut -d' ' -f1 /proc/uptime)
 echo "SELFTEST EXIT status=$status seconds=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", b - a }')"

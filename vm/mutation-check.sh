@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Proves the VM suite catches a broken cgroup v2 limit: copies the repository to a temp dir, makes the v2 manager
-# write the memory limit to the wrong file (memory.max -> memory.high), builds, boots, and asserts that the run
-# FAILS, and fails for that reason (the memory.max checks), not because the VM did not boot.
+# write the memory limit to the wrong file (memory.max -> memory.high), builds (debug), boots running the limits,
+# OOM and stats checks, and asserts that the run FAILS, and fails for that reason (the memory.max checks), not
+# because the VM did not boot.
 #
 # Usage: vm/mutation-check.sh          (after vm/build.sh, whose kernel and busybox rootfs it reuses)
 # Exit 0 = the mutation was caught.
@@ -38,32 +39,16 @@ cp "$out/vmlinuz" "$out/kernel-package" "$tmp/out/"
 [ -f "$out/kernel-config" ] && cp "$out/kernel-config" "$tmp/out/"
 [ -d "$out/busybox-rootfs" ] && cp -a "$out/busybox-rootfs" "$tmp/out/"
 
-# Incremental when possible: SwiftPM's scratch holds absolute paths (module caches refuse to move), so a copied
-# .build-vm only works at the original path. In a private mount namespace the mutated copy is bind-mounted over the
-# source tree (the real tree is untouched and nothing is visible outside), and only the mutated module and its
-# dependents recompile. Without unshare/mount rights (or VM_MUTATION_INCREMENTAL=0): a from-scratch build of the copy.
+# A debug build of the copy from scratch: ~15 s against 45 s for release from scratch and 25-70 s for an incremental
+# release build (Runtime and everything after Cgroups recompile with whole-module optimisation). The proof needs a
+# working binary with the broken write, not an optimised one.
 start=$(date +%s)
-scratch="$src/.build-vm"
-if [ "${VM_MUTATION_INCREMENTAL:-1}" = 1 ] && [ -d "$scratch" ] && [ -z "${VM_SCRATCH:-}" ] \
-    && unshare -m --propagation private true 2>/dev/null; then
-    echo "== vm/mutation-check: incremental build (copy of .build-vm, mutated tree bind-mounted at $src in a private mount namespace)"
-    cp -a "$scratch" "$tmp/src/.build-vm"
-    unshare -m --propagation private bash -c 'set -e; mount --bind "$1" "$2"; VM_SRC="$2" VM_OUT="$3" "$2/vm/build.sh"' \
-        mutation-build "$tmp/src" "$src" "$tmp/out"
-else
-    echo "== vm/mutation-check: from-scratch build of the copy"
-    VM_SRC="$tmp/src" VM_OUT="$tmp/out" VM_SCRATCH="$tmp/src/.build-vm" "$here/build.sh"
-fi
+VM_SRC="$tmp/src" VM_OUT="$tmp/out" VM_SCRATCH="$tmp/src/.build-vm" VM_BUILD_CONFIG=${VM_MUTATION_CONFIG:-debug} "$here/build.sh"
 build_s=$(($(date +%s) - start))
-# The mutated binary must differ from the original (guards against a build that silently reused the original).
-if [ -f "$out/initramfs/bin/minirun-selftest" ] \
-    && cmp -s "$out/initramfs/bin/minirun-selftest" "$tmp/out/initramfs/bin/minirun-selftest"; then
-    echo "vm/mutation-check: the rebuilt selftest is identical to the original: the mutation was not compiled in" >&2
-    exit 1
-fi
 
 set +e
-VM_OUT="$tmp/out" "$here/run.sh" >"$tmp/run.log" 2>&1
+# Only the checks a broken limit can affect (the container checks would add a 30 s wait for an OOM that never comes).
+VM_OUT="$tmp/out" VM_SELFTEST_FILTER=${VM_MUTATION_FILTER:-limits/,oom/,stats/} "$here/run.sh" >"$tmp/run.log" 2>&1
 status=$?
 set -e
 total_s=$(($(date +%s) - start))
