@@ -6,7 +6,7 @@
 #                               the dynamic loader) + a busybox container rootfs + /init (vm/init.sh)
 #
 # Environment:
-#   VM_BUILD_CONFIG   release (default) or debug; both use --static-swift-stdlib (see vm/README.md for timings).
+#   VM_BUILD_CONFIG   debug (default) or release; both use --static-swift-stdlib (see vm/README.md for timings).
 #   VM_SCRATCH        SwiftPM scratch path (default .build-vm, separate from the host's .build).
 #   VM_SRC            source tree to build (default: this repository; vm/mutation-check.sh points it elsewhere).
 #   VM_OUT            output directory (default vm/out).
@@ -14,7 +14,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 src=${VM_SRC:-$(cd "$here/.." && pwd)}
 out=${VM_OUT:-$here/out}
-config=${VM_BUILD_CONFIG:-release}
+config=${VM_BUILD_CONFIG:-debug}
 scratch=${VM_SCRATCH:-$src/.build-vm}
 export PATH=/opt/swift/usr/bin:$PATH
 mkdir -p "$out"
