@@ -15,7 +15,11 @@ export PATH=/opt/swift/usr/bin:$PATH
 [ -s "$out/vmlinuz" ] || { echo "vm/mutation-check: run vm/build.sh first" >&2; exit 1; }
 tmp=$(mktemp -d /tmp/minikubelet-mutation.XXXXXX)
 keep_tmp=0
-cleanup() { if [ "$keep_tmp" = 0 ]; then rm -rf "$tmp"; else echo "vm/mutation-check: kept $tmp" >&2; fi; }
+cleanup() {
+    # SwiftPM leaves empty lock files named after the scratch path in /tmp (from-scratch builds of the copy).
+    rm -f "/tmp/$(tr / _ <<<"$tmp")_"*.lock
+    if [ "$keep_tmp" = 0 ]; then rm -rf "$tmp"; else echo "vm/mutation-check: kept $tmp" >&2; fi
+}
 trap cleanup EXIT
 
 # The working tree as it is (tracked and untracked-but-not-ignored files), so uncommitted changes are tested too.
