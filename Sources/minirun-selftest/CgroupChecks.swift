@@ -186,6 +186,7 @@ let cgroupChecks: [Check] =
                 do {
                     try manager.apply(CgroupResources(memoryLimit: 64 * mi, memorySwap: 32 * mi))
                 } catch {
+                    try expect(String(describing: error).contains("swap"), "error does not name the swap limit: \(error)")
                     return .pass
                 }
                 throw CheckFailure("memorySwap < memoryLimit accepted (runc: 'memory+swap limit should be >= memory limit')")
@@ -330,8 +331,7 @@ let cgroupChecks: [Check] =
             let manager = try makeCgroupManager(path: path, layout: .unified)
             try manager.create()
             try manager.apply(CgroupResources(memoryLimit: 32 * mi, pidsLimit: 10))
-            let c = try spawn(["/bin/busybox", "true"], gated: true, captureOutput: false)
-            var child = c
+            var child = try spawn(["/bin/busybox", "true"], gated: true, captureOutput: false)
             try manager.addProcess(child.pid)
             child.release()
             _ = child.wait(timeout: 10)
