@@ -207,7 +207,35 @@ struct CgroupV1Manager: CgroupManager {
     }
 
     func killAll() throws(CgroupError) {
+        if let freezer = directory("freezer"), CgroupFS.exists(freezer) {
+            try whileFrozen(freezer) { () throws(CgroupError) in
+                for pid in try processes() where pid > 0 {
+                    // ESRCH: already gone. Other failures surface in the loop below.
+                    _ = kill(pid, SIGKILL)
+                }
+            }
+        }
         try CgroupProcs.killUntilEmpty(path: trackingDirectory ?? "", list: processes)
+    }
+
+    /// Runs `body` with the cgroup frozen so a fork loop cannot outrun the kills (runc does the same on v1).
+    /// Signals sent to frozen tasks are delivered when they are thawed, which always happens here.
+    private func whileFrozen(_ dir: String, _ body: () throws(CgroupError) -> Void) throws(CgroupError) {
+        let state = joinPath(dir, "freezer.state")
+        try CgroupFS.write(state, "FROZEN")
+        var failure: CgroupError?
+        do throws(CgroupError) {
+            let deadline = ContinuousClock.now + .seconds(1)
+            // FREEZING until every task stopped; past the deadline kill anyway, the loop after thawing finishes.
+            while try CgroupFS.read(state).trimmingWhitespace() != "FROZEN", ContinuousClock.now < deadline {
+                sleepMilliseconds(1)
+            }
+            try body()
+        } catch {
+            failure = error
+        }
+        try CgroupFS.write(state, "THAWED")
+        if let failure { throw failure }
     }
 
     /// Removes every directory even if one fails, then reports the first failure.

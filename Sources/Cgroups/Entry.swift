@@ -20,6 +20,13 @@ public func cpuWeight(fromShares shares: UInt64) -> UInt64 {
     sharesToWeight(shares)
 }
 
+/// A manager for directories recorded earlier from `CgroupManager.directories` (e.g. in the runtime's state.json).
+/// Later commands (`state`, `kill`, `delete`) may run in a different cgroup than `create` did, so a relative
+/// `cgroupsPath` would resolve elsewhere; the recorded absolute directories do not. Nothing is created or checked.
+public func restoreCgroupManager(directories: [String], layout: CgroupLayout? = nil) throws(CgroupError) -> any CgroupManager {
+    try restoreManager(directories: directories, layout: layout ?? detectCgroupLayout(), mounts: ProcessCgroupInfo.current().mounts)
+}
+
 func makeManager(path: String, layout: CgroupLayout, info: ProcessCgroupInfo) throws(CgroupError) -> any CgroupManager {
     switch layout {
     case .unified:
@@ -34,6 +41,10 @@ func makeManager(path: String, layout: CgroupLayout, info: ProcessCgroupInfo) th
 }
 
 extension CgroupManager {
+    /// The cgroup2 directory: the leaf on v2, the process-tracking leaf on hybrid, nil on legacy. Useful to open
+    /// for `clone3(CLONE_INTO_CGROUP)` (on hybrid the v1 controllers still need `addProcess`).
+    public var unifiedDirectory: String? { layout == .legacy ? nil : directories.last }
+
     /// `create()` then `apply(_:)`, for container creation. If either fails, the cgroup is destroyed again
     /// (create() already rolls back the directories it made itself) so a failed create leaves nothing behind;
     /// the thrown error is the original one, with any cleanup failure appended to its detail.

@@ -52,8 +52,11 @@ enum CgroupFS {
     static func makeDirectory(_ path: String) throws(CgroupError) -> Bool {
         if mkdir(path, 0o755) == 0 { return true }
         let err = errno
-        if err == EEXIST { return false }
-        throw .posix("mkdir", path: path, errno: err)
+        guard err == EEXIST else { throw .posix("mkdir", path: path, errno: err) }
+        // A cgroup interface file of that name (e.g. a cgroupsPath ending in "cgroup.procs") is not a cgroup.
+        var info = stat()
+        guard stat(path, &info) == 0, info.st_mode & S_IFMT == S_IFDIR else { throw .posix("mkdir", path: path, errno: ENOTDIR) }
+        return false
     }
 
     /// Removes one directory. Returns false when it did not exist.
@@ -75,8 +78,9 @@ enum CgroupFS {
         var names: [String] = []
         while let entry = readdir(dir) {
             let isDir = entry.pointee.d_type == UInt8(DT_DIR)
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            // Read in place rather than copying the fixed 256-byte d_name: cgroupfs accepts longer names.
+            let name = withUnsafePointer(to: &entry.pointee.d_name) { field in
+                String(cString: UnsafeRawPointer(field).assumingMemoryBound(to: CChar.self))
             }
             if isDir && name != "." && name != ".." { names.append(name) }
         }

@@ -83,3 +83,39 @@ func v1Placements(path: String, info: ProcessCgroupInfo) throws(CgroupError) -> 
     }
     return result
 }
+
+/// Splits a recorded absolute directory into the mount it lives on and the components below it.
+func placement(ofDirectory dir: String, mounts: [MountInfoEntry]) throws(CgroupError) -> (mount: MountInfoEntry, placement: CgroupPlacement) {
+    let candidates = mounts.filter { ($0.fsType == "cgroup" || $0.fsType == "cgroup2") && dir.hasPrefix($0.mountPoint + "/") }
+    guard let mount = candidates.max(by: { $0.mountPoint.count < $1.mountPoint.count }) else {
+        throw CgroupError(operation: "restore", path: dir, detail: "not below a cgroup mount point")
+    }
+    let rest = String(dir.dropFirst(mount.mountPoint.count))
+    let (_, components) = try cgroupPathComponents(rest)
+    return (mount, CgroupPlacement(base: mount.mountPoint, components: components))
+}
+
+func restoreManager(directories: [String], layout: CgroupLayout, mounts: [MountInfoEntry]) throws(CgroupError) -> any CgroupManager {
+    var controllers: [String: CgroupPlacement] = [:]
+    var unified: CgroupPlacement?
+    for dir in directories {
+        let (mount, placement) = try placement(ofDirectory: dir, mounts: mounts)
+        if mount.fsType == "cgroup2" {
+            unified = placement
+        } else {
+            for controller in v1Controllers where mount.superOptions.contains(controller) { controllers[controller] = placement }
+        }
+    }
+    switch layout {
+    case .unified:
+        guard let unified, controllers.isEmpty else {
+            throw CgroupError(operation: "restore", path: directories.joined(separator: " "), detail: "expected one cgroup2 directory")
+        }
+        return CgroupV2Manager(placement: unified)
+    case .hybrid, .legacy:
+        guard !controllers.isEmpty else {
+            throw CgroupError(operation: "restore", path: directories.joined(separator: " "), detail: "no cgroup v1 controller directory")
+        }
+        return CgroupV1Manager(layout: layout, controllers: controllers, unified: layout == .hybrid ? unified : nil)
+    }
+}

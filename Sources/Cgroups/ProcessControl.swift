@@ -33,6 +33,10 @@ enum CgroupProcs {
         while true {
             let pids = try list()
             if pids.isEmpty { return }
+            // A caller that joined its own container cgroup by mistake must get an error, not a SIGKILL.
+            if pids.contains(getpid()) {
+                throw CgroupError(operation: "kill", path: path, detail: "refusing to kill: the calling process \(getpid()) is in this cgroup")
+            }
             for pid in pids where pid > 0 {
                 // ESRCH just means it exited meanwhile; anything else (EPERM) is worth reporting.
                 if kill(pid, SIGKILL) != 0 && errno != ESRCH {

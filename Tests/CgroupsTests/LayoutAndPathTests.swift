@@ -31,7 +31,7 @@ import Testing
         #expect(detectLayout(root: "/tmp/cg", statfsType: Self.probe(table), mountinfo: nil) == .hybrid)
     }
 
-    @Test("this host is hybrid (the development machine)")
+    @Test("detectCgroupLayout agrees with a direct statfs probe on this host")
     func thisHost() throws {
         try #require(statfsMagic("/sys/fs/cgroup") != nil, "statfs of /sys/fs/cgroup failed")
         let expected: CgroupLayout
@@ -132,6 +132,33 @@ import Testing
         #expect(manager.directories.count == 9)
         #expect(manager.directories.last == "/sys/fs/cgroup/unified/pods/p1")
         #expect(manager.layout == .hybrid)
+    }
+
+    @Test(
+        "restoring from recorded directories gives the same manager",
+        arguments: [CgroupLayout.hybrid, .legacy, .unified])
+    func restore(layout: CgroupLayout) throws {
+        let info = [CgroupLayout.hybrid: Self.hybrid, .legacy: Self.legacy, .unified: Self.unified][layout] ?? Self.hybrid
+        let original = try makeManager(path: "pods/p1/c1", layout: layout, info: info)
+        let restored = try restoreManager(directories: original.directories, layout: layout, mounts: info.mounts)
+        #expect(restored.directories == original.directories)
+        #expect(restored.layout == original.layout)
+        #expect(restored.unifiedDirectory == original.unifiedDirectory)
+    }
+
+    @Test func restoreRefusesForeignDirectories() {
+        #expect(throws: CgroupError.self) { try restoreManager(directories: ["/tmp/x"], layout: .unified, mounts: Self.unified.mounts) }
+        #expect(throws: CgroupError.self) { try restoreManager(directories: ["/sys/fs/cgroup"], layout: .unified, mounts: Self.unified.mounts) }
+        #expect(throws: CgroupError.self) {
+            try restoreManager(directories: ["/sys/fs/cgroup/unified/x"], layout: .hybrid, mounts: Self.hybrid.mounts)
+        }
+    }
+
+    @Test func unifiedDirectoryPerLayout() throws {
+        #expect(try makeManager(path: "c", layout: .hybrid, info: Self.hybrid).unifiedDirectory == "/sys/fs/cgroup/unified/c")
+        #expect(try makeManager(path: "c", layout: .legacy, info: Self.legacy).unifiedDirectory == nil)
+        #expect(
+            try makeManager(path: "c", layout: .unified, info: Self.unified).unifiedDirectory == "/sys/fs/cgroup/system.slice/minikubelet.service/c")
     }
 
     @Test func legacyCoMountedShareOneDirectory() throws {

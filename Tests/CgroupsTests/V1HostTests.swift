@@ -107,6 +107,10 @@ struct V1HostTests {
         #expect(procCgroup.v1Path(for: "pids")?.hasSuffix("/" + name) == true)
         if Host.layout == .hybrid { #expect(procCgroup.v2Path?.hasSuffix("/" + name) == true) }
         #expect(try manager.stats().pidsCurrent == 1)
+        // A later command (another process, another cgroup) finds it again from the recorded directories.
+        let restored = try restoreCgroupManager(directories: manager.directories)
+        #expect(restored.directories == manager.directories)
+        #expect(try restored.processes() == [pid])
         try manager.killAll()
         #expect(try manager.processes().isEmpty)
         #expect(Host.wait(pid) == .signal(SIGKILL))
@@ -191,6 +195,36 @@ struct V1HostTests {
         }
     }
 
+    @Test func failedCreateRemovesWhatItMade() throws {
+        let name = Host.uniqueName("rollback")
+        // "cgroup.procs" exists as a file below the new directory, so the second level cannot be created.
+        let manager = try makeCgroupManager(path: name + "/cgroup.procs")
+        do {
+            try manager.create()
+            Issue.record("a cgroup over an interface file was accepted")
+        } catch {
+            #expect(error.errno == ENOTDIR)
+        }
+        let parent = try makeCgroupManager(path: name)
+        for directory in parent.directories { #expect(!Host.exists(directory), "\(directory) left behind") }
+        if parent.directories.contains(where: Host.exists) { Host.cleanup(parent) }
+    }
+
+    @Test func killAllStopsAForkLoop() throws {
+        let manager = try makeManager("forkloop")
+        // The pids limit only bounds the damage should killAll be broken.
+        try manager.createAndApply(CgroupResources(pidsLimit: 40))
+        let pid = try Host.spawnInside(manager, command: "\(Host.busybox) sh -c 'while :; do \(Host.busybox) sleep 30 & done'")
+        defer { Host.cleanup(manager, reaping: [pid]) }
+        #expect(try Host.eventually { try manager.processes().count >= 20 })
+        try manager.killAll()
+        #expect(try manager.processes().isEmpty)
+        // Killed, or already exited with "can't fork" once the limit was hit.
+        #expect(Host.wait(pid) != .stillRunning)
+        let freezer = try dir(manager, "freezer")
+        #expect(try Host.read("\(freezer)/freezer.state") == "THAWED")
+    }
+
     @Test func destroyRemovesNestedChildrenLeafFirst() throws {
         let parentName = Host.uniqueName("nested")
         let parent = try #require(try makeCgroupManager(path: parentName) as? CgroupV1Manager)
@@ -198,7 +232,16 @@ struct V1HostTests {
         defer { Host.cleanup(parent) }
         try manager.create()
         // A sub-cgroup the workload might have made itself.
-        for directory in manager.directories { _ = try CgroupFS.makeDirectory(directory + "/sub") }
+        for directory in manager.directories {
+            _ = try CgroupFS.makeDirectory(directory + "/sub")
+            _ = try CgroupFS.makeDirectory(directory + "/sub/deeper")
+            // cgroupfs (kernfs) on this kernel accepts names longer than NAME_MAX; readdir must not truncate them.
+            do throws(CgroupError) {
+                _ = try CgroupFS.makeDirectory(directory + "/" + String(repeating: "y", count: 300))
+            } catch {
+                guard error.errno == ENAMETOOLONG else { throw error }
+            }
+        }
         try manager.destroy()
         for directory in manager.directories { #expect(!Host.exists(directory)) }
         try manager.destroy()  // missing directories are fine

@@ -78,6 +78,20 @@ import Testing
         (CgroupResources(unified: ["memory.high": "1000000"]), ["memory.high": "1000000"]),
     ]
 
+    @Test func failedCreateRemovesWhatItMade() throws {
+        let (root, _) = try Self.fakeTree()
+        defer { Self.removeFakeTree(root) }
+        let manager = CgroupV2Manager(placement: CgroupPlacement(base: root, components: ["pod", "ctr", String(repeating: "x", count: 300)]))
+        do {
+            try manager.create()
+            Issue.record("a 300-byte directory name was accepted")
+        } catch {
+            #expect(error.errno == ENAMETOOLONG)
+            #expect(error.operation == "mkdir")
+        }
+        #expect(!Host.exists(root + "/pod"))
+    }
+
     @Test("values written for OCI resources", arguments: applied)
     func appliedValues(resources: CgroupResources, expected: [String: String]) throws {
         let (root, manager) = try Self.fakeTree()
