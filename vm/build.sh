@@ -36,7 +36,10 @@ need apt-get apt-cache dpkg cpio gzip ldd swift
 
 # --- 1. kernel ------------------------------------------------------------------------------------------------
 # linux-image-amd64 is a metapackage; its Depends names the real image package (linux-image-6.x-amd64).
-kernel_pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ { print $2; exit }')
+resolve_kernel() { apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ { print $2; exit }'; }
+kernel_pkg=$(resolve_kernel)
+# A machine whose package lists were never fetched (or are stale) knows no kernel package: refresh once.
+if [ -z "$kernel_pkg" ]; then apt-get update -qq && kernel_pkg=$(resolve_kernel); fi
 [ -n "$kernel_pkg" ] || { echo "vm/build: cannot resolve linux-image-amd64's kernel package (apt-get update?)" >&2; exit 1; }
 if [ ! -s "$out/vmlinuz" ] || [ "$(cat "$out/kernel-package" 2>/dev/null)" != "$kernel_pkg" ]; then
     t=$(now)
