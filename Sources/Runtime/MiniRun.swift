@@ -112,7 +112,7 @@ public enum MiniRun {
 
     static func printJSON<T: Encodable>(_ value: T, pretty: Bool) throws(RuntimeError) {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = pretty ? [.prettyPrinted, .withoutEscapingSlashes] : [.withoutEscapingSlashes]
+        encoder.outputFormatting = pretty ? [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes] : [.sortedKeys, .withoutEscapingSlashes]
         do {
             write(String(decoding: try encoder.encode(value), as: UTF8.self) + "\n")
         } catch {
