@@ -60,7 +60,19 @@ public struct Lifecycle: Sendable {
         let bundle = FileSystem.absolute(options.bundle)
         let spec = try ConfigLoader.load(bundle: bundle)
         let layout = detectCgroupLayout()
-        let plan = try SpecResolver(spec: spec, bundle: bundle, id: options.id, host: .current(layout: layout, stateRoot: store.root)).resolve()
+        // One manager and one read of the host's cgroup mounts serve both the plan (the container's
+        // /sys/fs/cgroup binds) and the cgroup setup.
+        let cgroupsPath = SpecResolver(spec: spec, bundle: bundle, id: options.id, host: .current(layout: layout, stateRoot: store.root))
+            .resolveCgroupsPath()
+        let manager: any CgroupManager
+        do throws(CgroupError) {
+            manager = try makeCgroupManager(path: cgroupsPath, layout: layout)
+        } catch {
+            throw CgroupSession.describe(error)
+        }
+        let mounts = CgroupMounts.read(layout: layout, directories: manager.directories)
+        let host = HostFacts.current(layout: layout, stateRoot: store.root, cgroups: mounts)
+        let plan = try SpecResolver(spec: spec, bundle: bundle, id: options.id, host: host).resolve()
         if plan.process.terminal && options.consoleSocket == nil && !ownConsole {
             throw .config("process.terminal", "a terminal needs --console-socket")
         }
@@ -68,7 +80,7 @@ public struct Lifecycle: Sendable {
         let rollback = Rollback()
         rollback.add { try? store.remove(options.id) }
         do {
-            let created = try spawnInit(plan, options: options, layout: layout, rollback: rollback)
+            let created = try spawnInit(plan, options: options, cgroup: CgroupSession(manager: manager), mounts: mounts, rollback: rollback)
             rollback.discard()
             return created
         } catch {
@@ -78,7 +90,7 @@ public struct Lifecycle: Sendable {
     }
 
     private func spawnInit(
-        _ plan: ContainerPlan, options: CreateOptions, layout: CgroupLayout, rollback: Rollback
+        _ plan: ContainerPlan, options: CreateOptions, cgroup: CgroupSession, mounts: CgroupMounts, rollback: Rollback
     ) throws(RuntimeError) -> (pid: Int32, console: Int32?) {
         let id = options.id
         let fifo = store.fifoPath(id)
@@ -89,9 +101,9 @@ public struct Lifecycle: Sendable {
         guard fifoFD >= 0 else { throw .system("open", fifo, errno: currentErrno()) }
         defer { close(fifoFD) }
 
-        let cgroup = try CgroupSession.create(path: plan.cgroupsPath, layout: layout, resources: plan.resources)
+        try cgroup.createAndApply(plan.resources)
         rollback.add { cgroup.destroy() }
-        let named = layout == .unified ? NamedCgroups(directories: []) : try NamedCgroups.create(cgroupsPath: plan.cgroupsPath)
+        let named = try NamedCgroups.create(cgroupsPath: plan.cgroupsPath, mounts: mounts)
         rollback.add { named.remove() }
 
         var consoleFD: Int32 = -1

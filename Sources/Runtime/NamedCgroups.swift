@@ -11,9 +11,9 @@
 struct NamedCgroups: Sendable {
     var directories: [String]
 
-    static func create(cgroupsPath: String) throws(RuntimeError) -> NamedCgroups {
+    static func create(cgroupsPath: String, mounts: CgroupMounts) throws(RuntimeError) -> NamedCgroups {
         var made: [String] = []
-        for entry in CgroupMounts.namedHierarchies(cgroupsPath: cgroupsPath) {
+        for entry in mounts.namedHierarchies(cgroupsPath: cgroupsPath) {
             // Parents (e.g. podman's libpod_parent) are created as needed and kept, like cgroup parents.
             do {
                 try FileSystem.makeDirectories(entry.directory, mode: 0o755)

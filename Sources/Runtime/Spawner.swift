@@ -82,13 +82,12 @@ enum Spawner {
 struct CgroupSession: Sendable {
     let manager: any CgroupManager
 
-    static func create(path: String, layout: CgroupLayout, resources: CgroupResources) throws(RuntimeError) -> CgroupSession {
+    /// Creates the directories and writes the limits (removing them again if the kernel refuses one).
+    func createAndApply(_ resources: CgroupResources) throws(RuntimeError) {
         do throws(CgroupError) {
-            let manager = try makeCgroupManager(path: path, layout: layout)
             try manager.createAndApply(resources)
-            return CgroupSession(manager: manager)
         } catch {
-            throw describe(error)
+            throw CgroupSession.describe(error)
         }
     }
 
