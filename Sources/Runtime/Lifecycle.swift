@@ -78,7 +78,13 @@ public struct Lifecycle: Sendable {
         }
         try store.reserve(options.id)
         let rollback = Rollback()
-        rollback.add { try? store.remove(options.id) }
+        rollback.add {
+            do {
+                try store.remove(options.id)
+            } catch {
+                Log.warn("cleanup: \(error)")
+            }
+        }
         do {
             let created = try spawnInit(plan, options: options, cgroup: CgroupSession(manager: manager), mounts: mounts, rollback: rollback)
             rollback.discard()
@@ -228,7 +234,12 @@ public struct Lifecycle: Sendable {
         let status = self.status(of: record)
         if all {
             let cgroup = try CgroupSession.open(record)
-            let pids = (try? cgroup.manager.processes()) ?? []
+            let pids: [Int32]
+            do throws(CgroupError) {
+                pids = try cgroup.manager.processes()
+            } catch {
+                throw CgroupSession.describe(error)
+            }
             if pids.isEmpty && status == .stopped { throw RuntimeError("container \"\(id)\" is not running") }
             for pid in pids { Glibc.kill(pid, signal) }
             return

@@ -59,7 +59,13 @@ public enum MiniRun {
             }
         case .ps(let id, let json):
             let record = try lifecycle.store.load(id)
-            let pids = (try? CgroupSession.open(record).manager.processes()) ?? []
+            let session = try CgroupSession.open(record)
+            let pids: [Int32]
+            do throws(CgroupError) {
+                pids = try session.manager.processes()
+            } catch {
+                throw CgroupSession.describe(error)
+            }
             if json {
                 try printJSON(pids, pretty: false)
             } else {
@@ -87,7 +93,11 @@ public enum MiniRun {
         do {
             try lifecycle.start(id: options.id)
         } catch {
-            try? lifecycle.delete(id: options.id, force: true)
+            do {
+                try lifecycle.delete(id: options.id, force: true)
+            } catch let cleanup {
+                Log.warn("cleanup: \(cleanup)")
+            }
             throw error
         }
         if detach { return 0 }
