@@ -183,7 +183,9 @@ enum Hooks {
         guard let hooks, !hooks.isEmpty else { return }
         let json: [UInt8]
         do {
-            json = Array(try JSONEncoder().encode(state))
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            json = Array(try encoder.encode(state))
         } catch {
             throw RuntimeError("\(field): encode state: \(error)")
         }

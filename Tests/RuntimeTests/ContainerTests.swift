@@ -132,6 +132,37 @@ struct ContainerTests {
         #expect(result.stdout == "net:[\(info.st_ino)]\n")
     }
 
+    @Test func runtimeHooksRunInOrderWithTheState() throws {
+        let bundle = try TestBundle(args: ["true"])
+        defer { bundle.cleanup() }
+        let log = bundle.dir.path + "/hooks.log"
+        let script = bundle.dir.path + "/hook.sh"
+        try "#!/bin/sh\necho \"$1 $(cat)\" >> \(log)\n".write(toFile: script, atomically: true, encoding: .utf8)
+        chmod(script, 0o755)
+        var spec = bundle.spec
+        func hook(_ name: String) -> [OCI.Hook] { [OCI.Hook(path: script, args: ["hook.sh", name], timeout: 5)] }
+        spec.hooks = OCI.Hooks(prestart: hook("prestart"), createRuntime: hook("createRuntime"), poststart: hook("poststart"), poststop: hook("poststop"))
+        let hooked = try TestBundle(args: ["true"]) { $0 = spec }
+        defer { hooked.cleanup() }
+        let result = try hooked.minirun(["run", "--bundle", hooked.dir.path, "hooks"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let lines = (try? String(contentsOfFile: log, encoding: .utf8))?.split(separator: "\n") ?? []
+        #expect(lines.map { $0.split(separator: " ").first ?? "" } == ["prestart", "createRuntime", "poststart", "poststop"])
+        #expect(lines.first?.contains("\"status\":\"creating\"") == true)
+        #expect(lines.last?.contains("\"status\":\"stopped\"") == true)
+    }
+
+    @Test func failingPrestartHookLeavesNothingBehind() throws {
+        let bundle = try TestBundle(args: ["true"]) { spec in
+            spec.hooks = OCI.Hooks(prestart: [OCI.Hook(path: "/bin/false")])
+        }
+        defer { bundle.cleanup() }
+        let result = try bundle.minirun(["create", "--bundle", bundle.dir.path, "badhook"])
+        #expect(result.status == 1)
+        #expect(result.stderr == "minirun: config.json: hooks.prestart[0]: hook /bin/false exited with status 1\n")
+        #expect(!FileManager.default.fileExists(atPath: bundle.root + "/badhook"))
+    }
+
     // MARK: acceptance 3: limits
 
     @Test func memoryHogIsOOMKilledAndReported() throws {
