@@ -47,6 +47,7 @@ let package = Package(
         .executableTarget(name: "minirun-selftest", dependencies: ["Cgroups"], swiftSettings: strict),
         // Kubernetes object model (Pod, ...) and manifest decoding/validation with Kubernetes defaults and messages.
         .target(name: "KubeAPI", dependencies: [.product(name: "Yams", package: "Yams")], swiftSettings: strict),
+        .target(name: "PodSecurity", dependencies: ["KubeAPI", "OCISpec", "Security"], swiftSettings: strict),
         // Shared test helpers: busybox rootfs, bundles, running processes.
         .target(name: "TestSupport", dependencies: ["OCISpec"], path: "Tests/TestSupport", swiftSettings: strict),
         .testTarget(name: "OCISpecTests", dependencies: ["OCISpec"], swiftSettings: strict),
@@ -54,6 +55,7 @@ let package = Package(
         .testTarget(name: "SecurityTests", dependencies: ["Security", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "KubeAPITests", dependencies: ["KubeAPI"], swiftSettings: strict),
+        .testTarget(name: "PodSecurityTests", dependencies: ["PodSecurity", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "IntegrationTests", dependencies: ["Runtime", "TestSupport"], swiftSettings: strict),
     ]
 )
