@@ -144,7 +144,7 @@ public enum PodSecurityStandards {
         guard !bad.isEmpty else { return nil }
         return (
             "hostPort",
-            "\(named(bad)) \(plural("uses", "use", bad.count)) \(plural("hostPort", "hostPorts", ports.count)) \(ports.joined(separator: ", "))"
+            "\(named(bad)) \(plural("uses", "use", bad.count)) \(plural("hostPort", "hostPorts", Set(ports).count)) \(sortedSet(ports).joined(separator: ", "))"
         )
     }
 
@@ -235,7 +235,7 @@ public enum PodSecurityStandards {
         let allowed = Set(Sysctls.safe.map(\.name))
         let bad = (spec.securityContext?.sysctls ?? []).map(\.name).filter { !allowed.contains($0) }
         guard !bad.isEmpty else { return nil }
-        return (plural("forbidden sysctl", "forbidden sysctls", bad.count), bad.joined(separator: ", "))
+        return ("forbidden sysctls", bad.joined(separator: ", "))
     }
 
     static let appArmorProfile: Check = { spec in
@@ -365,13 +365,12 @@ public enum PodSecurityStandards {
             }
         }
         if !explicit.isEmpty { setters.append(named(explicit)) }
-        var details: [String] = []
         if !setters.isEmpty {
-            details.append("\(setters.joined(separator: " and ")) must not set securityContext.seccompProfile.type to \(joinQuote(sortedSet(values)))")
+            return ("seccompProfile", "\(setters.joined(separator: " and ")) must not set securityContext.seccompProfile.type to \(joinQuote(sortedSet(values)))")
         }
         if !implicit.isEmpty {
-            details.append("pod or \(named(implicit)) must set securityContext.seccompProfile.type to \"RuntimeDefault\" or \"Localhost\"")
+            return ("seccompProfile", "pod or \(named(implicit)) must set securityContext.seccompProfile.type to \"RuntimeDefault\" or \"Localhost\"")
         }
-        return details.isEmpty ? nil : ("seccompProfile", details.joined(separator: "; "))
+        return nil
     }
 }
