@@ -321,9 +321,29 @@ func containerPath(pod: Pod, container: Container) -> String {
 
 // MARK: - capabilities
 
+/// "All capabilities" for `privileged` and `add: [ALL]`: every capability the agent itself holds, as containerd's
+/// `WithAllCurrentCapabilities` does (the agent cannot grant what it lacks; capset would fail with EPERM).
+public enum CurrentCapabilities {
+    /// The names of the capabilities in this process's effective set (/proc/self/status `CapEff`), limited to
+    /// the kernel's `lastCap`; every known capability if the file cannot be read.
+    public static var all: [String] {
+        let known = CapabilityName.all.filter { $0.value <= Security.Capabilities.lastCap }
+        guard let mask = effectiveMask else { return known.map(\.rawValue) }
+        return known.filter { mask & $0.bit != 0 }.map(\.rawValue)
+    }
+
+    static var effectiveMask: UInt64? {
+        guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return nil }
+        for line in text.split(separator: "\n") where line.hasPrefix("CapEff:") {
+            return UInt64(line.dropFirst("CapEff:".count).trimmingCharacters(in: .whitespaces), radix: 16)
+        }
+        return nil
+    }
+}
+
 func resolveCapabilities(_ caps: KubeAPI.Capabilities?, privileged: Bool, field: String) throws(PodSecurityError) -> [String] {
-    let supported = CapabilityName.all.filter { $0.value <= Security.Capabilities.lastCap }
-    if privileged { return supported.map(\.rawValue) }
+    let current = CurrentCapabilities.all
+    if privileged { return current }
     for (list, name) in [(caps?.add ?? [], "add"), (caps?.drop ?? [], "drop")] {
         for (i, cap) in list.enumerated() where cap.uppercased() != "ALL" && CapabilityName(rawValue: cap) == nil {
             throw PodSecurityError(
@@ -332,8 +352,11 @@ func resolveCapabilities(_ caps: KubeAPI.Capabilities?, privileged: Bool, field:
         }
     }
     let resolved = Security.Capabilities.resolveKubernetes(add: caps?.add ?? [], drop: caps?.drop ?? [], defaults: DefaultProfiles.capabilities)
-    let limit = Set(supported.map(\.rawValue))
-    return resolved.filter { limit.contains($0) }
+    // `add: [ALL]` means the current set too; individually named capabilities are passed on as asked.
+    guard (caps?.add ?? []).contains(where: { $0.uppercased() == "ALL" }) else { return resolved }
+    let allowed = Set(current)
+    let named = Set((caps?.add ?? []).compactMap { CapabilityName(rawValue: $0)?.rawValue })
+    return resolved.filter { allowed.contains($0) || named.contains($0) }
 }
 
 // MARK: - seccomp
