@@ -40,7 +40,8 @@ public struct Diagnosis: Sendable, Equatable, CustomStringConvertible {
             suggestedFix = "Remove the sysctl, use one of the safe sysctls, or start the agent with --allowed-unsafe-sysctls=<name>."
         case .podSecurityStandards:
             explanation = "The pod does not meet the Pod Security Standards level enforced on this node or its namespace."
-            suggestedFix = "Change each listed field as the message says, or lower the level (--pod-security or the namespace label "
+            suggestedFix =
+                "Change each listed field as the message says, or lower the level (--pod-security or the namespace label "
                 + "pod-security.kubernetes.io/enforce) if the workload really needs it."
         }
     }

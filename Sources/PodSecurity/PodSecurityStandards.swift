@@ -366,7 +366,9 @@ public enum PodSecurityStandards {
         }
         if !explicit.isEmpty { setters.append(named(explicit)) }
         if !setters.isEmpty {
-            return ("seccompProfile", "\(setters.joined(separator: " and ")) must not set securityContext.seccompProfile.type to \(joinQuote(sortedSet(values)))")
+            return (
+                "seccompProfile", "\(setters.joined(separator: " and ")) must not set securityContext.seccompProfile.type to \(joinQuote(sortedSet(values)))"
+            )
         }
         if !implicit.isEmpty {
             return ("seccompProfile", "pod or \(named(implicit)) must set securityContext.seccompProfile.type to \"RuntimeDefault\" or \"Localhost\"")

@@ -198,7 +198,9 @@ let statusCases: [StatusCase] = [
         name: "runAsUser+runAsGroup+fsGroup+supplementalGroups",
         pod: podSC(runAsUser: 1000, runAsGroup: 3000, fsGroup: 2000, supplementalGroups: [4000]),
         expected: expect(uid: 1000, gid: 3000, groups: "2000 3000 4000", capEff: capHex([]))),
-    StatusCase(name: "runAsNonRoot with runAsUser 1000", pod: podSC(runAsUser: 1000, runAsNonRoot: true), expected: expect(uid: 1000, gid: 1000, groups: "1000", capEff: capHex([]))),
+    StatusCase(
+        name: "runAsNonRoot with runAsUser 1000", pod: podSC(runAsUser: 1000, runAsNonRoot: true),
+        expected: expect(uid: 1000, gid: 1000, groups: "1000", capEff: capHex([]))),
     StatusCase(name: "allowPrivilegeEscalation false", container: sc(allowPrivilegeEscalation: false), expected: expect(nnp: 1)),
     StatusCase(name: "allowPrivilegeEscalation true", container: sc(allowPrivilegeEscalation: true), expected: expect()),
     StatusCase(
@@ -230,7 +232,8 @@ struct ContainerTests {
             let pod = makePod(c.container, pod: c.pod)
             var seen: [Harness.Runtime: [String: String]] = [:]
             for runtime in Harness.Runtime.allCases {
-                let out = try h.run(runtime, pod: pod, imageUser: c.image, options: SecurityOptions(seccompDefault: c.seccompDefault), args: ["/bin/cat", "/proc/self/status"])
+                let out = try h.run(
+                    runtime, pod: pod, imageUser: c.image, options: SecurityOptions(seccompDefault: c.seccompDefault), args: ["/bin/cat", "/proc/self/status"])
                 #expect(out.succeeded, "\(c.name) under \(runtime): \(out)")
                 let status = parseStatus(out.stdout)
                 seen[runtime] = status
@@ -268,13 +271,24 @@ struct ContainerTests {
         // reboot(2) is refused by the RuntimeDefault filter (EPERM) before CAP_SYS_BOOT is even considered; the
         // container has its own pid namespace, so even a successful call would only end the container.
         Attack(name: "reboot", container: nil, script: "reboot -f 2>&1; echo rc=$?; echo alive", refused: ["alive"]),
-        Attack(name: "raw socket without NET_RAW", container: sc(drop: ["NET_RAW"]), script: "ping -c1 -W1 127.0.0.1 2>&1; echo rc=$?", refused: ["permission denied"]),
-        Attack(name: "chown without CHOWN", container: sc(drop: ["CHOWN"]), script: "touch /tmp/f && chown 1000 /tmp/f 2>&1; echo rc=$?", refused: ["Operation not permitted"]),
-        Attack(name: "write /proc/sysrq-trigger", container: nil, script: "echo h > /proc/sysrq-trigger 2>&1; echo rc=$?", refused: ["Read-only file system", "nonexistent directory"]),
+        Attack(
+            name: "raw socket without NET_RAW", container: sc(drop: ["NET_RAW"]), script: "ping -c1 -W1 127.0.0.1 2>&1; echo rc=$?",
+            refused: ["permission denied"]),
+        Attack(
+            name: "chown without CHOWN", container: sc(drop: ["CHOWN"]), script: "touch /tmp/f && chown 1000 /tmp/f 2>&1; echo rc=$?",
+            refused: ["Operation not permitted"]),
+        Attack(
+            name: "write /proc/sysrq-trigger", container: nil, script: "echo h > /proc/sysrq-trigger 2>&1; echo rc=$?",
+            refused: ["Read-only file system", "nonexistent directory"]),
         Attack(name: "read /proc/kcore (masked)", container: nil, script: "echo bytes=$(head -c 16 /proc/kcore 2>/dev/null | wc -c)", refused: ["bytes=0"]),
-        Attack(name: "mknod without MKNOD", container: sc(drop: ["MKNOD"]), script: "mknod /dev/x b 7 0 2>&1; echo rc=$?", refused: ["Operation not permitted"]),
-        Attack(name: "device node use (device cgroup)", container: nil, script: "mknod /dev/x b 7 0 && head -c1 /dev/x 2>&1; echo rc=$?", refused: ["Operation not permitted"]),
-        Attack(name: "readOnlyRootFilesystem", container: sc(readOnlyRootFilesystem: true), script: "touch /x 2>&1; echo rc=$?", refused: ["Read-only file system"]),
+        Attack(
+            name: "mknod without MKNOD", container: sc(drop: ["MKNOD"]), script: "mknod /dev/x b 7 0 2>&1; echo rc=$?", refused: ["Operation not permitted"]),
+        Attack(
+            name: "device node use (device cgroup)", container: nil, script: "mknod /dev/x b 7 0 && head -c1 /dev/x 2>&1; echo rc=$?",
+            refused: ["Operation not permitted"]),
+        Attack(
+            name: "readOnlyRootFilesystem", container: sc(readOnlyRootFilesystem: true), script: "touch /x 2>&1; echo rc=$?", refused: ["Read-only file system"]
+        ),
     ]
 
     @Test func attacksRefused() throws {
@@ -322,7 +336,10 @@ struct ContainerTests {
         let h = try Harness()
         defer { h.cleanup() }
         let pod = makePod(sc(privileged: true))
-        let out = try Self.sh(h, pod, "mount -t tmpfs t /mnt && echo mounted; ls /dev; grep -c . /proc/self/mountinfo >/dev/null; echo sys=$(grep ' /sys ' /proc/self/mountinfo | grep -c ' rw,')")
+        let out = try Self.sh(
+            h, pod,
+            "mount -t tmpfs t /mnt && echo mounted; ls /dev; grep -c . /proc/self/mountinfo >/dev/null; echo sys=$(grep ' /sys ' /proc/self/mountinfo | grep -c ' rw,')"
+        )
         #expect(out.stdout.contains("mounted"), "\(out)")
         #expect(out.stdout.contains("sys=1"), "/sys not writable: \(out)")
         // A host device that is not in the runtime's default set.

@@ -22,7 +22,8 @@ struct UserCase: CustomTestStringConvertible, Sendable {
         UserCase(name: "no USER, nothing set: root", pod: nil, container: nil, image: "", uid: 0, gid: 0, groups: [0]),
         UserCase(name: "image numeric uid, gid from passwd", pod: nil, container: nil, image: "1000", uid: 1000, gid: 1000, groups: [1000]),
         UserCase(name: "image uid without passwd entry: gid 0", pod: nil, container: nil, image: "4242", uid: 4242, gid: 0, groups: [0]),
-        UserCase(name: "image uid:gid, group part ignored (kubelet+containerd)", pod: nil, container: nil, image: "1000:5", uid: 1000, gid: 1000, groups: [1000]),
+        UserCase(
+            name: "image uid:gid, group part ignored (kubelet+containerd)", pod: nil, container: nil, image: "1000:5", uid: 1000, gid: 1000, groups: [1000]),
         UserCase(name: "image user name resolved", pod: nil, container: nil, image: "nobody", uid: 65534, gid: 65534, groups: [65534]),
         UserCase(name: "pod runAsUser over image", pod: podSC(runAsUser: 1000), container: nil, image: "nobody", uid: 1000, gid: 1000, groups: [1000]),
         UserCase(
@@ -141,17 +142,18 @@ struct UserCase: CustomTestStringConvertible, Sendable {
 }
 
 @Suite struct SysctlTests {
-    @Test(arguments: [
-        ("kernel.shm_rmid_forced", false, false, nil),
-        ("net.ipv4.ip_local_port_range", false, false, nil),
-        ("net/ipv4/tcp_syncookies", false, false, nil),
-        ("net.ipv4.tcp_keepalive_probes", false, false, nil),
-        ("kernel.msgmax", false, false, #"forbidden sysctl: "kernel.msgmax" not allowlisted"#),
-        ("net.core.somaxconn", false, false, #"forbidden sysctl: "net.core.somaxconn" not allowlisted"#),
-        ("vm.swappiness", false, false, #"forbidden sysctl: "vm.swappiness" not allowlisted"#),
-        ("net.ipv4.tcp_syncookies", true, false, #"forbidden sysctl: "net.ipv4.tcp_syncookies" not allowed with host net enabled"#),
-        ("kernel.shm_rmid_forced", false, true, #"forbidden sysctl: "kernel.shm_rmid_forced" not allowed with host ipc enabled"#),
-    ] as [(String, Bool, Bool, String?)])
+    @Test(
+        arguments: [
+            ("kernel.shm_rmid_forced", false, false, nil),
+            ("net.ipv4.ip_local_port_range", false, false, nil),
+            ("net/ipv4/tcp_syncookies", false, false, nil),
+            ("net.ipv4.tcp_keepalive_probes", false, false, nil),
+            ("kernel.msgmax", false, false, #"forbidden sysctl: "kernel.msgmax" not allowlisted"#),
+            ("net.core.somaxconn", false, false, #"forbidden sysctl: "net.core.somaxconn" not allowlisted"#),
+            ("vm.swappiness", false, false, #"forbidden sysctl: "vm.swappiness" not allowlisted"#),
+            ("net.ipv4.tcp_syncookies", true, false, #"forbidden sysctl: "net.ipv4.tcp_syncookies" not allowed with host net enabled"#),
+            ("kernel.shm_rmid_forced", false, true, #"forbidden sysctl: "kernel.shm_rmid_forced" not allowed with host ipc enabled"#),
+        ] as [(String, Bool, Bool, String?)])
     func admit(_ name: String, _ hostNetwork: Bool, _ hostIPC: Bool, _ message: String?) {
         let pod = makePod(pod: podSC(sysctls: [name]), hostNetwork: hostNetwork, hostIPC: hostIPC)
         do {
@@ -190,16 +192,17 @@ struct UserCase: CustomTestStringConvertible, Sendable {
         names.sorted { (CapabilityName(rawValue: $0)?.value ?? 99) < (CapabilityName(rawValue: $1)?.value ?? 99) }
     }
 
-    @Test(arguments: [
-        ([], [], sorted(defaults14)),
-        (["NET_ADMIN"], [], sorted(defaults14 + ["CAP_NET_ADMIN"])),
-        ([], ["NET_RAW"], sorted(defaults14.filter { $0 != "CAP_NET_RAW" })),
-        ([], ["ALL"], []),
-        (["NET_BIND_SERVICE"], ["ALL"], ["CAP_NET_BIND_SERVICE"]),
-        (["CHOWN", "SYS_TIME"], ["ALL", "CHOWN"], ["CAP_SYS_TIME"]),
-        (["ALL"], ["SYS_ADMIN"], CurrentCapabilities.all.filter { $0 != "CAP_SYS_ADMIN" }),
-        (["cap_sys_ptrace"], ["chown"], sorted(defaults14.filter { $0 != "CAP_CHOWN" } + ["CAP_SYS_PTRACE"])),
-    ] as [([String], [String], [String])])
+    @Test(
+        arguments: [
+            ([], [], sorted(defaults14)),
+            (["NET_ADMIN"], [], sorted(defaults14 + ["CAP_NET_ADMIN"])),
+            ([], ["NET_RAW"], sorted(defaults14.filter { $0 != "CAP_NET_RAW" })),
+            ([], ["ALL"], []),
+            (["NET_BIND_SERVICE"], ["ALL"], ["CAP_NET_BIND_SERVICE"]),
+            (["CHOWN", "SYS_TIME"], ["ALL", "CHOWN"], ["CAP_SYS_TIME"]),
+            (["ALL"], ["SYS_ADMIN"], CurrentCapabilities.all.filter { $0 != "CAP_SYS_ADMIN" }),
+            (["cap_sys_ptrace"], ["chown"], sorted(defaults14.filter { $0 != "CAP_CHOWN" } + ["CAP_SYS_PTRACE"])),
+        ] as [([String], [String], [String])])
     func addDrop(_ add: [String], _ drop: [String], _ expected: [String]) throws {
         let pod = makePod(sc(add: add, drop: drop))
         let eff = try EffectiveSecurity.resolve(pod: pod, container: pod.spec.containers[0], imageUser: "", lookupUser: lookup)
@@ -323,9 +326,10 @@ struct UserCase: CustomTestStringConvertible, Sendable {
     ]
     static let readonly = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
 
-    @Test(arguments: [
-        (nil, masked, readonly), ("Default", masked, readonly), ("Unmasked", [], []),
-    ] as [(String?, [String], [String])])
+    @Test(
+        arguments: [
+            (nil, masked, readonly), ("Default", masked, readonly), ("Unmasked", [], []),
+        ] as [(String?, [String], [String])])
     func procMount(_ value: String?, _ masked: [String], _ readonly: [String]) throws {
         let pod = makePod(sc(procMount: value))
         let eff = try EffectiveSecurity.resolve(pod: pod, container: pod.spec.containers[0], imageUser: "", lookupUser: lookup)

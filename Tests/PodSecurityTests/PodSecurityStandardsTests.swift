@@ -36,7 +36,8 @@ import Testing
         Case(name: "anything passes privileged", pod: pod([container("x", sc(privileged: true))]) { $0.spec.hostPID = true }, level: .privileged, message: nil),
         Case(
             name: "plain pod, restricted", pod: pod([container("x")]), level: .restricted,
-            message: #"violates PodSecurity "restricted:latest": allowPrivilegeEscalation != false (container "x" must set securityContext.allowPrivilegeEscalation=false), unrestricted capabilities (container "x" must set securityContext.capabilities.drop=["ALL"]), runAsNonRoot != true (pod or container "x" must set securityContext.runAsNonRoot=true), seccompProfile (pod or container "x" must set securityContext.seccompProfile.type to "RuntimeDefault" or "Localhost")"#
+            message:
+                #"violates PodSecurity "restricted:latest": allowPrivilegeEscalation != false (container "x" must set securityContext.allowPrivilegeEscalation=false), unrestricted capabilities (container "x" must set securityContext.capabilities.drop=["ALL"]), runAsNonRoot != true (pod or container "x" must set securityContext.runAsNonRoot=true), seccompProfile (pod or container "x" must set securityContext.seccompProfile.type to "RuntimeDefault" or "Localhost")"#
         ),
         Case(name: "compliant pod passes restricted", pod: pod([restrictedOK()]), level: .restricted, message: nil),
         Case(
@@ -50,11 +51,13 @@ import Testing
                 $0.spec.hostNetwork = true
                 $0.spec.hostIPC = true
             }, level: .baseline,
-            message: #"violates PodSecurity "baseline:latest": host namespaces (hostNetwork=true, hostIPC=true), privileged (containers "a", "b" must not set securityContext.privileged=true)"#
+            message:
+                #"violates PodSecurity "baseline:latest": host namespaces (hostNetwork=true, hostIPC=true), privileged (containers "a", "b" must not set securityContext.privileged=true)"#
         ),
         Case(
             name: "non-default capabilities", pod: pod([container("a", sc(add: ["NET_RAW", "SYS_ADMIN", "CHOWN"]))]), level: .baseline,
-            message: #"violates PodSecurity "baseline:latest": non-default capabilities (container "a" must not include "NET_RAW", "SYS_ADMIN" in securityContext.capabilities.add)"#
+            message:
+                #"violates PodSecurity "baseline:latest": non-default capabilities (container "a" must not include "NET_RAW", "SYS_ADMIN" in securityContext.capabilities.add)"#
         ),
         Case(
             name: "hostPath, hostPort, Unconfined, sysctl",
@@ -67,7 +70,8 @@ import Testing
                 $0.spec.containers[0].ports?[0].hostPort = 8080
                 $0.spec.securityContext = podSC(sysctls: ["kernel.msgmax"])
             }, level: .baseline,
-            message: #"violates PodSecurity "baseline:latest": hostPath volumes (volume "host"), hostPort (container "web" uses hostPort 8080), seccompProfile (container "web" must not set securityContext.seccompProfile.type to "Unconfined"), forbidden sysctls (kernel.msgmax)"#
+            message:
+                #"violates PodSecurity "baseline:latest": hostPath volumes (volume "host"), hostPort (container "web" uses hostPort 8080), seccompProfile (container "web" must not set securityContext.seccompProfile.type to "Unconfined"), forbidden sysctls (kernel.msgmax)"#
         ),
         Case(
             name: "procMount Unmasked", pod: pod([container("a", sc(procMount: "Unmasked"))]), level: .baseline,
@@ -76,14 +80,16 @@ import Testing
         Case(
             name: "restricted: runAsNonRoot false, runAsUser 0, extra caps, hostPath",
             pod: pod([
-                container("a", sc(runAsUser: 0, runAsNonRoot: false, allowPrivilegeEscalation: false, add: ["SYS_TIME"], drop: ["ALL"], seccomp: "RuntimeDefault")),
+                container(
+                    "a", sc(runAsUser: 0, runAsNonRoot: false, allowPrivilegeEscalation: false, add: ["SYS_TIME"], drop: ["ALL"], seccomp: "RuntimeDefault")),
                 restrictedOK("b"),
             ]) {
                 var v = Volume(name: "data")
                 v.hostPath = HostPathVolumeSource(path: "/data")
                 $0.spec.volumes = [v]
             }, level: .restricted,
-            message: #"violates PodSecurity "restricted:latest": unrestricted capabilities (container "a" must not include "SYS_TIME" in securityContext.capabilities.add), restricted volume types (volume "data" uses restricted volume type "hostPath"), runAsNonRoot != true (container "a" must not set securityContext.runAsNonRoot=false), runAsUser=0 (container "a" must not set runAsUser=0)"#
+            message:
+                #"violates PodSecurity "restricted:latest": unrestricted capabilities (container "a" must not include "SYS_TIME" in securityContext.capabilities.add), restricted volume types (volume "data" uses restricted volume type "hostPath"), runAsNonRoot != true (container "a" must not set securityContext.runAsNonRoot=false), runAsUser=0 (container "a" must not set runAsUser=0)"#
         ),
         Case(
             name: "restricted: baseline violations come first",
@@ -91,12 +97,14 @@ import Testing
                 $0.spec.securityContext = podSC(seccomp: "Unconfined")
                 $0.spec.hostPID = true
             }, level: .restricted,
-            message: #"violates PodSecurity "restricted:latest": host namespaces (hostPID=true), privileged (container "x" must not set securityContext.privileged=true), allowPrivilegeEscalation != false (container "x" must set securityContext.allowPrivilegeEscalation=false), seccompProfile (pod must not set securityContext.seccompProfile.type to "Unconfined")"#
+            message:
+                #"violates PodSecurity "restricted:latest": host namespaces (hostPID=true), privileged (container "x" must not set securityContext.privileged=true), allowPrivilegeEscalation != false (container "x" must set securityContext.allowPrivilegeEscalation=false), seccompProfile (pod must not set securityContext.seccompProfile.type to "Unconfined")"#
         ),
         Case(
             name: "init containers are checked first",
             pod: pod([restrictedOK("app")]) { $0.spec.initContainers = [container("init")] }, level: .restricted,
-            message: #"violates PodSecurity "restricted:latest": allowPrivilegeEscalation != false (container "init" must set securityContext.allowPrivilegeEscalation=false), unrestricted capabilities (container "init" must set securityContext.capabilities.drop=["ALL"]), runAsNonRoot != true (pod or container "init" must set securityContext.runAsNonRoot=true), seccompProfile (pod or container "init" must set securityContext.seccompProfile.type to "RuntimeDefault" or "Localhost")"#
+            message:
+                #"violates PodSecurity "restricted:latest": allowPrivilegeEscalation != false (container "init" must set securityContext.allowPrivilegeEscalation=false), unrestricted capabilities (container "init" must set securityContext.capabilities.drop=["ALL"]), runAsNonRoot != true (pod or container "init" must set securityContext.runAsNonRoot=true), seccompProfile (pod or container "init" must set securityContext.seccompProfile.type to "RuntimeDefault" or "Localhost")"#
         ),
     ]
 
