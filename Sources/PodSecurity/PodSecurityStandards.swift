@@ -183,35 +183,36 @@ public enum PodSecurityStandards {
 
     static let seLinuxOptions: Check = { spec in
         let allowedTypes: Set<String> = ["", "container_t", "container_init_t", "container_kvm_t", "container_engine_t"]
-        var setters: [String] = []
         var types: [String] = []
-        var users: [String] = []
-        var roles: [String] = []
-        func visit(_ options: SELinuxOptions?) -> Bool {
+        var setUser = false
+        var setRole = false
+        func bad(_ options: SELinuxOptions?) -> Bool {
             guard let options else { return false }
-            var bad = false
+            var isBad = false
             if let t = options.type, !allowedTypes.contains(t) {
                 types.append(t)
-                bad = true
+                isBad = true
             }
             if let u = options.user, !u.isEmpty {
-                users.append(u)
-                bad = true
+                setUser = true
+                isBad = true
             }
             if let r = options.role, !r.isEmpty {
-                roles.append(r)
-                bad = true
+                setRole = true
+                isBad = true
             }
-            return bad
+            return isBad
         }
-        if visit(spec.securityContext?.seLinuxOptions) { setters.append("pod") }
-        let bad = containers(spec).filter { visit($0.securityContext?.seLinuxOptions) }.map(\.name)
-        if !bad.isEmpty { setters.append(named(bad)) }
+        var setters: [String] = []
+        if bad(spec.securityContext?.seLinuxOptions) { setters.append("pod") }
+        let badContainers = containers(spec).filter { bad($0.securityContext?.seLinuxOptions) }.map(\.name)
+        if !badContainers.isEmpty { setters.append(named(badContainers)) }
         guard !setters.isEmpty else { return nil }
         var parts: [String] = []
-        if !types.isEmpty { parts.append("\(plural("type", "types", Set(types).count)) \(joinQuote(sortedSet(types)))") }
-        if !users.isEmpty { parts.append("\(plural("user", "users", Set(users).count)) \(joinQuote(sortedSet(users)))") }
-        if !roles.isEmpty { parts.append("\(plural("role", "roles", Set(roles).count)) \(joinQuote(sortedSet(roles)))") }
+        let t = sortedSet(types)
+        if !t.isEmpty { parts.append("\(plural("type", "types", t.count)) \(joinQuote(t))") }
+        if setUser { parts.append("user may not be set") }
+        if setRole { parts.append("role may not be set") }
         return ("seLinuxOptions", "\(setters.joined(separator: " and ")) set forbidden securityContext.seLinuxOptions: \(parts.joined(separator: "; "))")
     }
 
@@ -239,14 +240,21 @@ public enum PodSecurityStandards {
     }
 
     static let appArmorProfile: Check = { spec in
-        var bad: [String] = []
-        func ok(_ p: AppArmorProfile?) -> Bool { p == nil || p?.type == "RuntimeDefault" || p?.type == "Localhost" }
-        if !ok(spec.securityContext?.appArmorProfile) { bad.append("pod") }
-        for c in containers(spec) where !ok(c.securityContext?.appArmorProfile) { bad.append("container \(goQuote(c.name))") }
-        guard !bad.isEmpty else { return nil }
+        var values: [String] = []
+        func bad(_ p: AppArmorProfile?) -> Bool {
+            guard let p, p.type != "RuntimeDefault", p.type != "Localhost" else { return false }
+            values.append(p.type)
+            return true
+        }
+        var setters: [String] = []
+        if bad(spec.securityContext?.appArmorProfile) { setters.append("pod") }
+        let badContainers = containers(spec).filter { bad($0.securityContext?.appArmorProfile) }.map(\.name)
+        if !badContainers.isEmpty { setters.append(named(badContainers)) }
+        guard !setters.isEmpty else { return nil }
+        let v = sortedSet(values)
         return (
-            plural("forbidden AppArmor profile", "forbidden AppArmor profiles", bad.count),
-            bad.map { "\($0) appArmorProfile.type \(goQuote("Unconfined"))" }.joined(separator: ", ")
+            plural("forbidden AppArmor profile", "forbidden AppArmor profiles", v.count),
+            "\(setters.joined(separator: " and ")) must not set AppArmor profile type to \(joinQuote(v))"
         )
     }
 

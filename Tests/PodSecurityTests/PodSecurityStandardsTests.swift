@@ -106,6 +106,26 @@ import Testing
             message:
                 #"violates PodSecurity "restricted:latest": allowPrivilegeEscalation != false (container "init" must set securityContext.allowPrivilegeEscalation=false), unrestricted capabilities (container "init" must set securityContext.capabilities.drop=["ALL"]), runAsNonRoot != true (pod or container "init" must set securityContext.runAsNonRoot=true), seccompProfile (pod or container "init" must set securityContext.seccompProfile.type to "RuntimeDefault" or "Localhost")"#
         ),
+        Case(
+            name: "seLinuxOptions and AppArmor",
+            pod: pod([
+                container("a") {
+                    var o = SELinuxOptions()
+                    o.type = "spc_t"
+                    o.user = "system_u"
+                    $0.securityContext = SecurityContext()
+                    $0.securityContext?.seLinuxOptions = o
+                    $0.securityContext?.appArmorProfile = AppArmorProfile(type: "Unconfined")
+                }
+            ]) {
+                var o = SELinuxOptions()
+                o.type = "container_t"
+                $0.spec.securityContext = PodSecurityContext()
+                $0.spec.securityContext?.seLinuxOptions = o
+            }, level: .baseline,
+            message: #"violates PodSecurity "baseline:latest": forbidden AppArmor profile (container "a" must not set AppArmor profile type to "Unconfined"), "#
+                + #"seLinuxOptions (container "a" set forbidden securityContext.seLinuxOptions: type "spc_t"; user may not be set)"#
+        ),
     ]
 
     @Test(arguments: cases)
