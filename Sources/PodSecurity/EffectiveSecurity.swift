@@ -199,7 +199,8 @@ public struct EffectiveSecurity: Sendable, Equatable {
 
     /// Writes the settings into `spec` (typically the agent's default spec for the container): user, groups,
     /// capabilities (ambient and inheritable cleared), no_new_privs, read-only root, seccomp, masked/readonly paths,
-    /// sysctls, host namespaces (their namespace entries removed), and for privileged containers writable /sys and
+    /// sysctls, host namespaces (their namespace entries removed; hostNetwork also shares the host's UTS namespace,
+    /// as containerd does), and for privileged containers writable /sys and
     /// /sys/fs/cgroup, no cgroup namespace, host devices and an allow-all device cgroup.
     public func apply(to spec: inout OCI.Spec) {
         var process = spec.process ?? OCI.Process()
@@ -227,7 +228,7 @@ public struct EffectiveSecurity: Sendable, Equatable {
         linux.readonlyPaths = readonlyPaths
         if !sysctls.isEmpty { linux.sysctl = (linux.sysctl ?? [:]).merging(sysctls) { _, new in new } }
         var dropped: Set<String> = []
-        if hostNetwork { dropped.insert("network") }
+        if hostNetwork { dropped.formUnion(["network", "uts"]) }  // containerd: host network also means host UTS
         if hostPID { dropped.insert("pid") }
         if hostIPC { dropped.insert("ipc") }
         if privileged { dropped.insert("cgroup") }

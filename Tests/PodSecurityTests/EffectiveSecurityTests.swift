@@ -382,7 +382,7 @@ struct UserCase: CustomTestStringConvertible, Sendable {
         let eff = try EffectiveSecurity.resolve(pod: pod, container: pod.spec.containers[0], imageUser: "", lookupUser: lookup)
         var spec = Self.baseSpec()
         eff.apply(to: &spec)
-        #expect(spec.linux?.namespaces?.map(\.type) == ["uts", "mount", "cgroup"])
+        #expect(spec.linux?.namespaces?.map(\.type) == ["mount", "cgroup"])
         #expect(eff.hostDevices.isEmpty)
     }
 
