@@ -319,6 +319,36 @@ struct ContainerTests {
         #expect(rw.stdout.contains("rc=0"), "writable root: \(rw)")
     }
 
+    /// Fields not visible in /proc/self/status, under both runtimes: a Localhost seccomp profile, procMount, a pod
+    /// sysctl and the masked/readonly /proc paths.
+    @Test func localhostSeccompProcMountAndSysctls() throws {
+        let h = try Harness()
+        defer { h.cleanup() }
+        let root = h.dir + "/agent"
+        try FileManager.default.createDirectory(atPath: root + "/seccomp/profiles", withIntermediateDirectories: true)
+        let profile = #"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir","mkdirat"],"action":"SCMP_ACT_ERRNO"}]}"#
+        try profile.write(toFile: root + "/seccomp/profiles/nomkdir.json", atomically: true, encoding: .utf8)
+        let options = SecurityOptions(root: root)
+        for runtime in Harness.Runtime.allCases {
+            let local = try h.run(
+                runtime, pod: makePod(sc(seccomp: "Localhost", localhostProfile: "profiles/nomkdir.json")), options: options,
+                args: ["/bin/sh", "-c", "mkdir /tmp/d 2>&1; echo rc=$?; grep Seccomp: /proc/self/status; touch /tmp/f; echo touch=$?"])
+            #expect(local.stdout.contains("Operation not permitted") && local.stdout.contains("touch=0"), "\(runtime) Localhost: \(local)")
+            #expect(local.stdout.contains("Seccomp:\t2"), "\(runtime) Localhost: \(local)")
+
+            let mounts = "grep -c -E ' /proc/(sys|kcore|sysrq-trigger|keys|timer_list) ' /proc/self/mountinfo"
+            let masked = try h.run(runtime, pod: makePod(sc(procMount: "Default")), args: ["/bin/sh", "-c", mounts])
+            let unmasked = try h.run(runtime, pod: makePod(sc(procMount: "Unmasked")), args: ["/bin/sh", "-c", mounts])
+            #expect(Int(masked.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0 >= 2, "\(runtime) Default: \(masked)")
+            #expect(unmasked.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "0", "\(runtime) Unmasked: \(unmasked)")
+
+            var pod = makePod(pod: podSC(sysctls: ["net.ipv4.ip_unprivileged_port_start"]))
+            pod.spec.securityContext?.sysctls?[0].value = "80"
+            let sysctl = try h.run(runtime, pod: pod, args: ["/bin/cat", "/proc/sys/net/ipv4/ip_unprivileged_port_start"])
+            #expect(sysctl.stdout == "80\n", "\(runtime) sysctl: \(sysctl)")
+        }
+    }
+
     @Test func setuidDoesNotGainRootWithNoNewPrivs() throws {
         let h = try Harness()
         defer { h.cleanup() }
