@@ -76,7 +76,30 @@ final class Harness {
         guard let cc = try? TestSupport.run(["cc", "-static", "-O1", "-o", target, source]), cc.succeeded else { return }
         guard chown(target, 0, 0) == 0, chmod(target, 0o4755) == 0 else { throw ProcessError.system("chmod suid-id", errno: errno) }
         hasSuidHelper = true
+        // `/bin/syscall-probe`: the errno of syscalls busybox has no applet for. The key is created in the process
+        // keyring (freed at exit); reboot uses LINUX_REBOOT_CMD_CAD_OFF, which in a pid namespace other than the
+        // host's is EINVAL even when allowed — nothing can reboot.
+        let probe = dir + "/probe.c"
+        try """
+        #include <errno.h>
+        #include <stdio.h>
+        #include <sys/syscall.h>
+        #include <unistd.h>
+        static int e(long r) { return r < 0 ? errno : 0; }
+        int main(void) {
+            int add = e(syscall(SYS_add_key, "user", "podsec", "v", 1, -2));
+            int ctl = e(syscall(SYS_keyctl, 0, -3, 0));
+            int rb = e(syscall(SYS_reboot, 0xfee1dead, 672274793, 0, 0));
+            printf("add_key=%d keyctl=%d reboot=%d\\n", add, ctl, rb);
+            return 0;
+        }
+        """.write(toFile: probe, atomically: true, encoding: .utf8)
+        if let out = try? TestSupport.run(["cc", "-static", "-O1", "-o", rootfs + "/bin/syscall-probe", probe]), out.succeeded {
+            hasSyscallProbe = true
+        }
     }
+
+    private(set) var hasSyscallProbe = false
 
     func cleanup() {
         do {
@@ -346,6 +369,17 @@ struct ContainerTests {
             pod.spec.securityContext?.sysctls?[0].value = "80"
             let sysctl = try h.run(runtime, pod: pod, args: ["/bin/cat", "/proc/sys/net/ipv4/ip_unprivileged_port_start"])
             #expect(sysctl.stdout == "80\n", "\(runtime) sysctl: \(sysctl)")
+        }
+    }
+
+    /// keyctl, add_key and reboot are refused (EPERM) by the default seccomp profile under both runtimes.
+    @Test func keyctlAndRebootRefused() throws {
+        let h = try Harness()
+        defer { h.cleanup() }
+        try #require(h.hasSyscallProbe, "no C compiler for the syscall probe")
+        for runtime in Harness.Runtime.allCases {
+            let out = try h.run(runtime, pod: makePod(), args: ["/bin/syscall-probe"])
+            #expect(out.stdout == "add_key=1 keyctl=1 reboot=1\n", "\(runtime): \(out)")
         }
     }
 
