@@ -408,3 +408,18 @@ struct UserCase: CustomTestStringConvertible, Sendable {
         #expect(d.suggestedFix.contains("runAsUser"))
     }
 }
+
+@Suite struct DescribeTests {
+    @Test func rows() throws {
+        let pod = makePod(
+            sc(allowPrivilegeEscalation: false, add: ["NET_BIND_SERVICE"], drop: ["ALL"]), pod: podSC(runAsUser: 1000, runAsNonRoot: true, fsGroup: 2000))
+        let eff = try EffectiveSecurity.resolve(pod: pod, container: pod.spec.containers[0], imageUser: "", lookupUser: lookup)
+        let rows = Dictionary(uniqueKeysWithValues: eff.describeRows.map { ($0.key, $0.value) })
+        #expect(rows["User"] == "1000:1000")
+        #expect(rows["Groups"] == "1000,2000")
+        #expect(rows["Capabilities"] == "NET_BIND_SERVICE")
+        #expect(rows["NoNewPrivileges"] == "true")
+        #expect(rows["Seccomp"] == "RuntimeDefault")
+        #expect(rows["HostNamespaces"] == "<none>")
+    }
+}
