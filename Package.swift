@@ -66,6 +66,7 @@ let package = Package(
             swiftSettings: strict),
         .executableTarget(
             name: "imagectl", dependencies: ["Images", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strict),
+        .target(name: "PodSecurity", dependencies: ["KubeAPI", "OCISpec", "Security"], swiftSettings: strict),
         // Shared test helpers: busybox rootfs, bundles, running processes.
         .target(name: "TestSupport", dependencies: ["OCISpec"], path: "Tests/TestSupport", swiftSettings: strict),
         .testTarget(name: "OCISpecTests", dependencies: ["OCISpec"], swiftSettings: strict),
@@ -74,6 +75,7 @@ let package = Package(
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "KubeAPITests", dependencies: ["KubeAPI"], swiftSettings: strict),
         .testTarget(name: "ImagesTests", dependencies: ["Images"], swiftSettings: strict),
+        .testTarget(name: "PodSecurityTests", dependencies: ["PodSecurity", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "IntegrationTests", dependencies: ["Runtime", "TestSupport"], swiftSettings: strict),
     ]
 )
