@@ -294,21 +294,6 @@ private func unmet(_ expectations: [Expectation], in observation: Observation) -
     return problems
 }
 
-/// cgroup directories `cgroupsPath` left behind under the test process's own cgroups (v1 controllers and unified).
-private func leftoverCgroups(_ cgroupsPath: String) -> [String] {
-    guard let own = FileManager.default.contents(atPath: "/proc/self/cgroup") else { return ["cannot read /proc/self/cgroup"] }
-    var leftovers: [String] = []
-    for line in String(decoding: own, as: UTF8.self).split(separator: "\n") {
-        let fields = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
-        guard fields.count == 3 else { continue }
-        let controllers = fields[1].replacingOccurrences(of: "name=", with: "")
-        let mount = controllers.isEmpty ? "/sys/fs/cgroup/unified" : "/sys/fs/cgroup/" + controllers
-        let path = mount + fields[2] + (fields[2].hasSuffix("/") ? "" : "/") + cgroupsPath
-        if FileManager.default.fileExists(atPath: path) { leftovers.append(path) }
-    }
-    return leftovers
-}
-
 /// Runs `variant` under `runtime` and returns what it printed, after checking the container left no cgroup.
 private func observe(_ variant: Variant, runtime: OCIRuntime, scratch: String, netnsPath: String?) throws -> (Observation, [String]) {
     let tag = String(UInt32.random(in: 0...UInt32.max), radix: 16)
@@ -328,7 +313,7 @@ private func observe(_ variant: Variant, runtime: OCIRuntime, scratch: String, n
         problems.append("\(runtime.name) run exited \(result.status); stderr:\n\(result.stderr)")
         if let failure = runtime.forceDelete(id: id, root: stateRoot) { problems.append(failure) }
     }
-    let leftovers = leftoverCgroups(cgroupsPath)
+    let leftovers = OwnCgroups.existing(cgroupsPath)
     if !leftovers.isEmpty { problems.append("\(runtime.name) left cgroups behind: \(leftovers)") }
     problems += variant.verifyHost(context)
     let text = Observation.normalise(result.stdout, id: id, cgroupsPath: cgroupsPath)

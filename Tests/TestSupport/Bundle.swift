@@ -314,3 +314,51 @@ public struct OCIRuntime: Sendable, CustomStringConvertible {
         }
     }
 }
+
+// MARK: - The test process's own cgroups
+
+/// Where the test process sits in each mounted cgroup hierarchy (from `/proc/self/cgroup`), for checking that
+/// containers land under it and leave nothing behind.
+public enum OwnCgroups {
+    /// (hierarchy mount point, own path inside it) for each line of /proc/self/cgroup whose hierarchy is mounted:
+    /// v1 controllers at /sys/fs/cgroup/<controllers>, named ones (name=systemd) at /sys/fs/cgroup/<name>, and
+    /// the v2 tree at /sys/fs/cgroup/unified (hybrid) or /sys/fs/cgroup (pure v2).
+    public static func hierarchies() -> [(mount: String, path: String)] {
+        guard let data = FileManager.default.contents(atPath: "/proc/self/cgroup") else { return [] }
+        var result: [(mount: String, path: String)] = []
+        for line in String(decoding: data, as: UTF8.self).split(separator: "\n") {
+            let fields = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
+            guard fields.count == 3 else { continue }
+            let controllers = fields[1].replacingOccurrences(of: "name=", with: "")
+            let mount: String
+            if controllers.isEmpty {
+                mount = FileManager.default.fileExists(atPath: "/sys/fs/cgroup/unified/cgroup.procs") ? "/sys/fs/cgroup/unified" : "/sys/fs/cgroup"
+            } else {
+                mount = "/sys/fs/cgroup/" + controllers
+            }
+            guard FileManager.default.fileExists(atPath: mount + "/cgroup.procs") else { continue }
+            result.append((mount, String(fields[2])))
+        }
+        return result
+    }
+
+    /// Directories named `relative` under the test process's own cgroup that exist now (leaks, after a container
+    /// is deleted).
+    public static func existing(_ relative: String) -> [String] {
+        hierarchies().map { join($0.mount + $0.path, relative) }.filter { FileManager.default.fileExists(atPath: $0) }
+    }
+
+    /// One absolute cgroup path that is inside the test process's own cgroup in every hierarchy, for tools that
+    /// take a single absolute parent (podman `--cgroup-parent`): the deepest own path, provided every other
+    /// hierarchy's own path is an ancestor of it (true on this host: memory is nested, the rest are at `/`).
+    public static func commonAbsoluteParent() -> String? {
+        let paths = hierarchies().map(\.path)
+        guard let deepest = paths.max(by: { $0.count < $1.count }) else { return nil }
+        for path in paths where !(path == "/" || deepest == path || deepest.hasPrefix(path + "/")) { return nil }
+        return deepest
+    }
+
+    public static func join(_ base: String, _ relative: String) -> String {
+        (base.hasSuffix("/") ? base : base + "/") + (relative.hasPrefix("/") ? String(relative.dropFirst()) : relative)
+    }
+}

@@ -5,6 +5,7 @@
 // as read-only (the default bundle has `root.readonly: true`); a test that needs a writable or re-owned root asks
 // for a private copy with `Rootfs.privateCopy(...)` or `Rootfs.busyboxOwned(by:)`.
 import Foundation
+import Glibc
 import Synchronization
 
 /// Errors from the test fixtures, with the command or path that failed.
@@ -108,49 +109,68 @@ public struct HarnessResult: Sendable {
 }
 
 /// A minimal process runner for the runtime fixtures (until the shared `Tests/TestSupport/Process.swift` lands):
-/// runs `argv` (argv[0] looked up in `PATH` unless it contains a slash) with stdin from /dev/null and
-/// stdout/stderr captured through temporary files (no pipe can fill up), and SIGKILLs it after `timeout`.
+/// `posix_spawn`s `argv` (argv[0] looked up in `PATH` unless it contains a slash) in its own process group, with
+/// stdin from /dev/null, stdout/stderr captured through temporary files (no pipe can fill up, and a daemon that
+/// inherits them, like conmon, cannot hold the call open), default signal dispositions and an empty signal mask;
+/// on `timeout` it SIGKILLs the process group. Not Foundation's `Process`: it did not reap a podman whose conmon
+/// had daemonised, and the call hung with podman a zombie.
 public enum HarnessCommand {
     public static func run(_ argv: [String], timeout: Duration = .seconds(60), environment: [String: String]? = nil) throws -> HarnessResult {
         guard let name = argv.first else { throw FixtureError("empty argv") }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try resolve(name))
-        process.arguments = Array(argv.dropFirst())
-        if let environment { process.environment = environment }
+        let path = try resolve(name)
         let dir = try Rootfs.runDirectory()
         let tag = UUID().uuidString
         let outPath = dir + "/.out-\(tag)"
         let errPath = dir + "/.err-\(tag)"
-        for path in [outPath, errPath] {
-            guard FileManager.default.createFile(atPath: path, contents: nil) else { throw FixtureError("cannot create \(path)") }
-        }
         defer {
-            for path in [outPath, errPath] { removeReportingFailure(path) }
+            for path in [outPath, errPath] where FileManager.default.fileExists(atPath: path) { removeReportingFailure(path) }
         }
-        guard let out = FileHandle(forWritingAtPath: outPath), let err = FileHandle(forWritingAtPath: errPath) else {
-            throw FixtureError("cannot open capture files in \(dir)")
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        posix_spawn_file_actions_addopen(&actions, 2, errPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var noSignals = sigset_t()
+        sigemptyset(&noSignals)
+        var allSignals = sigset_t()
+        sigfillset(&allSignals)
+        posix_spawnattr_setsigmask(&attributes, &noSignals)
+        posix_spawnattr_setsigdefault(&attributes, &allSignals)
+        posix_spawnattr_setpgroup(&attributes, 0)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP))
+
+        let env = (environment ?? ProcessInfo.processInfo.environment).map { "\($0.key)=\($0.value)" }
+        let cArgv = argv.map { strdup($0) } + [nil]
+        let cEnv = env.map { strdup($0) } + [nil]
+        defer {
+            for pointer in cArgv + cEnv { free(pointer) }
         }
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        try out.close()
-        try err.close()
+        var pid: pid_t = 0
+        let spawned = posix_spawn(&pid, path, &actions, &attributes, cArgv, cEnv)
+        guard spawned == 0 else { throw FixtureError("posix_spawn \(path): \(String(cString: strerror(spawned)))") }
+
         let deadline = ContinuousClock.now.advanced(by: timeout)
         var timedOut = false
-        while process.isRunning {
-            if ContinuousClock.now >= deadline {
+        var status: Int32 = 0
+        while true {
+            let reaped = waitpid(pid, &status, WNOHANG)
+            if reaped == pid { break }
+            if reaped < 0 && errno != EINTR { throw FixtureError("waitpid \(pid): \(String(cString: strerror(errno)))") }
+            if !timedOut && ContinuousClock.now >= deadline {
                 timedOut = true
-                kill(process.processIdentifier, SIGKILL)
-                break
+                kill(-pid, SIGKILL)
             }
-            usleep(2_000)
+            usleep(1_000)
         }
-        process.waitUntilExit()
-        let status: Int32 =
-            process.terminationReason == .uncaughtSignal ? 128 + process.terminationStatus : process.terminationStatus
+        // WIFEXITED / WEXITSTATUS / WTERMSIG by hand (C macros are not imported).
+        let signal = status & 0x7f
+        let exitStatus = signal == 0 ? (status >> 8) & 0xff : 128 + signal
         return HarnessResult(
-            status: status,
+            status: exitStatus,
             stdout: String(decoding: FileManager.default.contents(atPath: outPath) ?? Data(), as: UTF8.self),
             stderr: String(decoding: FileManager.default.contents(atPath: errPath) ?? Data(), as: UTF8.self),
             timedOut: timedOut)
