@@ -27,7 +27,8 @@ public struct CgroupResources: Sendable, Equatable {
     public var cpuPeriod: UInt64?
     public var cpusetCpus: String?
     public var cpusetMems: String?
-    /// nil = unset; <= 0 = unlimited (OCI: 0 or -1 means no limit when given by the caller; see runtime.md §3.2).
+    /// nil or 0 = not written (a new cgroup has no limit); < 0 = "max"; > 0 = the limit.
+    /// (runc now writes "1" for 0, runtime.md §3.2; we keep 0 as "unset", as kubelet never means "one task".)
     public var pidsLimit: Int64?
     /// Raw unified (v2) key/value writes, e.g. "memory.high". Ignored on v1.
     public var unified: [String: String]
@@ -94,6 +95,8 @@ public struct CgroupStats: Sendable, Equatable, Codable {
 public protocol CgroupManager: Sendable {
     var layout: CgroupLayout { get }
     /// Creates the directories (and enables controllers in parents on v2). Idempotent.
+    /// If it fails part-way, the directories this call made are removed again. For a container create use
+    /// `createAndApply(_:)`, which also destroys the cgroup when writing the limits fails.
     func create() throws(CgroupError)
     /// Writes the limits. Errors name the file and the value the kernel refused.
     func apply(_ resources: CgroupResources) throws(CgroupError)
@@ -104,9 +107,11 @@ public protocol CgroupManager: Sendable {
     func stats() throws(CgroupError) -> CgroupStats
     /// Number of OOM kills so far (v2 memory.events oom_kill; v1 memory.oom_control oom_kill).
     func oomKillCount() throws(CgroupError) -> UInt64
-    /// SIGKILLs every process in the cgroup (cgroup.kill on v2 when available, else iterate).
+    /// SIGKILLs every process in the cgroup (cgroup.kill on v2 when available, else iterate; v1 freezes first)
+    /// and returns once cgroup.procs is empty (error after 5 s). The caller still reaps its own children.
     func killAll() throws(CgroupError)
     /// Removes the directories (rmdir, leaf first), after processes are gone. Missing dirs are fine.
+    /// Child cgroups below the leaf are removed too; parents (e.g. the pod level) are not. EBUSY is retried for 2 s.
     func destroy() throws(CgroupError)
     /// Absolute directory paths this manager owns (one on v2, one per controller on v1 + unified on hybrid).
     var directories: [String] { get }
@@ -117,16 +122,21 @@ public struct CgroupError: Error, Sendable, CustomStringConvertible {
     public var path: String
     public var errno: Int32?
     public var detail: String
+    /// The value being written, when the failing operation was a write (shown as `path=value`).
+    public var value: String?
 
-    public init(operation: String, path: String, errno: Int32? = nil, detail: String = "") {
+    public init(operation: String, path: String, errno: Int32? = nil, detail: String = "", value: String? = nil) {
         self.operation = operation
         self.path = path
         self.errno = errno
         self.detail = detail
+        self.value = value
     }
 
+    /// e.g. `cgroup write /sys/fs/cgroup/memory/x/memory.limit_in_bytes=1000: Device or resource busy (errno 16)`.
     public var description: String {
         var s = "cgroup \(operation) \(path)"
+        if let value { s += "=\(value)" }
         if !detail.isEmpty { s += ": \(detail)" }
         if let errno { s += " (errno \(errno))" }
         return s

@@ -1,0 +1,66 @@
+// Entry points of the Cgroups module.
+
+/// Detects the host's layout from `/sys/fs/cgroup` (runc/crun rule: statfs magic of `/sys/fs/cgroup`, then
+/// `/sys/fs/cgroup/unified`). `root` is injectable for tests.
+public func detectCgroupLayout(root: String = "/sys/fs/cgroup") -> CgroupLayout {
+    // mountinfo is only a fallback for when statfs itself fails (e.g. the path is missing).
+    let needsFallback = statfsMagic(root) == nil
+    return detectLayout(root: root, statfsType: statfsMagic, mountinfo: needsFallback ? bestEffortRead("/proc/self/mountinfo") : nil)
+}
+
+/// A manager for the OCI `cgroupsPath` `path` in the detected (or given) layout.
+/// Relative paths are resolved under the calling process's own cgroup (per controller on v1).
+/// `path` must be non-empty and free of `.`/`..` components.
+public func makeCgroupManager(path: String, layout: CgroupLayout? = nil) throws(CgroupError) -> any CgroupManager {
+    try makeManager(path: path, layout: layout ?? detectCgroupLayout(), info: ProcessCgroupInfo.current())
+}
+
+/// The runc/crun (>= runc 1.3.2, crun 1.23) conversion of v1 cpu.shares to v2 cpu.weight.
+public func cpuWeight(fromShares shares: UInt64) -> UInt64 {
+    sharesToWeight(shares)
+}
+
+/// A manager for directories recorded earlier from `CgroupManager.directories` (e.g. in the runtime's state.json).
+/// Later commands (`state`, `kill`, `delete`) may run in a different cgroup than `create` did, so a relative
+/// `cgroupsPath` would resolve elsewhere; the recorded absolute directories do not. Nothing is created or checked.
+public func restoreCgroupManager(directories: [String], layout: CgroupLayout? = nil) throws(CgroupError) -> any CgroupManager {
+    try restoreManager(directories: directories, layout: layout ?? detectCgroupLayout(), mounts: ProcessCgroupInfo.current().mounts)
+}
+
+func makeManager(path: String, layout: CgroupLayout, info: ProcessCgroupInfo) throws(CgroupError) -> any CgroupManager {
+    switch layout {
+    case .unified:
+        return CgroupV2Manager(placement: try v2Placement(path: path, layout: .unified, info: info))
+    case .hybrid:
+        return CgroupV1Manager(
+            layout: .hybrid, controllers: try v1Placements(path: path, info: info),
+            unified: try v2Placement(path: path, layout: .hybrid, info: info))
+    case .legacy:
+        return CgroupV1Manager(layout: .legacy, controllers: try v1Placements(path: path, info: info), unified: nil)
+    }
+}
+
+extension CgroupManager {
+    /// The cgroup2 directory: the leaf on v2, the process-tracking leaf on hybrid, nil on legacy. Useful to open
+    /// for `clone3(CLONE_INTO_CGROUP)` (on hybrid the v1 controllers still need `addProcess`).
+    public var unifiedDirectory: String? { layout == .legacy ? nil : directories.last }
+
+    /// `create()` then `apply(_:)`, for container creation. If either fails, the cgroup is destroyed again
+    /// (create() already rolls back the directories it made itself) so a failed create leaves nothing behind;
+    /// the thrown error is the original one, with any cleanup failure appended to its detail.
+    /// Do not use it to update an existing cgroup: on failure it removes the leaf directories.
+    public func createAndApply(_ resources: CgroupResources) throws(CgroupError) {
+        try create()
+        do throws(CgroupError) {
+            try apply(resources)
+        } catch {
+            var reported = error
+            do throws(CgroupError) {
+                try destroy()
+            } catch {
+                reported.detail += "; cleanup also failed: \(error)"
+            }
+            throw reported
+        }
+    }
+}
