@@ -252,10 +252,36 @@ struct Observation {
     func section(_ name: String) -> String? { sections.first { $0.name == name }?.body }
 
     /// Normalisations, each for something that legitimately differs between two runs:
-    /// - the container id and the per-container cgroups path (both chosen per run) become `<ID>` / `<CGROUP>`.
+    /// - the container id and the per-container cgroups path (both chosen per run) become `<ID>` / `<CGROUP>`;
+    /// - in the mount table, a run of consecutive bind mounts of the default device nodes (a user namespace makes
+    ///   runtimes bind /dev/null, /dev/zero, ... instead of mknod) is sorted: the spec does not order them and the
+    ///   order has no observable effect. Their presence, types and options are still compared.
     /// That is all; in particular mount options (tmpfs `size=`, `mode=`) are compared as printed.
     static func normalise(_ text: String, id: String, cgroupsPath: String) -> String {
-        text.replacingOccurrences(of: cgroupsPath, with: "<CGROUP>").replacingOccurrences(of: id, with: "<ID>")
+        let renamed = text.replacingOccurrences(of: cgroupsPath, with: "<CGROUP>").replacingOccurrences(of: id, with: "<ID>")
+        return sortDeviceBindRuns(renamed)
+    }
+
+    private static let defaultDevices: Set<String> = ["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty"]
+
+    private static func sortDeviceBindRuns(_ text: String) -> String {
+        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        func isDeviceBind(_ line: String) -> Bool {
+            let fields = line.split(separator: " ")
+            return fields.count >= 3 && defaultDevices.contains(String(fields[1]))
+        }
+        var start = 0
+        while start < lines.count {
+            guard isDeviceBind(lines[start]) else {
+                start += 1
+                continue
+            }
+            var end = start
+            while end < lines.count && isDeviceBind(lines[end]) { end += 1 }
+            lines.replaceSubrange(start..<end, with: lines[start..<end].sorted())
+            start = end
+        }
+        return lines.joined(separator: "\n")
     }
 
     static func parse(_ text: String) -> [(name: String, body: String)] {
