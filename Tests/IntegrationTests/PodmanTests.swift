@@ -122,12 +122,13 @@ private final class PodmanSandbox {
             for leaked in dirs where leaked.hasPrefix("libpod-") && !leaked.contains("/") {
                 problems.append("container cgroup left after podman rm: \(top)/\(leaked)")
             }
-            for child in dirs.sorted(by: { $0.count > $1.count }) where rmdir(top + "/" + child) != 0 {
+            for child in dirs.sorted(by: { $0.count > $1.count }) where rmdir(top + "/" + child) != 0 && errno != ENOENT {
                 problems.append("rmdir \(top)/\(child): errno \(errno)")
             }
-            if rmdir(top) != 0 { problems.append("rmdir \(top): errno \(errno)") }
+            // ENOENT: nobody created the parent in this hierarchy (a runtime may skip name=systemd).
+            if rmdir(top) != 0 && errno != ENOENT { problems.append("rmdir \(top): errno \(errno)") }
         }
-        for ancestor in createdAncestors.sorted(by: { $0.count > $1.count }) where rmdir(ancestor) != 0 {
+        for ancestor in createdAncestors.sorted(by: { $0.count > $1.count }) where rmdir(ancestor) != 0 && errno != ENOENT {
             problems.append("rmdir \(ancestor) (created for --cgroup-parent): errno \(errno)")
         }
         return problems
