@@ -217,6 +217,29 @@ let variants: [Variant] = [
             return written == "in-container\n" ? [] : ["host-rw/written should hold \"in-container\", has \(written.debugDescription)"]
         }),
     Variant(
+        name: "process-fields",
+        // No `domainname`: runc 1.1 (the reference here) ignores it (added in runc 1.2), so it cannot arbitrate.
+        build: { builder, _ in
+            builder.hostname("mk-host").modified { spec in
+                spec.process?.cwd = "/tmp"
+                spec.process?.env = ["PATH=/bin:/sbin", "HOME=/home", "MK_VAR=a b=c", "EMPTY="]
+            }
+        },
+        expectations: [
+            hasLine("hostname", "mk-host"), has("process", "cwd=/tmp "), hasLine("process", "MK_VAR=a b=c"),
+            hasLine("process", "HOME=/home"), hasLine("process", "EMPTY="),
+        ]),
+    Variant(
+        name: "sysctl",
+        script: #"""
+            sec sysctl
+            cat /proc/sys/net/ipv4/ip_unprivileged_port_start /proc/sys/net/ipv4/ping_group_range /proc/sys/kernel/msgmax
+            """#,
+        build: { builder, _ in
+            builder.sysctl(["net.ipv4.ip_unprivileged_port_start": "80", "net.ipv4.ping_group_range": "0 1000", "kernel.msgmax": "16384"])
+        },
+        expectations: [hasLine("sysctl", "80"), hasLine("sysctl", "0 1000"), hasLine("sysctl", "16384")]),
+    Variant(
         name: "joined-netns",
         script: #"""
             sec netns; readlink /proc/self/ns/net; ip -o link | cut -d' ' -f2,3
