@@ -439,6 +439,65 @@ private func sectionDiffs(reference: Observation, candidate: Observation, scratc
     return diffs
 }
 
+// MARK: - Lifecycle
+
+/// The observable create → start → kill → delete sequence of one runtime, as comparable lines: each command's
+/// success, each `state`'s status, and whether `pid`/`bundle`/`id` in it agree with the pid file and the bundle.
+private func lifecycleTranscript(_ runtime: OCIRuntime, scratch: String) throws -> [String] {
+    let id = "dt-life-\(runtime.name)-\(String(UInt32.random(in: 0...UInt32.max), radix: 16))"
+    let dir = scratch + "/" + runtime.name
+    let root = dir + "/state"
+    let pidFile = dir + "/pid"
+    let bundle = try BundleBuilder(rootfs: try Rootfs.busybox(), args: ["sleep", "1000"], cgroupsPath: BundleBuilder.uniqueCgroupsPath(id))
+        .write(to: dir + "/bundle")
+    defer {
+        if let failure = runtime.forceDelete(id: id, root: root) { Issue.record("cleanup: \(failure)") }
+    }
+    var lines: [String] = []
+    func step(_ label: String, _ args: [String]) throws -> HarnessResult {
+        let result = try runtime.command(args, root: root)
+        lines.append("\(label): \(result.status == 0 ? "ok" : "fails")")
+        return result
+    }
+    func state(_ label: String) throws {
+        let result = try runtime.command(["state", id], root: root)
+        guard result.status == 0 else {
+            lines.append("\(label): state fails")
+            return
+        }
+        do {
+            let state = try JSONDecoder().decode(OCI.State.self, from: Data(result.stdout.utf8))
+            let pid = FileManager.default.contents(atPath: pidFile).map { String(decoding: $0, as: UTF8.self) }?
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+            let pidAgrees = state.status == .stopped || (state.pid.map { String($0) } == pid)
+            lines.append(
+                "\(label): status=\(state.status.rawValue) id-ok=\(state.id == id) bundle-ok=\(state.bundle == bundle.path) pid-ok=\(pidAgrees)")
+        } catch {
+            lines.append("\(label): state output not OCI state JSON (\(error)): \(result.stdout)")
+        }
+    }
+    _ = try step("create", ["create", "--bundle", bundle.path, "--pid-file", pidFile, id])
+    try state("after create")
+    _ = try step("create same id again", ["create", "--bundle", bundle.path, id])
+    _ = try step("start", ["start", id])
+    try state("after start")
+    _ = try step("start again", ["start", id])
+    _ = try step("delete while running", ["delete", id])
+    _ = try step("kill KILL", ["kill", id, "KILL"])
+    let deadline = ContinuousClock.now.advanced(by: .seconds(10))
+    while ContinuousClock.now < deadline {
+        let result = try runtime.command(["state", id], root: root)
+        if result.stdout.contains("\"stopped\"") { break }
+        usleep(20_000)
+    }
+    try state("after kill")
+    _ = try step("kill stopped", ["kill", id, "KILL"])
+    _ = try step("delete", ["delete", id])
+    try state("after delete")
+    lines.append("cgroup left: \(!OwnCgroups.existing(BundleBuilder.uniqueCgroupsPath(id)).isEmpty)")
+    return lines
+}
+
 // MARK: - Tests
 
 @Suite("Differential: runc vs the runtime under test", .serialized)
@@ -453,6 +512,33 @@ struct DifferentialTests {
             #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))")
             #expect(unmetExpectations.isEmpty, "\(unmetExpectations.joined(separator: "\n"))\n--- output:\n\(observation.raw)")
         }
+    }
+
+    /// The reference lifecycle, so that the transcript below is known to be meaningful.
+    @Test func referenceLifecycle() throws {
+        let scratch = try Rootfs.runDirectory() + "/life-ref-\(String(UInt32.random(in: 0...UInt32.max), radix: 16))"
+        defer { removeReportingFailure(scratch) }
+        let transcript = try lifecycleTranscript(try OCIRuntime.runc(), scratch: scratch)
+        let expected = [
+            "create: ok", "after create: status=created id-ok=true bundle-ok=true pid-ok=true", "create same id again: fails", "start: ok",
+            "after start: status=running id-ok=true bundle-ok=true pid-ok=true", "start again: fails", "delete while running: fails",
+            "kill KILL: ok", "after kill: status=stopped id-ok=true bundle-ok=true pid-ok=true", "kill stopped: fails", "delete: ok",
+            "after delete: state fails", "cgroup left: false",
+        ]
+        #expect(transcript == expected)
+    }
+
+    /// create/state/start/kill/delete: the same successes, failures and states as runc.
+    @Test(.enabled(if: OCIRuntime.underTest.runtime != nil, Comment(rawValue: OCIRuntime.underTest.unavailableReason)))
+    func sameLifecycle() throws {
+        var candidate = try #require(OCIRuntime.underTest.runtime)
+        if candidate.name == "runc" { candidate.name += "-candidate" }
+        let scratch = try Rootfs.runDirectory() + "/life-\(String(UInt32.random(in: 0...UInt32.max), radix: 16))"
+        defer { removeReportingFailure(scratch) }
+        let reference = try lifecycleTranscript(try OCIRuntime.runc(), scratch: scratch)
+        let observed = try lifecycleTranscript(candidate, scratch: scratch)
+        let differences = zip(reference, observed).filter { $0 != $1 }.map { "runc: \($0.0)\n\(candidate.name): \($0.1)" }
+        #expect(reference.count == observed.count && differences.isEmpty, "\(differences.joined(separator: "\n"))")
     }
 
     /// runc and the runtime under test agree on every section, and both meet the variant's expectations.
