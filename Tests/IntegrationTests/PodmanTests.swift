@@ -153,6 +153,10 @@ private func runRemove(_ runtime: OCIRuntime) throws {
     let exitCode = try sandbox.podman(["run", "--rm"] + sandbox.containerFlags + [sandbox.image, "sh", "-c", "echo bye; exit 7"])
     #expect(exitCode.status == 7, "exit code not propagated: \(exitCode.status), stderr: \(exitCode.stderr)")
     #expect(exitCode.stdout == "bye\n")
+    // A terminal: conmon passes `--console-socket` and expects the pty master back over it.
+    let tty = try sandbox.podman(["run", "--rm", "-t"] + sandbox.containerFlags + [sandbox.image, "sh", "-c", "tty; echo tty-done"])
+    #expect(tty.status == 0, "podman run -t exited \(tty.status): \(tty.stderr)\n\(sandbox.trace())")
+    #expect(tty.stdout.contains("/dev/pts/0") && tty.stdout.contains("tty-done"), "run -t stdout: \(tty.stdout.debugDescription)")
     let left = try sandbox.podman(["ps", "--all", "--quiet"])
     #expect(left.status == 0 && left.stdout.isEmpty, "containers left after run --rm: \(left.stdout) \(left.stderr)")
     if sandbox.traceLog != nil { print("[\(runtime.name)] runtime argv for run --rm:\n\(sandbox.trace())") }
@@ -174,6 +178,8 @@ private func detachedLifecycle(_ runtime: OCIRuntime) throws {
     let exec = try sandbox.podman(["exec", name, "sh", "-c", "echo exec-ok; id -u; cat /proc/1/cmdline | tr '\\0' ' '"])
     #expect(exec.status == 0, "podman exec exited \(exec.status): \(exec.stderr)\n\(sandbox.trace())")
     #expect(exec.stdout == "exec-ok\n0\nsleep 1000 ", "exec saw: \(exec.stdout.debugDescription)")
+    let execTTY = try sandbox.podman(["exec", "-t", name, "tty"])
+    #expect(execTTY.status == 0 && execTTY.stdout.contains("/dev/pts/"), "exec -t: \(execTTY.status) \(execTTY.stdout.debugDescription) \(execTTY.stderr)")
     let execCode = try sandbox.podman(["exec", name, "sh", "-c", "exit 3"])
     #expect(execCode.status == 3, "exec exit code not propagated: \(execCode.status) \(execCode.stderr)")
 
