@@ -514,6 +514,29 @@ struct DifferentialTests {
         }
     }
 
+    /// `BundleBuilder`'s default is what `runc spec` writes, except for the documented test changes.
+    @Test func builderDefaultMirrorsRuncSpec() throws {
+        let dir = try Rootfs.runDirectory() + "/runc-spec-\(String(UInt32.random(in: 0...UInt32.max), radix: 16))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { removeReportingFailure(dir) }
+        let runc = try OCIRuntime.runc()
+        let generated = try HarnessCommand.run(["sh", "-c", "cd \"$1\" && exec \"$2\" spec", "sh", dir, runc.path])
+        try #require(generated.status == 0, "runc spec: \(generated.stderr)")
+        guard let data = FileManager.default.contents(atPath: dir + "/config.json") else { throw FixtureError("runc spec wrote nothing") }
+        var expected = try JSONDecoder().decode(OCI.Spec.self, from: data)
+        // The documented differences: captured output, NOFILE within the hard limit, a relative cgroups path,
+        // an absolute rootfs.
+        expected.process?.terminal = false
+        expected.process?.args = ["true"]
+        let nofile = BundleBuilder.defaultNofile()
+        expected.process?.rlimits = [OCI.Rlimit(type: "RLIMIT_NOFILE", hard: nofile, soft: nofile)]
+        expected.linux?.cgroupsPath = "x"
+        expected.root?.path = "/rootfs"
+        let built = BundleBuilder(rootfs: "/rootfs", args: ["true"], cgroupsPath: "x").spec
+        #expect(built == expected)
+        #expect(built.linux?.cgroupsPath?.hasPrefix("/") == false)
+    }
+
     /// The reference lifecycle, so that the transcript below is known to be meaningful.
     @Test func referenceLifecycle() throws {
         let scratch = try Rootfs.runDirectory() + "/life-ref-\(String(UInt32.random(in: 0...UInt32.max), radix: 16))"
