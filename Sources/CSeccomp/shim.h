@@ -6,7 +6,10 @@
 #include <errno.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
+#include <signal.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
@@ -32,6 +35,7 @@ static inline int csec_load_filter(const void *filter, unsigned short count, uns
 
 /// Test/diagnostic helper: fork, set NO_NEW_PRIVS, load the filter, execve `path`. Everything after fork is
 /// async-signal-safe C (the caller is a multi-threaded Swift process). Returns the child pid or -errno.
+/// A NULL `filter` (or `count` 0) runs the program unfiltered (with NO_NEW_PRIVS), for control runs.
 /// The child exits with 126 if the filter could not be installed and 127 if execve failed.
 static inline pid_t csec_spawn_filtered(const char *path, char *const argv[], char *const envp[], const void *filter,
                                         unsigned short count, unsigned int flags) {
@@ -40,10 +44,22 @@ static inline pid_t csec_spawn_filtered(const char *path, char *const argv[], ch
         return -errno;
     }
     if (pid == 0) {
+        // The parent is a Swift process: its threads block signals (SIGCHLD among them) and ignore SIGPIPE, and it
+        // has descriptors without CLOEXEC. Give the program a clean slate: empty mask, default dispositions, fds 0-2.
+        sigset_t empty;
+        sigemptyset(&empty);
+        sigprocmask(SIG_SETMASK, &empty, NULL);
+        struct sigaction dfl;
+        memset(&dfl, 0, sizeof(dfl));
+        dfl.sa_handler = SIG_DFL;
+        for (int sig = 1; sig < NSIG; sig++) {
+            (void)sigaction(sig, &dfl, NULL);  // fails harmlessly for SIGKILL, SIGSTOP and glibc-reserved signals
+        }
+        (void)syscall(SYS_close_range, 3U, ~0U, 0U);
         if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
             _exit(126);
         }
-        if (csec_load_filter(filter, count, flags) < 0) {
+        if (filter != NULL && count > 0 && csec_load_filter(filter, count, flags) < 0) {
             _exit(126);
         }
         execve(path, argv, envp);

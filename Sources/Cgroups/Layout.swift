@@ -1,5 +1,4 @@
 // Layout detection by filesystem magic, the runc/crun rule (reference/runtime.md §3.1).
-import Glibc
 
 enum FilesystemMagic {
     static let cgroup2: Int64 = 0x6367_7270

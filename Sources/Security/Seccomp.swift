@@ -47,11 +47,13 @@ public enum Seccomp {
 
     /// Compiles `profile`.
     ///
-    /// - Unknown syscall names: a name libseccomp resolves on none of the filter's architectures throws
+    /// - Unknown syscall names: a name libseccomp does not know throws
     ///   `linux.seccomp.syscalls[i].names[j]: unknown syscall "foo"` — a typo in a user profile must not silently
-    ///   widen or narrow the filter. With `ignoringUnknownSyscalls: true` (used for the built-in RuntimeDefault
-    ///   profile, which names syscalls newer than the installed libseccomp) such names are skipped and listed in
-    ///   `SeccompProgram.skippedSyscalls` (runc's behaviour for every profile).
+    ///   widen or narrow the filter — unless it is a real syscall newer than the installed libseccomp
+    ///   (`recentKernelSyscalls`, e.g. `mseal` with libseccomp 2.5.4): those are skipped, as runc does, so that the
+    ///   default profiles of podman/containerd/Docker compile. Skipped names are listed in
+    ///   `SeccompProgram.skippedSyscalls`. `ignoringUnknownSyscalls: true` skips every unknown name (runc's
+    ///   behaviour for all profiles).
     /// - Invalid action, errno, operator, architecture or flag strings throw with the field path.
     /// - `SCMP_ACT_NOTIFY` (user notification) is not implemented and throws "unsupported".
     /// - `NO_NEW_PRIVS` is not set by the filter (`SCMP_FLTATR_CTL_NNP` = 0): the runtime applies
@@ -119,7 +121,7 @@ public enum Seccomp {
                 // the native architecture lacks, e.g. `socketcall` on x86_64), so an error means no arch knows it.
                 let number = seccomp_syscall_resolve_name(name)
                 guard number != __NR_SCMP_ERROR else {
-                    if ignoringUnknownSyscalls {
+                    if ignoringUnknownSyscalls || recentKernelSyscalls.contains(name) {
                         skipped.append("\(nameField): \(name)")
                         continue
                     }
@@ -171,6 +173,20 @@ public enum Seccomp {
     }
 
     // MARK: - Vocabulary
+
+    /// Syscalls added in Linux 5.1 ... 6.17 (x86_64 numbers 424-469, plus a few arch-specific ones). A profile may
+    /// name them although the installed libseccomp predates them; they are skipped rather than reported as unknown.
+    /// Extend when the kernel adds syscalls (runtime.md §2.3).
+    public static let recentKernelSyscalls: Set<String> = [
+        "pidfd_send_signal", "io_uring_setup", "io_uring_enter", "io_uring_register", "open_tree", "move_mount",
+        "fsopen", "fsconfig", "fsmount", "fspick", "pidfd_open", "clone3", "close_range", "openat2", "pidfd_getfd",
+        "faccessat2", "process_madvise", "epoll_pwait2", "mount_setattr", "quotactl_fd", "landlock_create_ruleset",
+        "landlock_add_rule", "landlock_restrict_self", "memfd_secret", "process_mrelease", "futex_waitv",
+        "set_mempolicy_home_node", "cachestat", "fchmodat2", "map_shadow_stack", "futex_wake", "futex_wait",
+        "futex_requeue", "statmount", "listmount", "lsm_get_self_attr", "lsm_set_self_attr", "lsm_list_modules",
+        "mseal", "setxattrat", "getxattrat", "listxattrat", "removexattrat", "open_tree_attr", "file_getattr",
+        "file_setattr", "uretprobe", "riscv_hwprobe", "riscv_flush_icache",
+    ]
 
     static let flagTable: [String: UInt32] = [
         "SECCOMP_FILTER_FLAG_TSYNC": flagTSync,

@@ -31,7 +31,7 @@ import Testing
         #expect(detectLayout(root: "/tmp/cg", statfsType: Self.probe(table), mountinfo: nil) == .hybrid)
     }
 
-    @Test("this host is hybrid (the development machine)")
+    @Test("detectCgroupLayout agrees with a direct statfs probe on this host")
     func thisHost() throws {
         try #require(statfsMagic("/sys/fs/cgroup") != nil, "statfs of /sys/fs/cgroup failed")
         let expected: CgroupLayout

@@ -100,6 +100,23 @@ struct DefaultProfileTests {
         #expect(try runBPF(program.filter, SeccompData(nr: number, arch: Arch.x86_64, args: c.args)) == c.expected)
     }
 
+    /// x32 syscalls arrive with AUDIT_ARCH_X86_64 and __X32_SYSCALL_BIT set in the number.
+    @Test func x32ABI() throws {
+        let program = try #require(Self.defaultProgram)
+        func x32(_ name: String) throws -> Int32 {
+            let n = try #require(Seccomp.syscallNumber(name, architecture: "SCMP_ARCH_X32"))
+            return n | 0x4000_0000
+        }
+        #expect(try runBPF(program.filter, SeccompData(nr: try x32("read"), arch: Arch.x86_64)) == Ret.allow)
+        #expect(try runBPF(program.filter, SeccompData(nr: try x32("openat"), arch: Arch.x86_64)) == Ret.allow)
+        #expect(try runBPF(program.filter, SeccompData(nr: try x32("mount"), arch: Arch.x86_64)) == Ret.eperm)
+        #expect(try runBPF(program.filter, SeccompData(nr: try x32("keyctl"), arch: Arch.x86_64)) == Ret.eperm)
+        #expect(try runBPF(program.filter, SeccompData(nr: 0x4000_0000 | 900, arch: Arch.x86_64)) == Ret.enosys)
+        // A syscall number newer than every name of the profile: ENOSYS (native and i386).
+        #expect(try runBPF(program.filter, SeccompData(nr: 900, arch: Arch.x86_64)) == Ret.enosys)
+        #expect(try runBPF(program.filter, SeccompData(nr: 900, arch: Arch.x86)) == Ret.enosys)
+    }
+
     @Test func unknownArchitectureIsKilled() throws {
         let program = try #require(Self.defaultProgram)
         // AUDIT_ARCH_AARCH64 is not in the filter: libseccomp's bad-arch action (SECCOMP_RET_KILL_THREAD).
