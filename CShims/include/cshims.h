@@ -89,7 +89,8 @@ struct mk_plan {
     /* namespaces */
     /// CLONE_NEW* flags passed to clone.
     int clone_flags;
-    /// CLONE_NEWCGROUP, unshared after the parent joined the cgroup.
+    /// Unshared by the child after GO: CLONE_NEWCGROUP (after the cgroup join) and, with a new user
+    /// namespace, the namespaces it must own.
     int unshare_flags;
     struct mk_join joins[MK_MAX_JOINS];
     int njoins;
@@ -177,5 +178,11 @@ int mk_prlimit(pid_t pid, int resource, uint64_t soft, uint64_t hard);
 
 /// pipe2(fds, O_CLOEXEC).
 int mk_pipe_cloexec(int fds[2]);
+
+/// Receives one fd sent with SCM_RIGHTS (the pty master, when minirun is its own console socket).
+int mk_recv_fd(int sock);
+
+/// Copies stdin -> pty master and master -> stdout (stdin in raw mode if a tty) until the container exits.
+void mk_pty_proxy(int master);
 
 #endif

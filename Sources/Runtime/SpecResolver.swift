@@ -45,14 +45,15 @@ public struct SpecResolver {
         self.host = host
     }
 
-    /// The runtime-spec default devices (config-linux.md "Default Devices"), mode 0666 like runc.
+    /// The runtime-spec default devices (config-linux.md "Default Devices"), mode 0666, in runc's order
+    /// (visible in the mount table when they are bind-mounted in a user namespace).
     static let defaultDevices: [DeviceNode] = [
         DeviceNode(path: "/dev/null", mode: 0o020666, major: 1, minor: 3, uid: 0, gid: 0),
-        DeviceNode(path: "/dev/zero", mode: 0o020666, major: 1, minor: 5, uid: 0, gid: 0),
-        DeviceNode(path: "/dev/full", mode: 0o020666, major: 1, minor: 7, uid: 0, gid: 0),
         DeviceNode(path: "/dev/random", mode: 0o020666, major: 1, minor: 8, uid: 0, gid: 0),
-        DeviceNode(path: "/dev/urandom", mode: 0o020666, major: 1, minor: 9, uid: 0, gid: 0),
+        DeviceNode(path: "/dev/full", mode: 0o020666, major: 1, minor: 7, uid: 0, gid: 0),
         DeviceNode(path: "/dev/tty", mode: 0o020666, major: 5, minor: 0, uid: 0, gid: 0),
+        DeviceNode(path: "/dev/zero", mode: 0o020666, major: 1, minor: 5, uid: 0, gid: 0),
+        DeviceNode(path: "/dev/urandom", mode: 0o020666, major: 1, minor: 9, uid: 0, gid: 0),
     ]
 
     public func resolve() throws(RuntimeError) -> ContainerPlan {
@@ -187,6 +188,14 @@ public struct SpecResolver {
             } else {
                 plan.cloneFlags |= kind.cloneFlag
             }
+        }
+        if plan.newUser {
+            // runc's order: the user namespace first, the others unshared once the child is root in it
+            // (so they are owned by it, e.g. the mqueue mount of the new IPC namespace belongs to the
+            // container's root). PID stays in clone so that the child is PID 1 without another fork.
+            let deferred = plan.cloneFlags & ~(NamespaceKind.user.cloneFlag | NamespaceKind.pid.cloneFlag)
+            plan.cloneFlags &= ~deferred
+            plan.unshareFlags |= deferred
         }
         if plan.newUser, let other = joined.first {
             // The new user namespace would own nothing we join, and setns needs rights in the owner.
@@ -373,7 +382,8 @@ public struct SpecResolver {
     /// `cgroupsPath` as given; systemd-style `slice:prefix:name` is mapped to a cgroupfs path
     /// (`--systemd-cgroup` is accepted, but minirun always drives cgroupfs).
     func resolveCgroupsPath() -> String {
-        guard let path = spec.linux?.cgroupsPath, !path.isEmpty else { return "minirun/\(id)" }
+        // Flat, so that delete leaves no parent directory behind.
+        guard let path = spec.linux?.cgroupsPath, !path.isEmpty else { return "minirun-\(id)" }
         let parts = path.split(separator: ":", omittingEmptySubsequences: false)
         if parts.count == 3 && !path.hasPrefix("/") {
             let slice = parts[0].isEmpty ? "system.slice" : String(parts[0])
