@@ -268,7 +268,7 @@ let variants: [Variant] = [
 /// One runtime's run of one variant: the exit status and the normalised sections.
 struct Observation {
     var runtime: String
-    var status: Int32
+    var status: TestSupport.ExitStatus
     var raw: String
     var sections: [(name: String, body: String)]
 
@@ -327,7 +327,7 @@ private func collapseBlanks(_ line: Substring) -> String {
 /// Problems with `observation` against the variant's expectations (empty if it meets them).
 private func unmet(_ expectations: [Expectation], in observation: Observation) -> [String] {
     var problems: [String] = []
-    if observation.status != 0 { problems.append("\(observation.runtime) exited \(observation.status)") }
+    if observation.status != .exited(0) { problems.append("\(observation.runtime) ended with \(observation.status)") }
     for item in expectations {
         guard let body = observation.section(item.section) else {
             problems.append("\(observation.runtime): no section \(item.section)")
@@ -355,11 +355,16 @@ private func observe(_ variant: Variant, runtime: OCIRuntime, scratch: String, n
         rootfs: try Rootfs.busybox(), args: ["sh", "-c", commonScript + "\n" + variant.script + "\nsec end\nexit 0\n"], cgroupsPath: cgroupsPath)
     let bundle = try variant.build(base, context).write(to: dir + "/bundle")
     let stateRoot = dir + "/state"
-    let result = try runtime.run(bundle: bundle, id: id, root: stateRoot, timeout: .seconds(60))
     var problems: [String] = []
-    if result.timedOut { problems.append("\(runtime.name) run timed out after 60 s") }
-    if result.status != 0 || result.timedOut {
-        problems.append("\(runtime.name) run exited \(result.status); stderr:\n\(result.stderr)")
+    let result: CommandResult
+    do {
+        result = try runtime.run(bundle: bundle, id: id, root: stateRoot, timeout: .seconds(60))
+    } catch ProcessError.timedOut(_, let partial) {
+        problems.append("\(runtime.name) run timed out after 60 s")
+        result = partial
+    }
+    if !result.succeeded {
+        problems.append("\(runtime.name) run ended with \(result.status); stderr:\n\(result.stderr)")
         if let failure = runtime.forceDelete(id: id, root: stateRoot) { problems.append(failure) }
     }
     let leftovers = OwnCgroups.existing(cgroupsPath)
@@ -376,10 +381,10 @@ private struct TestNetns {
 
     init() throws {
         name = "mk-test-" + String(UInt32.random(in: 0...UInt32.max), radix: 16)
-        let add = try HarnessCommand.run(["ip", "netns", "add", name], timeout: .seconds(10))
-        guard add.status == 0 else { throw FixtureError("ip netns add \(name): \(add.stderr)") }
-        let up = try HarnessCommand.run(["ip", "-n", name, "link", "set", "lo", "up"], timeout: .seconds(10))
-        guard up.status == 0 else {
+        let add = try TestSupport.run(["ip", "netns", "add", name], timeout: .seconds(10))
+        guard add.succeeded else { throw FixtureError("ip netns add \(name): \(add.stderr)") }
+        let up = try TestSupport.run(["ip", "-n", name, "link", "set", "lo", "up"], timeout: .seconds(10))
+        guard up.succeeded else {
             close()
             throw FixtureError("ip -n \(name) link set lo up: \(up.stderr)")
         }
@@ -387,8 +392,8 @@ private struct TestNetns {
 
     func close() {
         do {
-            let del = try HarnessCommand.run(["ip", "netns", "delete", name], timeout: .seconds(10))
-            if del.status != 0 { Issue.record("ip netns delete \(name): \(del.stderr)") }
+            let del = try TestSupport.run(["ip", "netns", "delete", name], timeout: .seconds(10))
+            if !del.succeeded { Issue.record("ip netns delete \(name): \(del.stderr)") }
         } catch {
             Issue.record("ip netns delete \(name): \(error)")
         }
@@ -431,7 +436,7 @@ private func sectionDiffs(reference: Observation, candidate: Observation, scratc
         let rightPath = scratch + "/\(candidate.runtime).\(name)"
         try Data(left.utf8).write(to: URL(fileURLWithPath: leftPath))
         try Data(right.utf8).write(to: URL(fileURLWithPath: rightPath))
-        let diff = try HarnessCommand.run([
+        let diff = try TestSupport.run([
             "diff", "-u", "--label", "\(reference.runtime) \(name)", "--label", "\(candidate.runtime) \(name)", leftPath, rightPath,
         ])
         diffs.append("section \(name) differs:\n\(diff.stdout)")
@@ -454,14 +459,14 @@ private func lifecycleTranscript(_ runtime: OCIRuntime, scratch: String) throws 
         if let failure = runtime.forceDelete(id: id, root: root) { Issue.record("cleanup: \(failure)") }
     }
     var lines: [String] = []
-    func step(_ label: String, _ args: [String]) throws -> HarnessResult {
+    func step(_ label: String, _ args: [String]) throws -> CommandResult {
         let result = try runtime.command(args, root: root)
-        lines.append("\(label): \(result.status == 0 ? "ok" : "fails")")
+        lines.append("\(label): \(result.succeeded ? "ok" : "fails")")
         return result
     }
     func state(_ label: String) throws {
         let result = try runtime.command(["state", id], root: root)
-        guard result.status == 0 else {
+        guard result.succeeded else {
             lines.append("\(label): state fails")
             return
         }
@@ -520,8 +525,8 @@ struct DifferentialTests {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { removeReportingFailure(dir) }
         let runc = try OCIRuntime.runc()
-        let generated = try HarnessCommand.run(["sh", "-c", "cd \"$1\" && exec \"$2\" spec", "sh", dir, runc.path])
-        try #require(generated.status == 0, "runc spec: \(generated.stderr)")
+        let generated = try TestSupport.run(["sh", "-c", "cd \"$1\" && exec \"$2\" spec", "sh", dir, runc.path])
+        try #require(generated.succeeded, "runc spec: \(generated.stderr)")
         guard let data = FileManager.default.contents(atPath: dir + "/config.json") else { throw FixtureError("runc spec wrote nothing") }
         var expected = try JSONDecoder().decode(OCI.Spec.self, from: data)
         // The documented differences: captured output, NOFILE within the hard limit, a relative cgroups path,

@@ -59,10 +59,10 @@ private final class PodmanSandbox {
         }
         do {
             let tar = dir + "/busybox.tar"
-            let pack = try HarnessCommand.run(["tar", "-C", try Rootfs.busybox(), "-cf", tar, "."], timeout: .seconds(60))
-            guard pack.status == 0 else { throw FixtureError("tar: \(pack.stderr)") }
+            let pack = try TestSupport.run(["tar", "-C", try Rootfs.busybox(), "-cf", tar, "."], timeout: .seconds(60))
+            guard pack.succeeded else { throw FixtureError("tar: \(pack.stderr)") }
             let imported = try podman(["import", tar, image], timeout: .seconds(120))
-            guard imported.status == 0 else { throw FixtureError("podman import: \(imported.stderr)") }
+            guard imported.succeeded else { throw FixtureError("podman import: \(imported.stderr)") }
         } catch {
             let problems = close()
             throw FixtureError("\(error)" + (problems.isEmpty ? "" : "; cleanup: \(problems)"))
@@ -70,12 +70,12 @@ private final class PodmanSandbox {
     }
 
     /// `podman <isolation flags> --runtime <runtime> args...`
-    func podman(_ args: [String], timeout: Duration = .seconds(60)) throws -> HarnessResult {
+    func podman(_ args: [String], timeout: Duration = .seconds(60)) throws -> CommandResult {
         let global = [
             "podman", "--root", dir + "/storage", "--runroot", dir + "/run", "--tmpdir", dir + "/tmp", "--storage-driver=vfs",
             "--cgroup-manager=cgroupfs", "--events-backend=file", "--runtime", runtimePath,
         ]
-        return try HarnessCommand.run(global + args, timeout: timeout)
+        return try TestSupport.run(global + args, timeout: timeout)
     }
 
     /// Flags for `run`/`create`.
@@ -96,10 +96,10 @@ private final class PodmanSandbox {
         var problems: [String] = []
         do {
             let rm = try podman(["rm", "--all", "--force", "--time", "0"])
-            if rm.status != 0 { problems.append("podman rm --all: \(rm.stderr)") }
+            if !rm.succeeded { problems.append("podman rm --all: \(rm.stderr)") }
             // Not `system reset`: for root it would also prune the host's network configs.
             let rmi = try podman(["rmi", "--all", "--force"], timeout: .seconds(120))
-            if rmi.status != 0 { problems.append("podman rmi --all: \(rmi.stderr)") }
+            if !rmi.succeeded { problems.append("podman rmi --all: \(rmi.stderr)") }
         } catch {
             problems.append("podman cleanup: \(error)")
         }
@@ -148,17 +148,17 @@ private func runRemove(_ runtime: OCIRuntime) throws {
         #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))")
     }
     let hello = try sandbox.podman(["run", "--rm"] + sandbox.containerFlags + [sandbox.image, "sh", "-c", "echo hello from busybox as $(id -u)"])
-    #expect(hello.status == 0, "podman run --rm exited \(hello.status): \(hello.stderr)\n\(sandbox.trace())")
+    #expect(hello.succeeded, "podman run --rm exited \(hello.status): \(hello.stderr)\n\(sandbox.trace())")
     #expect(hello.stdout == "hello from busybox as 0\n", "stdout: \(hello.stdout.debugDescription)")
     let exitCode = try sandbox.podman(["run", "--rm"] + sandbox.containerFlags + [sandbox.image, "sh", "-c", "echo bye; exit 7"])
-    #expect(exitCode.status == 7, "exit code not propagated: \(exitCode.status), stderr: \(exitCode.stderr)")
+    #expect(exitCode.status == .exited(7), "exit code not propagated: \(exitCode.status), stderr: \(exitCode.stderr)")
     #expect(exitCode.stdout == "bye\n")
     // A terminal: conmon passes `--console-socket` and expects the pty master back over it.
     let tty = try sandbox.podman(["run", "--rm", "-t"] + sandbox.containerFlags + [sandbox.image, "sh", "-c", "tty; echo tty-done"])
-    #expect(tty.status == 0, "podman run -t exited \(tty.status): \(tty.stderr)\n\(sandbox.trace())")
+    #expect(tty.succeeded, "podman run -t exited \(tty.status): \(tty.stderr)\n\(sandbox.trace())")
     #expect(tty.stdout.contains("/dev/pts/0") && tty.stdout.contains("tty-done"), "run -t stdout: \(tty.stdout.debugDescription)")
     let left = try sandbox.podman(["ps", "--all", "--quiet"])
-    #expect(left.status == 0 && left.stdout.isEmpty, "containers left after run --rm: \(left.stdout) \(left.stderr)")
+    #expect(left.succeeded && left.stdout.isEmpty, "containers left after run --rm: \(left.stdout) \(left.stderr)")
     if sandbox.traceLog != nil { print("[\(runtime.name)] runtime argv for run --rm:\n\(sandbox.trace())") }
 }
 
@@ -171,28 +171,28 @@ private func detachedLifecycle(_ runtime: OCIRuntime) throws {
     }
     let name = "mk-podman-\(runtime.name)"
     let started = try sandbox.podman(["run", "-d", "--name", name] + sandbox.containerFlags + [sandbox.image, "sleep", "1000"])
-    try #require(started.status == 0, "podman run -d exited \(started.status): \(started.stderr)\n\(sandbox.trace())")
+    try #require(started.succeeded, "podman run -d exited \(started.status): \(started.stderr)\n\(sandbox.trace())")
     let running = try sandbox.podman(["inspect", "--format", "{{.State.Status}} {{.State.Pid}}", name])
     #expect(running.stdout.hasPrefix("running "), "after run -d: \(running.stdout) \(running.stderr)")
 
     let exec = try sandbox.podman(["exec", name, "sh", "-c", "echo exec-ok; id -u; cat /proc/1/cmdline | tr '\\0' ' '"])
-    #expect(exec.status == 0, "podman exec exited \(exec.status): \(exec.stderr)\n\(sandbox.trace())")
+    #expect(exec.succeeded, "podman exec exited \(exec.status): \(exec.stderr)\n\(sandbox.trace())")
     #expect(exec.stdout == "exec-ok\n0\nsleep 1000 ", "exec saw: \(exec.stdout.debugDescription)")
     let execTTY = try sandbox.podman(["exec", "-t", name, "tty"])
-    #expect(execTTY.status == 0 && execTTY.stdout.contains("/dev/pts/"), "exec -t: \(execTTY.status) \(execTTY.stdout.debugDescription) \(execTTY.stderr)")
+    #expect(execTTY.succeeded && execTTY.stdout.contains("/dev/pts/"), "exec -t: \(execTTY.status) \(execTTY.stdout.debugDescription) \(execTTY.stderr)")
     let execCode = try sandbox.podman(["exec", name, "sh", "-c", "exit 3"])
-    #expect(execCode.status == 3, "exec exit code not propagated: \(execCode.status) \(execCode.stderr)")
+    #expect(execCode.status == .exited(3), "exec exit code not propagated: \(execCode.status) \(execCode.stderr)")
 
     // sleep as PID 1 ignores SIGTERM: stop must escalate to SIGKILL after the timeout.
     let stop = try sandbox.podman(["stop", "--time", "1", name])
-    #expect(stop.status == 0, "podman stop exited \(stop.status): \(stop.stderr)\n\(sandbox.trace())")
+    #expect(stop.succeeded, "podman stop exited \(stop.status): \(stop.stderr)\n\(sandbox.trace())")
     let stopped = try sandbox.podman(["inspect", "--format", "{{.State.Status}}", name])
     #expect(stopped.stdout == "exited\n", "after stop: \(stopped.stdout) \(stopped.stderr)")
 
     let rm = try sandbox.podman(["rm", name])
-    #expect(rm.status == 0, "podman rm exited \(rm.status): \(rm.stderr)\n\(sandbox.trace())")
+    #expect(rm.succeeded, "podman rm exited \(rm.status): \(rm.stderr)\n\(sandbox.trace())")
     let left = try sandbox.podman(["ps", "--all", "--quiet"])
-    #expect(left.status == 0 && left.stdout.isEmpty, "containers left after rm: \(left.stdout) \(left.stderr)")
+    #expect(left.succeeded && left.stdout.isEmpty, "containers left after rm: \(left.stdout) \(left.stderr)")
     if sandbox.traceLog != nil { print("[\(runtime.name)] runtime argv for run -d/exec/stop/rm:\n\(sandbox.trace())") }
 }
 

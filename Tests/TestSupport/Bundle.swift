@@ -225,7 +225,7 @@ public struct OCIRuntime: Sendable, CustomStringConvertible {
 
     /// The reference runtime: Debian's runc.
     public static func runc() throws -> OCIRuntime {
-        let path = FileManager.default.isExecutableFile(atPath: "/usr/sbin/runc") ? "/usr/sbin/runc" : try HarnessCommand.resolve("runc")
+        let path = FileManager.default.isExecutableFile(atPath: "/usr/sbin/runc") ? "/usr/sbin/runc" : try executablePath("runc")
         return OCIRuntime(name: "runc", path: path)
     }
 
@@ -254,7 +254,7 @@ public struct OCIRuntime: Sendable, CustomStringConvertible {
     public static let underTest: Availability = {
         if let requested = ProcessInfo.processInfo.environment["MINIRUN_TEST_RUNTIME"], !requested.isEmpty {
             do {
-                let path = try HarnessCommand.resolve(requested)
+                let path = try executablePath(requested)
                 guard FileManager.default.isExecutableFile(atPath: path) else {
                     return .unavailable(reason: "MINIRUN_TEST_RUNTIME=\(requested) is not executable")
                 }
@@ -267,7 +267,7 @@ public struct OCIRuntime: Sendable, CustomStringConvertible {
             return .unavailable(reason: "minirun is not built next to the test bundle; `swift build --product minirun` or set MINIRUN_TEST_RUNTIME")
         }
         do {
-            let probe = try HarnessCommand.run([path, "features"], timeout: .seconds(20))
+            let probe = try TestSupport.run([path, "features"], timeout: .seconds(20))
             if (probe.stdout + probe.stderr).contains("not built yet") {
                 return .unavailable(reason: "\(path) is the placeholder (\"not built yet\"); merge the runtime branch")
             }
@@ -292,13 +292,13 @@ public struct OCIRuntime: Sendable, CustomStringConvertible {
     }
 
     /// `RUNTIME --root root run --bundle B id`: runs the container in the foreground and captures its stdio.
-    public func run(bundle: Bundle, id: String, root: String, timeout: Duration = .seconds(60)) throws -> HarnessResult {
-        try HarnessCommand.run([path, "--root", root, "run", "--bundle", bundle.path, id], timeout: timeout)
+    public func run(bundle: Bundle, id: String, root: String, timeout: Duration = .seconds(60)) throws -> CommandResult {
+        try TestSupport.run([path, "--root", root, "run", "--bundle", bundle.path, id], timeout: timeout)
     }
 
     /// Any other command, with `--root root` prepended.
-    public func command(_ arguments: [String], root: String, timeout: Duration = .seconds(30)) throws -> HarnessResult {
-        try HarnessCommand.run([path, "--root", root] + arguments, timeout: timeout)
+    public func command(_ arguments: [String], root: String, timeout: Duration = .seconds(30)) throws -> CommandResult {
+        try TestSupport.run([path, "--root", root] + arguments, timeout: timeout)
     }
 
     /// `delete --force id` for cleanup after a failed or timed-out run; a container that is already gone is fine.
@@ -307,7 +307,7 @@ public struct OCIRuntime: Sendable, CustomStringConvertible {
     public func forceDelete(id: String, root: String) -> String? {
         do {
             let result = try command(["delete", "--force", id], root: root)
-            if result.status == 0 || result.stderr.contains("does not exist") || result.stderr.contains("not found") { return nil }
+            if result.succeeded || result.stderr.contains("does not exist") || result.stderr.contains("not found") { return nil }
             return "\(name) delete --force \(id): exit \(result.status): \(result.stderr)"
         } catch {
             return "\(name) delete --force \(id): \(error)"

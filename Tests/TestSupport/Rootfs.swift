@@ -52,8 +52,8 @@ public enum Rootfs {
     public static func busybox() throws -> String {
         try cached(key: "busybox") { dest in
             let script = repositoryRoot() + "/scripts/make-busybox-rootfs.sh"
-            let result = try HarnessCommand.run([script, dest], timeout: .seconds(120))
-            guard result.status == 0 else {
+            let result = try TestSupport.run([script, dest], timeout: .seconds(120))
+            guard result.succeeded else {
                 throw FixtureError("\(script) \(dest) exited \(result.status): \(result.stderr)")
             }
         }
@@ -65,8 +65,8 @@ public enum Rootfs {
         let source = try busybox()
         return try cached(key: "busybox-\(hostUID)-\(hostGID)") { dest in
             try copyTree(from: source, to: dest)
-            let chown = try HarnessCommand.run(["chown", "-R", "-h", "\(hostUID):\(hostGID)", dest], timeout: .seconds(60))
-            guard chown.status == 0 else { throw FixtureError("chown -R \(hostUID):\(hostGID) \(dest): \(chown.stderr)") }
+            let chown = try TestSupport.run(["chown", "-R", "-h", "\(hostUID):\(hostGID)", dest], timeout: .seconds(60))
+            guard chown.succeeded else { throw FixtureError("chown -R \(hostUID):\(hostGID) \(dest): \(chown.stderr)") }
         }
     }
 
@@ -77,8 +77,8 @@ public enum Rootfs {
     }
 
     private static func copyTree(from source: String, to dest: String) throws {
-        let copy = try HarnessCommand.run(["cp", "-a", source, dest], timeout: .seconds(60))
-        guard copy.status == 0 else { throw FixtureError("cp -a \(source) \(dest): \(copy.stderr)") }
+        let copy = try TestSupport.run(["cp", "-a", source, dest], timeout: .seconds(60))
+        guard copy.succeeded else { throw FixtureError("cp -a \(source) \(dest): \(copy.stderr)") }
     }
 
     /// Builds `key` once into `<run dir>/<key>` with `build`, which receives the destination path.
@@ -98,94 +98,15 @@ public enum Rootfs {
     }
 }
 
-/// What a finished command did.
-public struct HarnessResult: Sendable {
-    /// The exit status, or `128 + signal` if it was killed by a signal.
-    public var status: Int32
-    public var stdout: String
-    public var stderr: String
-    /// True if the command was killed because it outlived its timeout.
-    public var timedOut: Bool
-}
-
-/// A minimal process runner for the runtime fixtures (until the shared `Tests/TestSupport/Process.swift` lands):
-/// `posix_spawn`s `argv` (argv[0] looked up in `PATH` unless it contains a slash) in its own process group, with
-/// stdin from /dev/null, stdout/stderr captured through temporary files (no pipe can fill up, and a daemon that
-/// inherits them, like conmon, cannot hold the call open), default signal dispositions and an empty signal mask;
-/// on `timeout` it SIGKILLs the process group. Not Foundation's `Process`: it did not reap a podman whose conmon
-/// had daemonised, and the call hung with podman a zombie.
-public enum HarnessCommand {
-    public static func run(_ argv: [String], timeout: Duration = .seconds(60), environment: [String: String]? = nil) throws -> HarnessResult {
-        guard let name = argv.first else { throw FixtureError("empty argv") }
-        let path = try resolve(name)
-        let dir = try Rootfs.runDirectory()
-        let tag = UUID().uuidString
-        let outPath = dir + "/.out-\(tag)"
-        let errPath = dir + "/.err-\(tag)"
-        defer {
-            for path in [outPath, errPath] where FileManager.default.fileExists(atPath: path) { removeReportingFailure(path) }
-        }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        posix_spawn_file_actions_addopen(&actions, 2, errPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var noSignals = sigset_t()
-        sigemptyset(&noSignals)
-        var allSignals = sigset_t()
-        sigfillset(&allSignals)
-        posix_spawnattr_setsigmask(&attributes, &noSignals)
-        posix_spawnattr_setsigdefault(&attributes, &allSignals)
-        posix_spawnattr_setpgroup(&attributes, 0)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP))
-
-        let env = (environment ?? ProcessInfo.processInfo.environment).map { "\($0.key)=\($0.value)" }
-        let cArgv = argv.map { strdup($0) } + [nil]
-        let cEnv = env.map { strdup($0) } + [nil]
-        defer {
-            for pointer in cArgv + cEnv { free(pointer) }
-        }
-        var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, path, &actions, &attributes, cArgv, cEnv)
-        guard spawned == 0 else { throw FixtureError("posix_spawn \(path): \(String(cString: strerror(spawned)))") }
-
-        let deadline = ContinuousClock.now.advanced(by: timeout)
-        var timedOut = false
-        var status: Int32 = 0
-        while true {
-            let reaped = waitpid(pid, &status, WNOHANG)
-            if reaped == pid { break }
-            if reaped < 0 && errno != EINTR { throw FixtureError("waitpid \(pid): \(String(cString: strerror(errno)))") }
-            if !timedOut && ContinuousClock.now >= deadline {
-                timedOut = true
-                kill(-pid, SIGKILL)
-            }
-            usleep(1_000)
-        }
-        // WIFEXITED / WEXITSTATUS / WTERMSIG by hand (C macros are not imported).
-        let signal = status & 0x7f
-        let exitStatus = signal == 0 ? (status >> 8) & 0xff : 128 + signal
-        return HarnessResult(
-            status: exitStatus,
-            stdout: String(decoding: FileManager.default.contents(atPath: outPath) ?? Data(), as: UTF8.self),
-            stderr: String(decoding: FileManager.default.contents(atPath: errPath) ?? Data(), as: UTF8.self),
-            timedOut: timedOut)
+/// The absolute path of `name`, searched in `PATH` (plus the sbin directories) when it has no slash.
+public func executablePath(_ name: String) throws -> String {
+    if name.contains("/") { return name }
+    let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
+    let dirs = path.split(separator: ":").map(String.init) + ["/usr/local/sbin", "/usr/sbin", "/sbin", "/usr/bin", "/bin"]
+    for dir in dirs where FileManager.default.isExecutableFile(atPath: dir + "/" + name) {
+        return dir + "/" + name
     }
-
-    /// The absolute path of `name`, searched in `PATH` (plus the sbin directories) when it has no slash.
-    public static func resolve(_ name: String) throws -> String {
-        if name.contains("/") { return name }
-        let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
-        let dirs = path.split(separator: ":").map(String.init) + ["/usr/local/sbin", "/usr/sbin", "/sbin", "/usr/bin", "/bin"]
-        for dir in dirs where FileManager.default.isExecutableFile(atPath: dir + "/" + name) {
-            return dir + "/" + name
-        }
-        throw FixtureError("\(name) not found in PATH")
-    }
+    throw FixtureError("\(name) not found in PATH")
 }
 
 /// Removes `path`, writing (not throwing) the reason to stderr if it cannot: for cleanup in `defer` blocks.
