@@ -12,8 +12,9 @@
 # from scripts/make-busybox-rootfs.sh, config.json from `runc spec` with terminal false, NOFILE <= the hard
 # limit, a relative cgroupsPath), i.e. create + start + wait + delete in one CLI call. The two runtimes are
 # interleaved (minirun, runc, minirun, ...) so that load from other work on the machine hits both alike; 5 warm-up
-# rounds are discarded. Timing uses bash's $EPOCHREALTIME (no fork). Prints median, p95, mean of each and the
-# ratios minirun/runc. Needs root.
+# rounds are discarded. Timing uses bash's $EPOCHREALTIME (no fork). Prints median, p95, mean, min of each and
+# the ratios minirun/runc. Needs root. Prefer these interleaved figures to hyperfine's on a shared machine:
+# hyperfine runs each command's block back to back, so a change in load lands on one runtime only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -78,22 +79,22 @@ for _ in $(seq "$runs"); do
     one runc "$runc_bin" >> "$work/runc.us"
 done
 
-stats() { # file -> "median p95 mean" in ms
+stats() { # file -> "median p95 mean min" in ms
     sort -n "$1" | awk '{ v[NR] = $1; s += $1 } END {
         m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
         i = int(0.95 * NR + 0.999999); if (i < 1) i = 1
-        printf "%.2f %.2f %.2f\n", m / 1000, v[i] / 1000, s / NR / 1000 }'
+        printf "%.2f %.2f %.2f %.2f\n", m / 1000, v[i] / 1000, s / NR / 1000, v[1] / 1000 }'
 }
-read -r m_med m_p95 m_mean < <(stats "$work/minirun.us")
-read -r r_med r_p95 r_mean < <(stats "$work/runc.us")
+read -r m_med m_p95 m_mean m_min < <(stats "$work/minirun.us")
+read -r r_med r_p95 r_mean r_min < <(stats "$work/runc.us")
 
 echo
 echo "start latency: $runs x 'run' of /bin/true, interleaved, same bundle ($(nproc) CPUs, $(uname -r))"
 echo "minirun: $minirun ($(du -h "$minirun" | cut -f1), $(file -b "$minirun" | cut -d, -f1-2))"
 echo "runc:    $runc_bin ($("$runc_bin" --version | head -1))"
-printf '%-8s %10s %10s %10s\n' runtime "median ms" "p95 ms" "mean ms"
-printf '%-8s %10s %10s %10s\n' minirun "$m_med" "$m_p95" "$m_mean"
-printf '%-8s %10s %10s %10s\n' runc "$r_med" "$r_p95" "$r_mean"
+printf '%-8s %10s %10s %10s %10s\n' runtime "median ms" "p95 ms" "mean ms" "min ms"
+printf '%-8s %10s %10s %10s %10s\n' minirun "$m_med" "$m_p95" "$m_mean" "$m_min"
+printf '%-8s %10s %10s %10s %10s\n' runc "$r_med" "$r_p95" "$r_mean" "$r_min"
 awk -v a="$m_med" -v b="$r_med" -v c="$m_p95" -v d="$r_p95" \
     'BEGIN { printf "ratio minirun/runc: median %.2f, p95 %.2f\n", a / b, c / d }'
 
