@@ -22,7 +22,7 @@ let package = Package(
         // OCI runtime-spec types (config.json, state.json), Codable.
         .target(name: "OCISpec", swiftSettings: strict),
         // cgroup v1 / v2 / hybrid managers: limits, stats, OOM, removal.
-        .target(name: "Cgroups", swiftSettings: strict),
+        .target(name: "Cgroups", dependencies: ["CShims"], swiftSettings: strict),
         // Capabilities and seccomp (libseccomp compile to BPF), default profiles.
         .target(name: "Security", dependencies: ["OCISpec", "CSeccomp", "CLibcap"], swiftSettings: strict),
         // Container lifecycle: create/start/state/kill/delete/exec over a state directory.

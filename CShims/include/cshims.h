@@ -185,4 +185,13 @@ int mk_recv_fd(int sock);
 /// Copies stdin -> pty master and master -> stdout (stdin in raw mode if a tty) until the container exits.
 void mk_pty_proxy(int master);
 
+/// Loads `insn_count` eBPF instructions (`struct bpf_insn`, 8 bytes each) as a BPF_PROG_TYPE_CGROUP_DEVICE
+/// program: bpf(BPF_PROG_LOAD). If `log` is non-NULL the verifier log is written there (`log_size` bytes,
+/// NUL-terminated). Returns the program fd (close-on-exec), or -1 with errno set.
+int mk_bpf_load_device_program(const void *insns, uint32_t insn_count, const char *license, char *log, uint32_t log_size);
+
+/// Attaches `prog_fd` to the cgroup directory `cgroup_fd` as a BPF_CGROUP_DEVICE program with
+/// BPF_F_ALLOW_MULTI: bpf(BPF_PROG_ATTACH). Returns 0, or -1 with errno set.
+int mk_bpf_attach_device_program(int prog_fd, int cgroup_fd);
+
 #endif
