@@ -163,8 +163,8 @@ let containerChecks: [Check] = [
     Check(name: "container/devices-spec-rule-allows") {
         try minirunAvailable()
         // The control: the same probe with c 1:11 write allowed by a spec rule succeeds in writing /dev/kmsg.
-        let output = try runDeviceProbe(
-            "devices-allow", resources: #"{"devices": [{"allow": false, "access": "rwm"}, {"allow": true, "type": "c", "major": 1, "minor": 11, "access": "w"}]}"#)
+        let rules = #"[{"allow": false, "access": "rwm"}, {"allow": true, "type": "c", "major": 1, "minor": 11, "access": "w"}]"#
+        let output = try runDeviceProbe("devices-allow", resources: #"{"devices": "# + rules + "}")
         for want in ["null-read=0", "mknod-kmsg=0", "kmsg-write=0", "mem-read=1"] {
             try expect(output.contains(want), "device probe: missing '\(want)': \(tail(output, lines: 12))")
         }
