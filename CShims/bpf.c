@@ -2,6 +2,7 @@
 // glibc has no bpf() wrapper and syscall(2) is variadic, which Swift cannot call.
 #include "cshims.h"
 
+#include <errno.h>
 #include <linux/bpf.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -36,4 +37,34 @@ int mk_bpf_attach_device_program(int prog_fd, int cgroup_fd) {
     attr.attach_type = BPF_CGROUP_DEVICE;
     attr.attach_flags = BPF_F_ALLOW_MULTI;
     return mk_bpf(BPF_PROG_ATTACH, &attr);
+}
+
+int mk_bpf_device_program_ids(int cgroup_fd, uint32_t *ids, uint32_t max, uint32_t *count) {
+    union bpf_attr attr;
+    memset(&attr, 0, sizeof(attr));
+    attr.query.target_fd = (uint32_t)cgroup_fd;
+    attr.query.attach_type = BPF_CGROUP_DEVICE;
+    attr.query.prog_ids = (uint64_t)(uintptr_t)ids;
+    attr.query.prog_cnt = max;
+    int rc = mk_bpf(BPF_PROG_QUERY, &attr);
+    // On ENOSPC the kernel still reports how many programs are attached.
+    *count = attr.query.prog_cnt;
+    return rc;
+}
+
+int mk_bpf_detach_device_program(int cgroup_fd, uint32_t prog_id) {
+    union bpf_attr attr;
+    memset(&attr, 0, sizeof(attr));
+    attr.prog_id = prog_id;
+    int prog_fd = mk_bpf(BPF_PROG_GET_FD_BY_ID, &attr);
+    if (prog_fd < 0) return -1;
+    memset(&attr, 0, sizeof(attr));
+    attr.target_fd = (uint32_t)cgroup_fd;
+    attr.attach_bpf_fd = (uint32_t)prog_fd;
+    attr.attach_type = BPF_CGROUP_DEVICE;
+    int rc = mk_bpf(BPF_PROG_DETACH, &attr);
+    int saved = errno;
+    close(prog_fd);
+    errno = saved;
+    return rc;
 }

@@ -194,4 +194,13 @@ int mk_bpf_load_device_program(const void *insns, uint32_t insn_count, const cha
 /// BPF_F_ALLOW_MULTI: bpf(BPF_PROG_ATTACH). Returns 0, or -1 with errno set.
 int mk_bpf_attach_device_program(int prog_fd, int cgroup_fd);
 
+/// The ids of the BPF_CGROUP_DEVICE programs attached to the cgroup `cgroup_fd` itself (not inherited ones):
+/// bpf(BPF_PROG_QUERY). Stores up to `max` ids in `ids` and the number attached in `*count` (which can exceed
+/// `max`: then call again with more room). Returns 0, or -1 with errno set.
+int mk_bpf_device_program_ids(int cgroup_fd, uint32_t *ids, uint32_t max, uint32_t *count);
+
+/// Detaches the BPF_CGROUP_DEVICE program with id `prog_id` from `cgroup_fd`: bpf(BPF_PROG_GET_FD_BY_ID) then
+/// bpf(BPF_PROG_DETACH). Returns 0, or -1 with errno set.
+int mk_bpf_detach_device_program(int cgroup_fd, uint32_t prog_id);
+
 #endif

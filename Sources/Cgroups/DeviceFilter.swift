@@ -180,6 +180,8 @@ public enum DeviceFilter {
 extension DeviceFilter {
     /// Loads the program for `rules` and attaches it to the cgroup directory `path` (BPF_F_ALLOW_MULTI, as runc:
     /// programs of parent cgroups keep applying too). The attachment outlives the program fd, which is closed.
+    /// Device programs this cgroup already had are detached afterwards (all attached programs must allow an
+    /// access, so a leftover would keep the old rules in force); attaching first leaves no unfiltered window.
     static func attach(_ rules: [DeviceRule], to path: String) throws(CgroupError) {
         let code = encode(try program(for: rules))
         let count = UInt32(code.count / 8)
@@ -207,8 +209,28 @@ extension DeviceFilter {
         let dirFD = retryingEINTR { mk_open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0) }
         guard dirFD >= 0 else { throw .posix("open", path: path, errno: errno) }
         defer { close(dirFD) }
+        let previous = try attachedPrograms(dirFD, path: path)
         guard mk_bpf_attach_device_program(programFD, dirFD) == 0 else {
             throw .posix("bpf(BPF_PROG_ATTACH, BPF_CGROUP_DEVICE)", path: path, errno: errno)
+        }
+        for id in previous where mk_bpf_detach_device_program(dirFD, id) != 0 {
+            let err = errno
+            // ENOENT: detached meanwhile (another apply); nothing left to remove.
+            if err != ENOENT { throw .posix("bpf(BPF_PROG_DETACH, BPF_CGROUP_DEVICE) of program \(id) from", path: path, errno: err) }
+        }
+    }
+
+    /// Ids of the device programs attached to this cgroup itself (bpf(BPF_PROG_QUERY)).
+    private static func attachedPrograms(_ dirFD: Int32, path: String) throws(CgroupError) -> [UInt32] {
+        var room = 8
+        while true {
+            var ids = [UInt32](repeating: 0, count: room)
+            var count: UInt32 = 0
+            let rc = ids.withUnsafeMutableBufferPointer { buf in mk_bpf_device_program_ids(dirFD, buf.baseAddress, UInt32(buf.count), &count) }
+            if rc == 0 { return Array(ids.prefix(Int(count))) }
+            let err = errno
+            guard err == ENOSPC, Int(count) > room else { throw .posix("bpf(BPF_PROG_QUERY, BPF_CGROUP_DEVICE)", path: path, errno: err) }
+            room = Int(count)
         }
     }
 }
