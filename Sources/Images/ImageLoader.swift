@@ -58,7 +58,7 @@ extension ImageStore {
         let temp = tempPath("load")
         defer { try? FileIO.removeTree(temp) }
         try FileIO.makeDirectories(temp)
-        try await Blocking.run { () throws(ImageError) in
+        _ = try await Blocking.run { () throws(ImageError) in
             try LayerUnpacker(layer: String(path.split(separator: "/").last ?? Substring(path)), mode: .plain).unpack(archivePath: path, into: temp)
         }
         return try await loadDirectory(temp, origin: path, name: name, refName: refName)

@@ -183,22 +183,27 @@ public enum PodSecurityStandards {
 
     static let seLinuxOptions: Check = { spec in
         let allowedTypes: Set<String> = ["", "container_t", "container_init_t", "container_kvm_t", "container_engine_t"]
-        var types: [String] = []
-        var setUser = false
-        var setRole = false
+        // Findings live in a reference type: the checker closure below updates them while filtering, and
+        // plain captured `var`s made the compiler's dead-code analysis misread the later reads.
+        final class Findings {
+            var types: [String] = []
+            var setUser = false
+            var setRole = false
+        }
+        let found = Findings()
         func bad(_ options: SELinuxOptions?) -> Bool {
             guard let options else { return false }
             var isBad = false
             if let t = options.type, !allowedTypes.contains(t) {
-                types.append(t)
+                found.types.append(t)
                 isBad = true
             }
             if let u = options.user, !u.isEmpty {
-                setUser = true
+                found.setUser = true
                 isBad = true
             }
             if let r = options.role, !r.isEmpty {
-                setRole = true
+                found.setRole = true
                 isBad = true
             }
             return isBad
@@ -209,10 +214,10 @@ public enum PodSecurityStandards {
         if !badContainers.isEmpty { setters.append(named(badContainers)) }
         guard !setters.isEmpty else { return nil }
         var parts: [String] = []
-        let t = sortedSet(types)
+        let t = sortedSet(found.types)
         if !t.isEmpty { parts.append("\(plural("type", "types", t.count)) \(joinQuote(t))") }
-        if setUser { parts.append("user may not be set") }
-        if setRole { parts.append("role may not be set") }
+        if found.setUser { parts.append("user may not be set") }
+        if found.setRole { parts.append("role may not be set") }
         return ("seLinuxOptions", "\(setters.joined(separator: " and ")) set forbidden securityContext.seLinuxOptions: \(parts.joined(separator: "; "))")
     }
 

@@ -321,16 +321,8 @@ struct ContainerTests {
             for runtime in Harness.Runtime.allCases {
                 let out = try Self.sh(h, makePod(attack.container), attack.script, runtime: runtime)
                 let text = out.stdout + out.stderr
-                let check = {
-                    #expect(attack.refused.contains { text.contains($0) }, "\(attack.name) under \(runtime): \(out)")
-                    #expect(!text.contains("rc=0"), "\(attack.name) succeeded under \(runtime): \(out)")
-                }
-                if attack.name.contains("device cgroup") && runtime == .minirun {
-                    // minirun has no device cgroup controller yet (linux.resources.devices is ignored); runc refuses.
-                    withKnownIssue("minirun does not apply linux.resources.devices (device cgroup)", isIntermittent: true) { check() }
-                } else {
-                    check()
-                }
+                #expect(attack.refused.contains { text.contains($0) }, "\(attack.name) under \(runtime): \(out)")
+                #expect(!text.contains("rc=0"), "\(attack.name) succeeded under \(runtime): \(out)")
             }
         }
         // Controls: the same operations work when the capability is there, so the refusals above are the drops.
