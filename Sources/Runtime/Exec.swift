@@ -1,0 +1,104 @@
+// `minirun exec`: a new process in a running container, through the same C stage without the
+// filesystem setup: setns into the init's namespaces, cgroup joined before it runs, then the
+// process's own ids, capabilities, seccomp and no_new_privs.
+import CShims
+import OCISpec
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#endif
+
+extension Lifecycle {
+    /// Returns the exit code to exit with: 0 when detached, else the process's status.
+    public func exec(_ options: ExecOptions) throws(RuntimeError) -> Int32 {
+        let record = try store.load(options.id)
+        let status = self.status(of: record)
+        guard status == .running || status == .created else {
+            throw RuntimeError("cannot exec in a \(status.rawValue) container")
+        }
+        let spec = try ConfigLoader.load(bundle: record.bundle)
+        let process = try execProcess(options, base: spec.process)
+        let resolver = SpecResolver(spec: spec, bundle: record.bundle, id: record.id, host: .current(layout: .hybrid))
+        let plan = try resolver.resolveProcess(process, field: options.processFile == nil ? "process" : "process.json")
+        if plan.terminal && options.consoleSocket == nil { throw .usage("exec: a terminal needs --console-socket") }
+        let namespaces = try joinedNamespaces(of: record.pid)
+        var consoleFD: Int32 = -1
+        if plan.terminal, let path = options.consoleSocket { consoleFD = try Linux.connectUnix(path) }
+        defer { if consoleFD >= 0 { close(consoleFD) } }
+        let spawned = try Spawner.spawn(
+            process: plan, container: nil, namespaces: namespaces, rootfs: false, noPivot: false, fifoFD: -1, consoleFD: consoleFD,
+            preserveFDs: options.preserveFDs)
+        defer { close(spawned.syncFD) }
+        do {
+            let cgroup = try CgroupSession.open(record)
+            try cgroup.add(spawned.pid)
+            try ProcessSettings.apply(pid: spawned.pid, process: plan)
+            try Spawner.release(spawned, cgroup: cgroup)
+        } catch {
+            Glibc.kill(spawned.pid, SIGKILL)
+            _ = Linux.wait(spawned.pid)
+            throw error
+        }
+        if let pidFile = options.pidFile {
+            try FileSystem.writeAtomically(FileSystem.absolute(pidFile), Array("\(spawned.pid)".utf8))
+        }
+        if options.detach { return 0 }
+        mk_forward_signals(spawned.pid)
+        return Linux.wait(spawned.pid)
+    }
+
+    /// The process to run: `--process` as given, else the container's process with the CLI overrides (runc).
+    func execProcess(_ options: ExecOptions, base: OCI.Process?) throws(RuntimeError) -> OCI.Process {
+        if let file = options.processFile {
+            var process = try ConfigLoader.decode(OCI.Process.self, try FileSystem.read(file), file: "process.json")
+            if options.tty { process.terminal = true }
+            return process
+        }
+        var process = base ?? OCI.Process()
+        process.args = options.args
+        process.terminal = options.tty
+        var env = process.env ?? []
+        for entry in options.env {
+            let key = entry.split(separator: "=", maxSplits: 1).first.map(String.init) ?? entry
+            env.removeAll { $0.hasPrefix(key + "=") }
+            env.append(entry)
+        }
+        process.env = env
+        if let cwd = options.cwd { process.cwd = cwd }
+        if let user = options.user {
+            let parts = user.split(separator: ":", maxSplits: 1)
+            guard let uid = UInt32(parts[0]), parts.count == 1 || UInt32(parts[1]) != nil else {
+                throw .usage("exec: --user: expected UID[:GID] as numbers, got \(user)")
+            }
+            process.user.uid = uid
+            process.user.gid = parts.count == 2 ? UInt32(parts[1]) ?? 0 : 0
+        }
+        if !options.additionalGids.isEmpty { process.user.additionalGids = options.additionalGids }
+        if !options.capabilities.isEmpty {
+            var caps = process.capabilities ?? OCI.Capabilities()
+            caps.bounding = (caps.bounding ?? []) + options.capabilities
+            caps.effective = (caps.effective ?? []) + options.capabilities
+            caps.permitted = (caps.permitted ?? []) + options.capabilities
+            process.capabilities = caps
+        }
+        if options.noNewPrivileges { process.noNewPrivileges = true }
+        return process
+    }
+
+    /// The init's namespaces that differ from ours, in join order.
+    func joinedNamespaces(of pid: Int32) throws(RuntimeError) -> NamespacePlan {
+        var plan = NamespacePlan()
+        for kind in NamespaceKind.all {
+            let theirs = "/proc/\(pid)/ns/\(kind.procName)"
+            var their = stat()
+            var ours = stat()
+            guard stat(theirs, &their) == 0 else { throw .system("stat", theirs, errno: currentErrno()) }
+            guard stat("/proc/self/ns/\(kind.procName)", &ours) == 0 else { continue }
+            if their.st_ino == ours.st_ino && their.st_dev == ours.st_dev { continue }
+            if kind == .pid { plan.pidPath = theirs } else { plan.joins.append((kind, theirs)) }
+        }
+        return plan
+    }
+}

@@ -1,0 +1,243 @@
+// Clone the container process through the C stage and drive the sync protocol from the parent side.
+import CShims
+import Cgroups
+import FoundationEssentials
+import OCISpec
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#endif
+
+struct Spawned {
+    var pid: Int32
+    var syncFD: Int32
+}
+
+enum Spawner {
+    /// Clones the child; it waits for `release` before doing anything.
+    static func spawn(
+        process: ProcessPlan, container: ContainerPlan?, namespaces: NamespacePlan, rootfs: Bool, noPivot: Bool,
+        fifoFD: Int32, consoleFD: Int32, preserveFDs: Int32
+    ) throws(RuntimeError) -> Spawned {
+        let pair = try Linux.socketPair()
+        var opened: [Int32] = [pair.child]
+        defer { for fd in opened { close(fd) } }
+        var joins: [(fd: Int32, type: Int32)] = []
+        for join in namespaces.joins {
+            let fd: Int32
+            do {
+                fd = try Linux.openReadOnly(join.path)
+            } catch {
+                close(pair.parent)
+                throw error
+            }
+            opened.append(fd)
+            joins.append((fd, join.kind.cloneFlag))
+        }
+        var pidnsFD: Int32 = -1
+        if let path = namespaces.pidPath {
+            do {
+                pidnsFD = try Linux.openReadOnly(path)
+            } catch {
+                close(pair.parent)
+                throw error
+            }
+            opened.append(pidnsFD)
+        }
+        let native = NativePlan(
+            process: process, container: container, namespaces: namespaces,
+            setup: .init(
+                rootfs: rootfs, noPivot: noPivot, syncFD: pair.child, fifoFD: fifoFD, consoleFD: consoleFD, preserveFDs: preserveFDs,
+                joins: joins, bindDevices: namespaces.newUser))
+        let pid = withExtendedLifetime(native) {
+            withUnsafePointer(to: native.raw) { mk_spawn($0, pidnsFD) }
+        }
+        guard pid > 0 else {
+            let code = currentErrno()
+            close(pair.parent)
+            throw .system("clone", errno: code)
+        }
+        return Spawned(pid: pid, syncFD: pair.parent)
+    }
+
+    /// Lets the child proceed and waits until it is ready (or reports what failed).
+    static func release(_ spawned: Spawned, cgroup: CgroupSession?) throws(RuntimeError) {
+        try Linux.send(spawned.syncFD, kind: Int32(MK_SYNC_GO))
+        guard let message = try Linux.receive(spawned.syncFD) else {
+            if let oom = try? cgroup?.manager.oomKillCount(), oom > 0 {
+                throw RuntimeError("container init was OOM-killed (memory limit too low?)")
+            }
+            throw RuntimeError("container init exited unexpectedly")
+        }
+        if message.kind == Int32(MK_SYNC_READY) { return }
+        let stage = Linux.stage(of: message)
+        if message.err == 0 || stage.hasSuffix("$PATH") { throw RuntimeError("container init: \(stage)") }
+        throw RuntimeError("container init: \(stage): \(errorString(message.err)) (errno \(message.err))")
+    }
+}
+
+/// The container's cgroup, with errors mapped to the config field they come from.
+struct CgroupSession: Sendable {
+    let manager: any CgroupManager
+
+    static func create(path: String, layout: CgroupLayout, resources: CgroupResources) throws(RuntimeError) -> CgroupSession {
+        do throws(CgroupError) {
+            let manager = try makeCgroupManager(path: path, layout: layout)
+            try manager.createAndApply(resources)
+            return CgroupSession(manager: manager)
+        } catch {
+            throw describe(error)
+        }
+    }
+
+    static func open(_ record: ContainerRecord) throws(RuntimeError) -> CgroupSession {
+        do throws(CgroupError) {
+            // From the recorded directories: a later caller may sit in another cgroup than `create` did.
+            if !record.cgroupDirectories.isEmpty {
+                return CgroupSession(manager: try restoreCgroupManager(directories: record.cgroupDirectories))
+            }
+            return CgroupSession(manager: try makeCgroupManager(path: record.cgroupsPath))
+        } catch {
+            throw describe(error)
+        }
+    }
+
+    var directories: [String] { manager.directories }
+
+    func add(_ pid: Int32) throws(RuntimeError) {
+        do throws(CgroupError) {
+            try manager.addProcess(pid)
+        } catch {
+            throw CgroupSession.describe(error)
+        }
+    }
+
+    /// Best-effort removal on a failed create; what cannot be removed is reported on stderr.
+    func destroy() {
+        do throws(CgroupError) {
+            try manager.killAll()
+            _ = Linux.poll(timeout: 5) { ((try? manager.processes()) ?? []).isEmpty }
+            try manager.destroy()
+        } catch {
+            Log.warn("cleanup: \(error)")
+        }
+    }
+
+    /// Which config field a refused cgroup file comes from.
+    private static let fields: [(file: String, field: String)] = [
+        ("memory.memsw.limit_in_bytes", "linux.resources.memory.swap"), ("memory.swap.max", "linux.resources.memory.swap"),
+        ("memory.limit_in_bytes", "linux.resources.memory.limit"), ("memory.max", "linux.resources.memory.limit"),
+        ("memory.soft_limit_in_bytes", "linux.resources.memory.reservation"), ("memory.low", "linux.resources.memory.reservation"),
+        ("cpu.cfs_quota_us", "linux.resources.cpu.quota"), ("cpu.cfs_period_us", "linux.resources.cpu.period"),
+        ("cpu.max", "linux.resources.cpu.quota"), ("cpu.shares", "linux.resources.cpu.shares"), ("cpu.weight", "linux.resources.cpu.shares"),
+        ("cpuset.cpus", "linux.resources.cpu.cpus"), ("cpuset.mems", "linux.resources.cpu.mems"), ("pids.max", "linux.resources.pids.limit"),
+    ]
+
+    static func describe(_ error: CgroupError) -> RuntimeError {
+        let text = "\(error)"
+        if let match = fields.first(where: { text.contains($0.file) }), error.operation.contains("write") || error.operation.contains("apply") {
+            return .config(match.field, "the kernel refused the limit: \(text)")
+        }
+        return RuntimeError(text)
+    }
+}
+
+/// uid_map / gid_map written by the parent (the child has no rights in the parent user namespace).
+enum IDMaps {
+    static func write(pid: Int32, uids: [OCI.IDMapping], gids: [OCI.IDMapping]) throws(RuntimeError) {
+        func text(_ maps: [OCI.IDMapping]) -> String {
+            maps.map { "\($0.containerID) \($0.hostID) \($0.size)\n" }.joined()
+        }
+        do {
+            try FileSystem.write("/proc/\(pid)/uid_map", text(uids))
+            try FileSystem.write("/proc/\(pid)/gid_map", text(gids))
+        } catch {
+            throw .config("linux.uidMappings", "the kernel refused the id mappings: \(error)")
+        }
+    }
+}
+
+/// Settings the parent applies to the child before it runs: oom_score_adj and rlimits.
+enum ProcessSettings {
+    static func apply(pid: Int32, process: ProcessPlan) throws(RuntimeError) {
+        if let adj = process.oomScoreAdj {
+            do {
+                try FileSystem.write("/proc/\(pid)/oom_score_adj", "\(adj)")
+            } catch {
+                throw .config("process.oomScoreAdj", "\(error)")
+            }
+        }
+        for limit in process.rlimits {
+            guard mk_prlimit(pid, limit.resource, limit.soft, limit.hard) == 0 else {
+                let code = currentErrno()
+                throw .config("process.rlimits", "prlimit \(limit.name) soft \(limit.soft) hard \(limit.hard): \(errorString(code)) (errno \(code))")
+            }
+        }
+    }
+}
+
+/// Runtime-namespace hooks (prestart, createRuntime, poststart, poststop): the state JSON on stdin.
+enum Hooks {
+    static func run(_ hooks: [OCI.Hook]?, field: String, state: OCI.State) throws(RuntimeError) {
+        guard let hooks, !hooks.isEmpty else { return }
+        let json: [UInt8]
+        do {
+            json = Array(try JSONEncoder().encode(state))
+        } catch {
+            throw RuntimeError("\(field): encode state: \(error)")
+        }
+        for (index, hook) in hooks.enumerated() {
+            try runOne(hook, field: "\(field)[\(index)]", input: json)
+        }
+    }
+
+    private static func runOne(_ hook: OCI.Hook, field: String, input: [UInt8]) throws(RuntimeError) {
+        var pipeFDs: [Int32] = [-1, -1]
+        guard mk_pipe_cloexec(&pipeFDs) == 0 else { throw .system("pipe", errno: currentErrno()) }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, pipeFDs[0], 0)
+        let args = hook.args ?? [hook.path]
+        let env = hook.env ?? []
+        var argv: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) } + [nil]
+        var envp: [UnsafeMutablePointer<CChar>?] = env.map { strdup($0) } + [nil]
+        defer {
+            for pointer in argv { free(pointer) }
+            for pointer in envp { free(pointer) }
+        }
+        var pid: pid_t = 0
+        let result = posix_spawn(&pid, hook.path, &actions, nil, &argv, &envp)
+        close(pipeFDs[0])
+        guard result == 0 else {
+            close(pipeFDs[1])
+            throw .config(field, "cannot run hook \(hook.path): \(errorString(result))")
+        }
+        _ = input.withUnsafeBytes { Glibc.write(pipeFDs[1], $0.baseAddress, $0.count) }
+        close(pipeFDs[1])
+        if let timeout = hook.timeout, timeout > 0 {
+            var status: Int32 = 0
+            let finished = Linux.poll(timeout: Double(timeout)) { waitpid(pid, &status, WNOHANG) == pid }
+            if !finished {
+                kill(pid, SIGKILL)
+                _ = Linux.wait(pid)
+                throw .config(field, "hook \(hook.path) timed out after \(timeout)s")
+            }
+            let code = mk_wifexited(status) != 0 ? mk_wexitstatus(status) : 128 + mk_wtermsig(status)
+            if code != 0 { throw .config(field, "hook \(hook.path) exited with status \(code)") }
+            return
+        }
+        let code = Linux.wait(pid)
+        if code != 0 { throw .config(field, "hook \(hook.path) exited with status \(code)") }
+    }
+}
+
+/// Warnings go to stderr; errors are printed by the CLI (and to --log).
+enum Log {
+    static func warn(_ message: String) {
+        let line = "minirun: warning: \(message)\n"
+        _ = line.withCString { Glibc.write(2, $0, strlen($0)) }
+    }
+}
