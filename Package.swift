@@ -13,7 +13,9 @@ let package = Package(
         .executable(name: "minirun-selftest", targets: ["minirun-selftest"]),
         .library(name: "Runtime", targets: ["Runtime"]),
     ],
-    dependencies: [],
+    dependencies: [
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+    ],
     targets: [
         // C: the pre-exec container init stage and the few syscalls Swift cannot import.
         .target(name: "CShims", path: "CShims"),
@@ -36,12 +38,15 @@ let package = Package(
             linkerSettings: [.unsafeFlags(["-static-executable", "-nostartfiles"])]),
         // Runs the cgroup and runtime checks inside the cgroup v2 VM (vm/).
         .executableTarget(name: "minirun-selftest", dependencies: ["Cgroups", "Runtime"], swiftSettings: strict),
+        // Kubernetes object model (Pod, ...) and manifest decoding/validation with Kubernetes defaults and messages.
+        .target(name: "KubeAPI", dependencies: [.product(name: "Yams", package: "Yams")], swiftSettings: strict),
         // Shared test helpers: busybox rootfs, bundles, running processes.
         .target(name: "TestSupport", dependencies: ["OCISpec"], path: "Tests/TestSupport", swiftSettings: strict),
         .testTarget(name: "OCISpecTests", dependencies: ["OCISpec"], swiftSettings: strict),
         .testTarget(name: "CgroupsTests", dependencies: ["Cgroups", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "SecurityTests", dependencies: ["Security", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "KubeAPITests", dependencies: ["KubeAPI"], swiftSettings: strict),
         .testTarget(name: "IntegrationTests", dependencies: ["Runtime", "TestSupport"], swiftSettings: strict),
     ]
 )
