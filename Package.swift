@@ -12,9 +12,18 @@ let package = Package(
         .executable(name: "minirun-shim", targets: ["minirun-shim"]),
         .executable(name: "minirun-selftest", targets: ["minirun-selftest"]),
         .library(name: "Runtime", targets: ["Runtime"]),
+        .library(name: "Images", targets: ["Images"]),
+        .executable(name: "imagectl", targets: ["imagectl"]),
+        .executable(name: "minikubelet", targets: ["minikubelet"]),
+        .executable(name: "agentctl", targets: ["agentctl"]),
     ],
     dependencies: [
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         // C: the pre-exec container init stage and the few syscalls Swift cannot import.
@@ -40,6 +49,29 @@ let package = Package(
         .executableTarget(name: "minirun-selftest", dependencies: ["Cgroups", "Runtime"], swiftSettings: strict),
         // Kubernetes object model (Pod, ...) and manifest decoding/validation with Kubernetes defaults and messages.
         .target(name: "KubeAPI", dependencies: [.product(name: "Yams", package: "Yams")], swiftSettings: strict),
+        // Image service (containerd image-service role): references, registry pulls, content store, rootfs.
+        .systemLibrary(name: "CArchive", path: "Sources/CArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
+        .target(
+            name: "Images",
+            dependencies: [
+                "CArchive",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strict),
+        .executableTarget(
+            name: "imagectl", dependencies: ["Images", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strict),
+        // The node agent: store (SQLite), local API (HTTP over a unix socket), pod workers, daemon, CLI.
+        .target(name: "AgentStore", dependencies: [.product(name: "GRDB", package: "GRDB.swift")], swiftSettings: strict),
+        .target(
+            name: "AgentAPI",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio")],
+            swiftSettings: strict),
+        .target(name: "Kubelet", dependencies: ["KubeAPI", "Images", "OCISpec", "Cgroups", "AgentStore", "AgentAPI"], swiftSettings: strict),
+        .executableTarget(
+            name: "minikubelet", dependencies: ["Kubelet", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strict),
+        .executableTarget(
+            name: "agentctl", dependencies: ["AgentAPI", "KubeAPI", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strict),
         // Shared test helpers: busybox rootfs, bundles, running processes.
         .target(name: "TestSupport", dependencies: ["OCISpec"], path: "Tests/TestSupport", swiftSettings: strict),
         .testTarget(name: "OCISpecTests", dependencies: ["OCISpec"], swiftSettings: strict),
@@ -47,6 +79,8 @@ let package = Package(
         .testTarget(name: "SecurityTests", dependencies: ["Security", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "KubeAPITests", dependencies: ["KubeAPI"], swiftSettings: strict),
+        .testTarget(name: "ImagesTests", dependencies: ["Images"], swiftSettings: strict),
+        .testTarget(name: "AgentTests", dependencies: ["AgentStore", "KubeAPI", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "IntegrationTests", dependencies: ["Runtime", "TestSupport"], swiftSettings: strict),
     ]
 )
