@@ -67,11 +67,15 @@ let package = Package(
             name: "AgentAPI",
             dependencies: [.product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio")],
             swiftSettings: strict),
-        .target(name: "Kubelet", dependencies: ["KubeAPI", "Images", "OCISpec", "Cgroups", "AgentStore", "AgentAPI"], swiftSettings: strict),
+        .target(
+            name: "Kubelet",
+            dependencies: ["KubeAPI", "Images", "OCISpec", "Cgroups", "Security", "AgentStore", "AgentAPI", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict),
         .executableTarget(
             name: "minikubelet", dependencies: ["Kubelet", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strict),
         .executableTarget(
-            name: "agentctl", dependencies: ["AgentAPI", "KubeAPI", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strict),
+            name: "agentctl",
+            dependencies: ["AgentAPI", "KubeAPI", .product(name: "ArgumentParser", package: "swift-argument-parser"), .product(name: "Yams", package: "Yams")], swiftSettings: strict),
         // Shared test helpers: busybox rootfs, bundles, running processes.
         .target(name: "TestSupport", dependencies: ["OCISpec"], path: "Tests/TestSupport", swiftSettings: strict),
         .testTarget(name: "OCISpecTests", dependencies: ["OCISpec"], swiftSettings: strict),

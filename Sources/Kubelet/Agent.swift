@@ -1,0 +1,204 @@
+import AgentAPI
+import AgentStore
+import Foundation
+import Images
+import KubeAPI
+
+/// Errors that stop the agent from starting, with what it was doing.
+public struct AgentError: Error, Sendable, CustomStringConvertible {
+    public var description: String
+}
+
+/// The node agent: reads the manifest directory, keeps one worker per pod, serves the local API.
+public actor Agent {
+    let config: AgentConfig
+    let context: WorkerContext
+    let source: ManifestSource
+    private var workers: [String: PodWorker] = [:]
+    private var tasks: [String: Task<Void, Never>] = [:]
+    private var lastProblems: Set<ManifestProblem> = []
+    private var server: APIServer?
+    private var rescanRequested = false
+    /// Pods being killed and cleaned up (shown as Terminating).
+    private var terminatingPods: [String: Date] = [:]
+
+    public init(config: AgentConfig) throws(AgentError) {
+        self.config = config
+        do {
+            for directory in [config.root, config.root + "/pods", config.root + "/runtime", config.manifests] {
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            }
+            chmod(config.root, 0o700)
+        } catch {
+            throw AgentError(description: "cannot create the state directories under \(config.root): \(error)")
+        }
+        let store: AgentStore
+        let images: ImageStore
+        let rootfs: RootfsManager
+        do { store = try AgentStore(path: config.root + "/agent.db") } catch { throw AgentError(description: error.description) }
+        do {
+            images = try ImageStore(root: config.root)
+            rootfs = try RootfsManager(store: images)
+        } catch {
+            throw AgentError(description: "image store under \(config.root): \(error)")
+        }
+        context = WorkerContext(
+            config: config, store: store,
+            runtime: RuntimeService(runtimePath: config.runtimePath, shimPath: config.shimPath, runtimeRoot: config.root + "/runtime"),
+            images: images, rootfs: rootfs, events: EventRecorder(store: store))
+        source = ManifestSource(directory: config.manifests, nodeName: config.nodeName)
+    }
+
+    /// Starts everything and runs until the process ends.
+    public func run() async throws(AgentError) {
+        // Adopt what the store knows (containers keep running under their shims), then reconcile
+        // with the manifests before any worker acts, so a pod removed while the agent was down is
+        // cleaned up rather than restarted.
+        let known: [PodRecord]
+        do { known = try context.store.pods() } catch { throw AgentError(description: error.description) }
+        let scan = source.scan()
+        report(scan.problems)
+        let desired = Set(scan.pods.map(\.uid))
+        for record in known {
+            guard let pod = try? KubeJSON.decoder().decode(Pod.self, from: record.manifest) else {
+                Log.error("pod \(record.namespace)/\(record.name) (\(record.uid)): stored manifest does not decode; removing the pod")
+                startWorker(uid: record.uid, pod: Pod(metadata: ObjectMeta(name: record.name, namespace: record.namespace)), previous: nil)
+                await workers[record.uid]?.terminate()
+                continue
+            }
+            let previous = record.status.flatMap { try? KubeJSON.decoder().decode(PodStatus.self, from: $0) }
+            startWorker(uid: record.uid, pod: pod, previous: previous)
+            Log.info("adopted pod \(record.namespace)/\(record.name) (\(record.uid))")
+            if !desired.contains(record.uid) {
+                terminatingPods[record.uid] = Date()
+                await workers[record.uid]?.terminate()
+            }
+        }
+        apply(scan.pods)
+
+        let server = APIServer(socketPath: config.socket) { [weak self] request in
+            guard let self else { return .error(503, "the agent is shutting down") }
+            return await self.handle(request)
+        }
+        do { try await server.start() } catch { throw AgentError(description: error.description) }
+        self.server = server
+        Log.info("minikubelet on node \(config.nodeName): manifests \(config.manifests), state \(config.root), API \(config.socket)")
+
+        if let watcher = DirectoryWatcher(directory: config.manifests) {
+            watcher.start { [weak self] in
+                Task { await self?.requestRescan() }
+            }
+        } else {
+            Log.warning("inotify on \(config.manifests) failed; relying on the periodic re-read")
+        }
+        while true {
+            try? await Task.sleep(for: config.fileCheckInterval)
+            rescan()
+        }
+    }
+
+    /// Coalesces bursts of inotify events into one re-read.
+    func requestRescan() async {
+        if rescanRequested { return }
+        rescanRequested = true
+        try? await Task.sleep(for: .milliseconds(20))
+        rescanRequested = false
+        rescan()
+    }
+
+    func rescan() {
+        let scan = source.scan()
+        report(scan.problems)
+        apply(scan.pods)
+    }
+
+    /// Reports problems once per change (the periodic re-read would otherwise repeat them every 20 s).
+    private func report(_ problems: [ManifestProblem]) {
+        let current = Set(problems)
+        for problem in problems where !lastProblems.contains(problem) {
+            context.events.file(problem.file, problem.type, problem.reason, problem.message)
+        }
+        lastProblems = current
+    }
+
+    /// Makes the set of pod workers match the desired pods. Synchronous on purpose: no suspension point,
+    /// so two re-reads can never interleave and start a pod twice.
+    func apply(_ pods: [DesiredPod]) {
+        let desired = Set(pods.map(\.uid))
+        for (uid, worker) in workers where !desired.contains(uid) && terminatingPods[uid] == nil {
+            terminatingPods[uid] = Date()
+            Task { await worker.terminate() }
+        }
+        var admitted = workers.count
+        for desiredPod in pods where workers[desiredPod.uid] == nil {
+            var rejection: (reason: String, message: String)?
+            if admitted >= config.maxPods {
+                rejection = (
+                    "OutOfpods", "Node didn't have enough resource: pods, requested: 1, used: \(admitted), capacity: \(config.maxPods)"
+                )
+                context.events.pod(
+                    uid: desiredPod.uid, namespace: desiredPod.pod.metadata.namespace ?? "default", name: desiredPod.pod.metadata.name ?? "",
+                    "Warning", "OutOfpods", rejection?.message ?? "")
+            }
+            let record = PodRecord(
+                uid: desiredPod.uid, namespace: desiredPod.pod.metadata.namespace ?? "default", name: desiredPod.pod.metadata.name ?? "",
+                file: desiredPod.file, manifest: desiredPod.manifest, createdAt: Date())
+            do { try context.store.insertPod(record) } catch {
+                Log.error("pod \(record.namespace)/\(record.name): \(error)")
+                continue
+            }
+            admitted += 1
+            startWorker(uid: desiredPod.uid, pod: desiredPod.pod, previous: nil, rejection: rejection)
+        }
+    }
+
+    private func startWorker(uid: String, pod: Pod, previous: PodStatus?, rejection: (reason: String, message: String)? = nil) {
+        let worker = PodWorker(uid: uid, pod: pod, context: context, rejection: rejection, previousStatus: previous)
+        workers[uid] = worker
+        tasks[uid] = Task {
+            await worker.run()
+            await self.workerFinished(uid)
+        }
+    }
+
+    private func workerFinished(_ uid: String) {
+        workers[uid] = nil
+        tasks[uid] = nil
+        terminatingPods[uid] = nil
+    }
+
+    // MARK: - Queries for the API
+
+    /// Pods with their status, as Kubernetes v1 objects.
+    func podObjects() -> [Pod] {
+        let records = (try? context.store.pods()) ?? []
+        return records.compactMap { record in
+            guard var pod = try? KubeJSON.decoder().decode(Pod.self, from: record.manifest) else { return nil }
+            pod.metadata.uid = record.uid
+            pod.metadata.creationTimestamp = record.createdAt
+            var annotations = pod.metadata.annotations ?? [:]
+            annotations["kubernetes.io/config.source"] = "file"
+            annotations["kubernetes.io/config.hash"] = record.uid
+            annotations["minikubelet.io/manifest-file"] = record.file
+            pod.metadata.annotations = annotations
+            pod.status = record.status.flatMap { try? KubeJSON.decoder().decode(PodStatus.self, from: $0) } ?? PodStatus(phase: PodPhase.pending)
+            if let since = terminatingPods[record.uid] {
+                pod.metadata.deletionTimestamp = since
+                pod.metadata.deletionGracePeriodSeconds = pod.spec.terminationGracePeriodSeconds
+            }
+            return pod
+        }
+    }
+
+    func events(podUID: String?) -> [EventRecord] { (try? context.store.events(podUID: podUID)) ?? [] }
+
+    func podRecord(namespace: String, name: String) -> PodRecord? {
+        ((try? context.store.pods()) ?? []).first { $0.namespace == namespace && $0.name == name }
+    }
+
+    func containerRecords(uid: String) -> [ContainerRecord] { (try? context.store.containers(podUID: uid)) ?? [] }
+
+    func wakeAll() async {
+        for worker in workers.values { await worker.wake() }
+    }
+}
