@@ -66,7 +66,7 @@ struct AgentTests {
         let seed = try String(contentsOfFile: repoRoot() + "/examples/my-pod.yml", encoding: .utf8)
         try agent.write("my-pod.yml", seed)
         let pod = try agent.waitForPod("my-pod", isRunningAndReady)
-        #expect(pod != nil, "my-pod not Running; status: \(String(describing: try agent.pod("my-pod")?.status)); log:\n\(agent.log())")
+        #expect(pod != nil, "my-pod not Running; status: \(String(describing: try? agent.pod("my-pod")?.status)); log:\n\(agent.log())")
 
         let ps = try agent.agentctl(["ps"]).check()
         let row = ps.stdout.split(separator: "\n").first { $0.hasPrefix("my-pod ") }.map(String.init) ?? ""
@@ -108,7 +108,7 @@ struct AgentTests {
             pod.status?.phase == phase && pod.status?.containerStatuses?.first?.restartCount == restarts
                 && (phase != "Running" || pod.status?.containerStatuses?.first?.ready == true)
         }
-        #expect(pod != nil, "\(policy): status \(String(describing: try agent.pod(name)?.status)); log:\n\(agent.log())")
+        #expect(pod != nil, "\(policy): status \(String(describing: try? agent.pod(name)?.status)); log:\n\(agent.log())")
         // And it stays there: no further restarts.
         Thread.sleep(forTimeInterval: 3)
         let later = try agent.pod(name)
