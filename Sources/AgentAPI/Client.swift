@@ -13,7 +13,8 @@ public enum APIClientError: Error, Sendable, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case .connect(let socket, let detail): return "cannot connect to the agent at \(socket): \(detail) (is minikubelet running? see --socket / MINIKUBELET_SOCKET)"
+        case .connect(let socket, let detail):
+            return "cannot connect to the agent at \(socket): \(detail) (is minikubelet running? see --socket / MINIKUBELET_SOCKET)"
         case .io(let socket, let detail): return "talking to the agent at \(socket): \(detail)"
         case .badResponse(let detail): return "unexpected response from the agent: \(detail)"
         case .server(let status, let message): return status == 404 ? message : "error from the agent (HTTP \(status)): \(message)"

@@ -148,6 +148,11 @@ public actor Agent {
                 continue
             }
             admitted += 1
+            for field in Unsupported.fields(of: desiredPod.pod) {
+                context.events.pod(
+                    uid: record.uid, namespace: record.namespace, name: record.name, "Warning", "UnsupportedField",
+                    "\(desiredPod.file): \(field) is not supported by this agent yet; ignored")
+            }
             startWorker(uid: desiredPod.uid, pod: desiredPod.pod, previous: nil, rejection: rejection)
         }
     }
@@ -157,7 +162,7 @@ public actor Agent {
         workers[uid] = worker
         tasks[uid] = Task {
             await worker.run()
-            await self.workerFinished(uid)
+            self.workerFinished(uid)
         }
     }
 

@@ -132,7 +132,8 @@ final class DirectoryWatcher: Sendable {
                     let nameBytes = buffer[(offset + 16)..<min(n, offset + 16 + length)].prefix { $0 != 0 }
                     let name = String(decoding: nameBytes, as: UTF8.self)
                     // IN_CREATE alone is a file just opened for writing; wait for its close.
-                    let mask = UInt32(buffer[offset + 4]) | UInt32(buffer[offset + 5]) << 8 | UInt32(buffer[offset + 6]) << 16 | UInt32(buffer[offset + 7]) << 24
+                    let mask =
+                        UInt32(buffer[offset + 4]) | UInt32(buffer[offset + 5]) << 8 | UInt32(buffer[offset + 6]) << 16 | UInt32(buffer[offset + 7]) << 24
                     if ManifestSource.isCandidate(name) && mask & UInt32(IN_CREATE) == 0 { relevant = true }
                     offset += 16 + length
                 }

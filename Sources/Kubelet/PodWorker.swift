@@ -265,7 +265,8 @@ actor PodWorker {
         }
         let id = "\(uid.prefix(12))-\(container.name)-\(attempt)"
         var run = ContainerRecord(
-            id: id, podUID: uid, name: container.name, isInit: isInit, attempt: attempt, image: image, imageID: record.repoDigests.first ?? record.id.description)
+            id: id, podUID: uid, name: container.name, isInit: isInit, attempt: attempt, image: image,
+            imageID: record.repoDigests.first ?? record.id.description)
         let directory = containerDirectory(id)
         // A leftover of an earlier failed try with the same ID goes first.
         try? await context.runtime.delete(id: id)

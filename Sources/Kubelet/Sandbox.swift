@@ -21,7 +21,7 @@ struct Sandbox: Sendable {
         try await destroy()
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            for kind in Self.kinds { FileManager.default.createFile(atPath: path(kind), contents: nil) }
+            for kind in Self.kinds { _ = FileManager.default.createFile(atPath: path(kind), contents: nil) }
         } catch {
             throw CommandError(argv: ["mkdir", directory], detail: "\(error)")
         }

@@ -52,15 +52,17 @@ struct EventRecorder: Sendable {
     func pod(uid: String, namespace: String, name: String, _ type: String, _ reason: String, _ message: String, fieldPath: String? = nil) {
         let prefix = fieldPath.map { "\($0): " } ?? ""
         Log.info("event pod=\(namespace)/\(name) \(type) \(reason): \(prefix)\(message)")
-        record(EventRecord(
-            podUID: uid, namespace: namespace, objectKind: "Pod", objectName: name, fieldPath: fieldPath, type: type, reason: reason, message: message,
-            at: Date()))
+        record(
+            EventRecord(
+                podUID: uid, namespace: namespace, objectKind: "Pod", objectName: name, fieldPath: fieldPath, type: type, reason: reason, message: message,
+                at: Date()))
     }
 
     func file(_ file: String, _ type: String, _ reason: String, _ message: String) {
         if type == "Warning" { Log.warning("manifest \(message)") } else { Log.info("manifest \(message)") }
-        record(EventRecord(
-            podUID: "", namespace: "", objectKind: "File", objectName: file, fieldPath: nil, type: type, reason: reason, message: message, at: Date()))
+        record(
+            EventRecord(
+                podUID: "", namespace: "", objectKind: "File", objectName: file, fieldPath: nil, type: type, reason: reason, message: message, at: Date()))
     }
 
     private func record(_ event: EventRecord) {

@@ -323,7 +323,8 @@ struct Describe: ParsableCommand {
         lines.append(("Image ID:", status?.imageID ?? ""))
         let ports = (container.ports ?? []).map { "\($0.containerPort)/\($0.protocol ?? "TCP")" }
         lines.append(("Port:", ports.isEmpty ? "<none>" : ports.joined(separator: ", ")))
-        lines.append(("Host Port:", ports.isEmpty ? "<none>" : (container.ports ?? []).map { "\($0.hostPort ?? 0)/\($0.protocol ?? "TCP")" }.joined(separator: ", ")))
+        lines.append(
+            ("Host Port:", ports.isEmpty ? "<none>" : (container.ports ?? []).map { "\($0.hostPort ?? 0)/\($0.protocol ?? "TCP")" }.joined(separator: ", ")))
         if let command = container.command, !command.isEmpty {
             lines.append(("Command:", ""))
             for part in command { lines.append(("  " + part, "")) }
@@ -368,7 +369,8 @@ struct Describe: ParsableCommand {
         lines.append(("Mounts:", mounts.isEmpty ? "<none>" : ""))
         for mount in mounts { lines.append(("  " + mount, "")) }
         let width = (lines.filter { !$0.1.isEmpty }.map(\.0.count).max() ?? 0) + 2
-        return "  \(container.name):\n" + lines.map { "    " + ($0.1.isEmpty ? $0.0 : $0.0.padding(toLength: width, withPad: " ", startingAt: 0) + $0.1) + "\n" }.joined()
+        return "  \(container.name):\n"
+            + lines.map { "    " + ($0.1.isEmpty ? $0.0 : $0.0.padding(toLength: width, withPad: " ", startingAt: 0) + $0.1) + "\n" }.joined()
     }
 
     func events(_ pod: Pod) -> String {
@@ -392,7 +394,8 @@ struct Describe: ParsableCommand {
         let w3 = rows.map(\.3.count).max() ?? 0
         var out = "Events:\n"
         for row in rows {
-            out += "  " + row.0.padding(toLength: w0 + 2, withPad: " ", startingAt: 0) + row.1.padding(toLength: w1 + 2, withPad: " ", startingAt: 0)
+            out +=
+                "  " + row.0.padding(toLength: w0 + 2, withPad: " ", startingAt: 0) + row.1.padding(toLength: w1 + 2, withPad: " ", startingAt: 0)
                 + row.2.padding(toLength: w2 + 2, withPad: " ", startingAt: 0) + row.3.padding(toLength: w3 + 2, withPad: " ", startingAt: 0) + row.4 + "\n"
         }
         return out

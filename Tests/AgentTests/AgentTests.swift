@@ -152,7 +152,10 @@ struct AgentTests {
         #expect(agent.runtimeContainers() == runtimeBefore)
         try agent.start()
 
-        #expect(waitUntil(timeout: .seconds(60)) { (try? agent.pod("sleeper-5")) == nil && !agent.runtimeContainers().contains { $0.hasPrefix(String(gone.prefix(12))) } })
+        #expect(
+            waitUntil(timeout: .seconds(60)) {
+                (try? agent.pod("sleeper-5")) == nil && !agent.runtimeContainers().contains { $0.hasPrefix(String(gone.prefix(12))) }
+            })
         #expect(!FileManager.default.fileExists(atPath: agent.root + "/pods/\(gone)"))
         Thread.sleep(forTimeInterval: 3)
         for name in names.dropLast() {
@@ -176,7 +179,8 @@ struct AgentTests {
         let agent = try AgentHarness()
         defer { agent.cleanUp() }
         try agent.write("counter.yaml", countingPod(name: "doomed", restartPolicy: "Always"))
-        let pod = try #require(try agent.waitForPod("doomed", timeout: .seconds(90)) { $0.status?.containerStatuses?.first?.restartCount == 2 && isRunningAndReady($0) })
+        let pod = try #require(
+            try agent.waitForPod("doomed", timeout: .seconds(90)) { $0.status?.containerStatuses?.first?.restartCount == 2 && isRunningAndReady($0) })
         let uid = try #require(pod.metadata.uid)
         let podDir = agent.root + "/pods/" + uid
         let cgroups = agent.podCgroupDirectories(uid: uid)
@@ -235,6 +239,169 @@ struct AgentTests {
         #expect(after?.status?.containerStatuses?.first?.containerID == id)
         #expect(after?.status?.containerStatuses?.first?.restartCount == 0)
         #expect(try agent.pods().count == 1)
+    }
+}
+
+extension AgentTests {
+    /// Acceptance 3 (part): init containers run in order before the app; `Init:0/2` while the first runs.
+    @Test func initContainersRunInOrder() throws {
+        let agent = try AgentHarness()
+        defer { agent.cleanUp() }
+        try agent.write(
+            "init.yaml",
+            """
+            apiVersion: v1
+            kind: Pod
+            metadata:
+              name: with-init
+            spec:
+              terminationGracePeriodSeconds: 5
+              volumes:
+              - name: data
+                emptyDir: {}
+              initContainers:
+              - name: first
+                image: \(testImage)
+                command: ["sh", "-c", "sleep 2; echo first >> /data/order"]
+                volumeMounts: [{name: data, mountPath: /data}]
+              - name: second
+                image: \(testImage)
+                command: ["sh", "-c", "echo second >> /data/order"]
+                volumeMounts: [{name: data, mountPath: /data}]
+              containers:
+              - name: app
+                image: \(testImage)
+                command: ["sh", "-c", "cat /data/order; trap 'exit 0' TERM; while true; do sleep 1; done"]
+                volumeMounts: [{name: data, mountPath: /data}]
+            """)
+        #expect(
+            waitUntil(timeout: .seconds(30), interval: .milliseconds(100)) {
+                let table = (try? agent.agentctl(["get", "pods"]))?.stdout ?? ""
+                return table.contains("with-init") && table.contains("Init:0/2")
+            }, "never saw Init:0/2")
+        let pod = try agent.waitForPod("with-init", isRunningAndReady)
+        #expect(pod != nil, "status: \(String(describing: try? agent.pod("with-init")?.status)); log:\n\(agent.log())")
+        #expect(pod?.status?.initContainerStatuses?.map { $0.state?.terminated?.reason } == ["Completed", "Completed"])
+        #expect(pod?.status?.conditions?.first { $0.type == "Initialized" }?.status == "True")
+        #expect(waitUntil(timeout: .seconds(10)) { (try? agent.agentctl(["logs", "with-init"]))?.stdout == "first\nsecond\n" })
+    }
+
+    /// Acceptance 3 (part): a failing init container with restartPolicy Never fails the pod; the app never starts.
+    @Test func failingInitContainerWithNeverFailsThePod() throws {
+        let agent = try AgentHarness()
+        defer { agent.cleanUp() }
+        try agent.write(
+            "init-fails.yaml",
+            """
+            apiVersion: v1
+            kind: Pod
+            metadata:
+              name: init-fails
+            spec:
+              restartPolicy: Never
+              initContainers:
+              - name: setup
+                image: \(testImage)
+                command: ["sh", "-c", "exit 3"]
+              containers:
+              - name: app
+                image: \(testImage)
+                command: ["sh", "-c", "sleep 100"]
+            """)
+        let pod = try agent.waitForPod("init-fails") { $0.status?.phase == "Failed" }
+        #expect(pod != nil, "status: \(String(describing: try? agent.pod("init-fails")?.status))")
+        #expect(pod?.status?.initContainerStatuses?.first?.state?.terminated?.exitCode == 3)
+        #expect(pod?.status?.containerStatuses?.first?.state?.waiting?.reason == "PodInitializing")
+        #expect(pod?.status?.containerStatuses?.first?.containerID == nil)
+        let table = try agent.agentctl(["get", "pods"]).check().stdout
+        #expect(table.contains("Init:Error"), "get pods: \(table)")
+    }
+
+    /// Acceptance 4 (part): CrashLoopBackOff with kubelet's message; the second restart waits ~10 s, the
+    /// next back-off is 20 s.
+    @Test func crashLoopBackOff() throws {
+        let agent = try AgentHarness()
+        defer { agent.cleanUp() }
+        try agent.write(
+            "crashy.yaml",
+            """
+            apiVersion: v1
+            kind: Pod
+            metadata:
+              name: crashy
+            spec:
+              containers:
+              - name: crash
+                image: \(testImage)
+                command: ["sh", "-c", "echo crash; exit 1"]
+            """)
+        let first = try #require(
+            try agent.waitForPod("crashy") {
+                $0.status?.containerStatuses?.first?.restartCount == 1 && $0.status?.containerStatuses?.first?.state?.waiting?.reason == "CrashLoopBackOff"
+            }, "status: \(String(describing: try? agent.pod("crashy")?.status))")
+        let uid = first.metadata.uid ?? ""
+        let status = try #require(first.status?.containerStatuses?.first)
+        #expect(status.state?.waiting?.message == "back-off 10s restarting failed container=crash pod=crashy_default(\(uid))")
+        #expect(status.lastState?.terminated?.reason == "Error")
+        let table = try agent.agentctl(["get", "pods"]).check().stdout
+        #expect(table.contains("CrashLoopBackOff"), "get pods: \(table)")
+        let finished = try #require(status.lastState?.terminated?.finishedAt)
+
+        let second = try #require(
+            try agent.waitForPod("crashy", timeout: .seconds(40)) {
+                $0.status?.containerStatuses?.first?.restartCount == 2
+                    && $0.status?.containerStatuses?.first?.state?.waiting?.message?.hasPrefix("back-off 20s ") == true
+            }, "status: \(String(describing: try? agent.pod("crashy")?.status))")
+        let started = try #require(second.status?.containerStatuses?.first?.lastState?.terminated?.startedAt)
+        let waited = started.timeIntervalSince(finished)
+        #expect(waited >= 9 && waited <= 13, "restart after \(waited) s")
+        let events = try agent.events()
+        #expect(events.contains("Back-off restarting failed container crash in pod crashy_default(\(uid))"), "events: \(events)")
+    }
+
+    /// Acceptance 5 (part): a container that ignores SIGTERM is killed after its grace period, not before.
+    @Test func sigtermIgnoringContainerIsKilledAfterGracePeriod() throws {
+        let agent = try AgentHarness()
+        defer { agent.cleanUp() }
+        try agent.write(
+            "stubborn.yaml",
+            """
+            apiVersion: v1
+            kind: Pod
+            metadata:
+              name: stubborn
+            spec:
+              terminationGracePeriodSeconds: 4
+              containers:
+              - name: main
+                image: \(testImage)
+                command: ["sh", "-c", "trap '' TERM; while true; do sleep 1; done"]
+            """)
+        #expect(try agent.waitForPod("stubborn", isRunningAndReady) != nil)
+        let start = Date()
+        try agent.remove("stubborn.yaml")
+        Thread.sleep(forTimeInterval: 2.5)
+        #expect(agent.runtimeContainers().count == 1, "killed before the grace period ended")
+        #expect(waitUntil(timeout: .seconds(20)) { (try? agent.pod("stubborn")) == nil })
+        let elapsed = Date().timeIntervalSince(start)
+        #expect(elapsed >= 4 && elapsed < 12, "removed after \(elapsed) s")
+        #expect(try agent.events().contains("Stopping container main"))
+    }
+
+    /// Acceptance 7 (part): editing a file recreates its pod (new UID, the old one cleaned up).
+    @Test func editingAFileRecreatesThePod() throws {
+        let agent = try AgentHarness()
+        defer { agent.cleanUp() }
+        try agent.write("edit.yaml", sleeperPod(name: "edit-me"))
+        let before = try #require(try agent.waitForPod("edit-me", isRunningAndReady))
+        let oldUID = try #require(before.metadata.uid)
+        try agent.write("edit.yaml", sleeperPod(name: "edit-me").replacingOccurrences(of: "  name: edit-me", with: "  name: edit-me\n  labels: {v: \"2\"}"))
+        let after = try agent.waitForPod("edit-me") { $0.metadata.uid != oldUID && isRunningAndReady($0) && $0.metadata.labels?["v"] == "2" }
+        #expect(after != nil, "pods: \(String(describing: try? agent.pods().map { ($0.metadata.uid, $0.status?.phase) }))")
+        #expect(waitUntil(timeout: .seconds(20)) { ((try? agent.pods()) ?? []).count == 1 })
+        #expect(!FileManager.default.fileExists(atPath: agent.root + "/pods/\(oldUID)"))
+        #expect(agent.runtimeContainers().count == 1)
+        #expect(after?.status?.containerStatuses?.first?.restartCount == 0)
     }
 }
 

@@ -1,0 +1,42 @@
+import KubeAPI
+
+/// Fields this agent accepts but does not act on yet. Each is reported as a Warning event on the pod
+/// (rule 5: never silently dropped); the pod still runs without it.
+enum Unsupported {
+    static func fields(of pod: Pod) -> [String] {
+        var fields: [String] = []
+        let spec = pod.spec
+        if spec.hostNetwork == true { fields.append("spec.hostNetwork") }
+        if spec.hostPID == true { fields.append("spec.hostPID") }
+        if spec.hostIPC == true { fields.append("spec.hostIPC") }
+        if spec.shareProcessNamespace == true { fields.append("spec.shareProcessNamespace") }
+        if spec.activeDeadlineSeconds != nil { fields.append("spec.activeDeadlineSeconds") }
+        if !(spec.nodeSelector ?? [:]).isEmpty { fields.append("spec.nodeSelector") }
+        if spec.dnsConfig != nil { fields.append("spec.dnsConfig") }
+        if !(spec.hostAliases ?? []).isEmpty { fields.append("spec.hostAliases") }
+        for (index, volume) in (spec.volumes ?? []).enumerated() {
+            if volume.emptyDir == nil && volume.hostPath == nil { fields.append("spec.volumes[\(index)] (only emptyDir and hostPath are supported)") }
+            if volume.emptyDir?.medium == "Memory" { fields.append("spec.volumes[\(index)].emptyDir.medium") }
+        }
+        let groups: [(String, [Container])] = [("spec.initContainers", spec.initContainers ?? []), ("spec.containers", spec.containers)]
+        for (prefix, containers) in groups {
+            for (index, container) in containers.enumerated() {
+                let path = "\(prefix)[\(index)]"
+                if container.livenessProbe != nil { fields.append("\(path).livenessProbe") }
+                if container.readinessProbe != nil { fields.append("\(path).readinessProbe") }
+                if container.startupProbe != nil { fields.append("\(path).startupProbe") }
+                if container.lifecycle != nil { fields.append("\(path).lifecycle") }
+                if !(container.envFrom ?? []).isEmpty { fields.append("\(path).envFrom") }
+                if container.restartPolicy != nil { fields.append("\(path).restartPolicy (sidecar containers)") }
+                if container.tty == true || container.stdin == true { fields.append("\(path).stdin/tty") }
+                if container.securityContext?.privileged == true { fields.append("\(path).securityContext.privileged") }
+                if container.securityContext?.runAsNonRoot != nil { fields.append("\(path).securityContext.runAsNonRoot") }
+                if container.securityContext?.seccompProfile != nil { fields.append("\(path).securityContext.seccompProfile") }
+                for (portIndex, port) in (container.ports ?? []).enumerated() where (port.hostPort ?? 0) != 0 {
+                    fields.append("\(path).ports[\(portIndex)].hostPort")
+                }
+            }
+        }
+        return fields
+    }
+}
