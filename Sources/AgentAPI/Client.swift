@@ -62,6 +62,8 @@ public struct APIClient: Sendable {
             let n = read(fd, &buffer, buffer.count)
             if n < 0 {
                 if errno == EINTR { continue }
+                // The agent drops connections from non-root peers; a reset before any byte is that case.
+                if errno == ECONNRESET && response.isEmpty { break }
                 throw .io(socket: socketPath, detail: "read: \(String(cString: strerror(errno)))")
             }
             if n == 0 { break }
@@ -74,9 +76,13 @@ public struct APIClient: Sendable {
         var offset = 0
         let bytes = [UInt8](data)
         while offset < bytes.count {
-            let n = bytes[offset...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            // MSG_NOSIGNAL: a connection the agent dropped must give an error, not kill the CLI with SIGPIPE.
+            let n = bytes[offset...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
             if n < 0 {
                 if errno == EINTR { continue }
+                if errno == EPIPE || errno == ECONNRESET {
+                    throw .io(socket: socketPath, detail: "the agent closed the connection without a reply (only root may use the socket)")
+                }
                 throw .io(socket: socketPath, detail: "write: \(String(cString: strerror(errno)))")
             }
             offset += n

@@ -19,6 +19,9 @@ public actor Agent {
     private var lastProblems: Set<ManifestProblem> = []
     private var server: APIServer?
     private var rescanRequested = false
+    /// Requests of admitted (not rejected) pods, for resource admission.
+    private var admittedRequests: [String: (milliCPU: Int64, memory: Int64)] = [:]
+    private let node: NodeResources
     /// Pods being killed and cleaned up (shown as Terminating).
     private var terminatingPods: [String: Date] = [:]
 
@@ -45,8 +48,10 @@ public actor Agent {
         context = WorkerContext(
             config: config, store: store,
             runtime: RuntimeService(runtimePath: config.runtimePath, shimPath: config.shimPath, runtimeRoot: config.root + "/runtime"),
-            images: images, rootfs: rootfs, events: EventRecorder(store: store))
+            images: images, rootfs: rootfs, events: EventRecorder(store: store),
+            memoryCapacity: NodeResources.detect(nodeName: config.nodeName).memoryBytes)
         source = ManifestSource(directory: config.manifests, nodeName: config.nodeName)
+        node = NodeResources.detect(nodeName: config.nodeName)
     }
 
     /// Starts everything and runs until the process ends.
@@ -67,7 +72,14 @@ public actor Agent {
                 continue
             }
             let previous = record.status.flatMap { try? KubeJSON.decoder().decode(PodStatus.self, from: $0) }
-            startWorker(uid: record.uid, pod: pod, previous: previous)
+            // A pod rejected before the restart stays rejected (admission happens once, as in kubelet).
+            var rejection: (reason: String, message: String)?
+            if let previous, let reason = previous.reason, previous.phase == PodPhase.failed {
+                rejection = (reason, (previous.message ?? "").replacingOccurrences(of: "Pod was rejected: ", with: ""))
+            } else {
+                admittedRequests[record.uid] = Admission.requests(pod)
+            }
+            startWorker(uid: record.uid, pod: pod, previous: previous, rejection: rejection)
             Log.info("adopted pod \(record.namespace)/\(record.name) (\(record.uid))")
             if !desired.contains(record.uid) {
                 terminatingPods[record.uid] = Date()
@@ -129,16 +141,14 @@ public actor Agent {
             terminatingPods[uid] = Date()
             Task { await worker.terminate() }
         }
-        var admitted = workers.count
         for desiredPod in pods where workers[desiredPod.uid] == nil {
-            var rejection: (reason: String, message: String)?
-            if admitted >= config.maxPods {
-                rejection = (
-                    "OutOfpods", "Node didn't have enough resource: pods, requested: 1, used: \(admitted), capacity: \(config.maxPods)"
-                )
+            let used = admittedRequests.values.reduce((milliCPU: Int64(0), memory: Int64(0))) { ($0.milliCPU + $1.milliCPU, $0.memory + $1.memory) }
+            let rejection = Admission.check(
+                desiredPod.pod, node: node, nodeName: config.nodeName, used: used, admittedPods: admittedRequests.count, maxPods: config.maxPods)
+            if let rejection {
                 context.events.pod(
                     uid: desiredPod.uid, namespace: desiredPod.pod.metadata.namespace ?? "default", name: desiredPod.pod.metadata.name ?? "",
-                    "Warning", "OutOfpods", rejection?.message ?? "")
+                    "Warning", rejection.reason, rejection.message)
             }
             let record = PodRecord(
                 uid: desiredPod.uid, namespace: desiredPod.pod.metadata.namespace ?? "default", name: desiredPod.pod.metadata.name ?? "",
@@ -147,7 +157,7 @@ public actor Agent {
                 Log.error("pod \(record.namespace)/\(record.name): \(error)")
                 continue
             }
-            admitted += 1
+            if rejection == nil { admittedRequests[desiredPod.uid] = Admission.requests(desiredPod.pod) }
             for field in Unsupported.fields(of: desiredPod.pod) {
                 context.events.pod(
                     uid: record.uid, namespace: record.namespace, name: record.name, "Warning", "UnsupportedField",
@@ -170,6 +180,7 @@ public actor Agent {
         workers[uid] = nil
         tasks[uid] = nil
         terminatingPods[uid] = nil
+        admittedRequests[uid] = nil
     }
 
     // MARK: - Queries for the API

@@ -13,6 +13,7 @@ struct BundleBuilder: Sendable {
     var sandbox: Sandbox
     var cgroupsPath: String
     var nodeName: String
+    var memoryCapacity: Int64
 
     /// Kubernetes' environment (kubelet_pods.go makeEnvironmentVariables): `value` with `$(VAR)` expansion
     /// against earlier entries, and downward-API `fieldRef`s. Other sources are reported as unsupported.
@@ -141,7 +142,8 @@ struct BundleBuilder: Sendable {
             args: defaults.args, env: defaults.env + ["HOSTNAME=\(Self.hostname(pod))"], cwd: defaults.workingDir,
             capabilities: OCI.Capabilities(bounding: capabilities, effective: capabilities, permitted: capabilities),
             rlimits: [OCI.Rlimit(type: "RLIMIT_NOFILE", hard: nofile, soft: nofile)],
-            noNewPrivileges: securityContext?.allowPrivilegeEscalation == false ? true : nil)
+            noNewPrivileges: securityContext?.allowPrivilegeEscalation == false ? true : nil,
+            oomScoreAdj: Admission.achievable(Admission.oomScoreAdj(pod, container: container, memoryCapacity: memoryCapacity)))
         var namespaces = [
             OCI.Namespace(type: "network", path: sandbox.path("net")), OCI.Namespace(type: "ipc", path: sandbox.path("ipc")),
             OCI.Namespace(type: "uts", path: sandbox.path("uts")), OCI.Namespace(type: "mount"),

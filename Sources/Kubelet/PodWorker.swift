@@ -13,6 +13,7 @@ struct WorkerContext: Sendable {
     let images: ImageStore
     let rootfs: RootfsManager
     let events: EventRecorder
+    let memoryCapacity: Int64
 }
 
 /// One worker per pod (kubelet's podWorkers + syncPod): a loop that compares the pod's spec with what the
@@ -279,7 +280,7 @@ actor PodWorker {
             let builder = BundleBuilder(
                 pod: pod, container: container, podUID: uid, podDirectory: podDirectory, sandbox: sandbox,
                 cgroupsPath: (context.config.cgroupParent.isEmpty ? "" : context.config.cgroupParent + "/") + "pods/\(uid)/\(container.name)",
-                nodeName: context.config.nodeName)
+                nodeName: context.config.nodeName, memoryCapacity: context.memoryCapacity)
             let env: [(name: String, value: String)]
             do { env = try builder.environment() } catch {
                 try? context.rootfs.release(containerID: id)

@@ -11,7 +11,6 @@ enum Unsupported {
         if spec.hostIPC == true { fields.append("spec.hostIPC") }
         if spec.shareProcessNamespace == true { fields.append("spec.shareProcessNamespace") }
         if spec.activeDeadlineSeconds != nil { fields.append("spec.activeDeadlineSeconds") }
-        if !(spec.nodeSelector ?? [:]).isEmpty { fields.append("spec.nodeSelector") }
         if spec.dnsConfig != nil { fields.append("spec.dnsConfig") }
         if !(spec.hostAliases ?? []).isEmpty { fields.append("spec.hostAliases") }
         for (index, volume) in (spec.volumes ?? []).enumerated() {

@@ -405,6 +405,81 @@ extension AgentTests {
     }
 }
 
+extension AgentTests {
+    /// Admission: kubelet's reasons and messages; a rejected pod is Failed and never started.
+    @Test func admissionRejectsPodsThatDoNotFit() throws {
+        let agent = try AgentHarness()
+        defer { agent.cleanUp() }
+        let tooBig = sleeperPod(name: "too-big").replacingOccurrences(
+            of: "    command:", with: "    resources:\n      requests:\n        cpu: \"1000\"\n    command:")
+        try agent.write("too-big.yaml", tooBig)
+        let selector = sleeperPod(name: "elsewhere").replacingOccurrences(of: "  containers:", with: "  nodeSelector:\n    disk: ssd\n  containers:")
+        try agent.write("elsewhere.yaml", selector)
+        let big = try agent.waitForPod("too-big") { $0.status?.phase == "Failed" }
+        #expect(big?.status?.reason == "OutOfcpu")
+        #expect(big?.status?.message?.hasPrefix("Pod was rejected: Node didn't have enough resource: cpu, requested: 1000000, used: 0, capacity: ") == true)
+        let other = try agent.waitForPod("elsewhere") { $0.status?.phase == "Failed" }
+        #expect(other?.status?.reason == "NodeAffinity")
+        let table = try agent.agentctl(["get", "pods"]).check().stdout
+        #expect(table.contains("OutOfcpu") && table.contains("NodeAffinity"), "get pods: \(table)")
+        #expect(agent.runtimeContainers().isEmpty)
+        #expect(try agent.events().contains("Node didn't have enough resource: cpu"))
+    }
+
+    /// Resources reach the cgroup: a container over its memory limit is OOM-killed and reported so.
+    @Test func memoryLimitOOMKillIsReported() throws {
+        let agent = try AgentHarness()
+        defer { agent.cleanUp() }
+        try agent.write(
+            "hog.yaml",
+            """
+            apiVersion: v1
+            kind: Pod
+            metadata:
+              name: hog
+            spec:
+              restartPolicy: Never
+              containers:
+              - name: hog
+                image: \(testImage)
+                resources:
+                  limits:
+                    cpu: 100m
+                    memory: 32Mi
+                # The shell keeps the whole 200 MB output of the command substitution in memory.
+                command: ["sh", "-c", "x=$(head -c 200000000 /dev/zero | tr '\\\\0' a); echo ${#x}"]
+            """)
+        let pod = try agent.waitForPod("hog", timeout: .seconds(60)) { $0.status?.phase == "Failed" }
+        #expect(pod != nil, "status: \(String(describing: try? agent.pod("hog")?.status))")
+        let terminated = pod?.status?.containerStatuses?.first?.state?.terminated
+        #expect(terminated?.reason == "OOMKilled", "terminated: \(String(describing: terminated))")
+        #expect(terminated?.exitCode == 137)
+        #expect(pod?.status?.qosClass == "Guaranteed")
+    }
+
+    /// The API socket is 0600 and serves root only (SO_PEERCRED): another user gets no answer even when
+    /// the file mode would let it connect.
+    @Test func apiServesRootOnly() throws {
+        let agent = try AgentHarness()
+        defer { agent.cleanUp() }
+        var st = stat()
+        #expect(stat(agent.socket, &st) == 0)
+        #expect(st.st_mode & 0o777 == 0o600)
+        let refused = try run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", agent.binaries + "/agentctl", "--socket", agent.socket, "ps"])
+        #expect(!refused.succeeded)
+        #expect(refused.stderr.contains("Permission denied"), "\(refused)")
+        // Open the mode up: the peer check still refuses.
+        #expect(chmod(agent.socket, 0o666) == 0)
+        chmod(agent.dir, 0o755)
+        let unanswered = try run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", agent.binaries + "/agentctl", "--socket", agent.socket, "ps"])
+        #expect(!unanswered.succeeded)
+        #expect(unanswered.stderr.contains("closed the connection without a reply"), "\(unanswered)")
+        #expect(try agent.agentctl(["ps"]).succeeded)
+        let unknown = try agent.agentctl(["get", "pods", "nope"])
+        #expect(!unknown.succeeded && unknown.stderr.contains("pods \"nope\" not found"))
+    }
+}
+
 /// The pod UID for a runtime container ID (`<uid prefix 12>-<container>-<attempt>`).
 func uidOf(_ id: String, in agent: AgentHarness) -> String? {
     ((try? FileManager.default.contentsOfDirectory(atPath: agent.root + "/pods")) ?? []).first { id.hasPrefix(String($0.prefix(12)) + "-") }
