@@ -46,7 +46,7 @@ let package = Package(
             // -nostartfiles drops swiftc's Swift start-up object; the shim does no NSS lookups.
             linkerSettings: [.unsafeFlags(["-static-executable", "-nostartfiles"])]),
         // Runs the cgroup and runtime checks inside the cgroup v2 VM (vm/).
-        .executableTarget(name: "minirun-selftest", dependencies: ["Cgroups", "Runtime"], swiftSettings: strict),
+        .executableTarget(name: "minirun-selftest", dependencies: ["Cgroups"], swiftSettings: strict),
         // Kubernetes object model (Pod, ...) and manifest decoding/validation with Kubernetes defaults and messages.
         .target(name: "KubeAPI", dependencies: [.product(name: "Yams", package: "Yams")], swiftSettings: strict),
         // Image service (containerd image-service role): references, registry pulls, content store, rootfs.

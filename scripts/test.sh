@@ -4,4 +4,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "tests need root (containers, cgroups, namespaces)" >&2; exit 1; }
 swift build --build-tests
-swift test --skip-build --parallel --num-workers 2
+swift test --skip-build
+echo "== cgroup v2 VM suite"
+scripts/vm-test.sh

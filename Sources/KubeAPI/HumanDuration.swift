@@ -2,6 +2,8 @@
 /// Values are truncated, never rounded; up to one second in the future still prints `0s` (clock skew).
 public enum HumanDuration {
     public static func format(seconds interval: Double) -> String {
+        // Out-of-range input (NaN, far beyond any clock) must not trap the Int64 conversion.
+        guard interval.isFinite, abs(interval) < 1e15 else { return interval > 0 ? "\(Int64(1e15) / 86400 / 365)y" : "<invalid>" }
         let seconds = Int64(interval.rounded(.towardZero))
         if seconds < -1 { return "<invalid>" }
         if seconds < 0 { return "0s" }

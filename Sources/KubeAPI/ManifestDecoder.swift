@@ -101,6 +101,21 @@ public struct ManifestFile: Hashable, Sendable {
     }
 }
 
+extension ManifestFile {
+    /// Object keys (`kind namespace/name`) defined more than once across `files`, with the files (in order) that
+    /// define them. Kubelet's file source keeps the last one read; the agent decides what to do and should say so.
+    public static func duplicateKeys(in files: [ManifestFile]) -> [String: [String]] {
+        var seen: [String: [String]] = [:]
+        for file in files {
+            for document in file.documents {
+                guard let key = document.object?.key, let kind = document.object?.kind else { continue }
+                seen["\(kind) \(key)", default: []].append(file.fileName)
+            }
+        }
+        return seen.filter { $0.value.count > 1 }
+    }
+}
+
 /// How one kind is decoded: accepted apiVersions and the reader for the object.
 struct KindHandler: Sendable {
     let apiVersions: [String]
@@ -139,11 +154,21 @@ public struct ManifestDecoder: Sendable {
     public func decodeFile(atPath path: String, displayName: String? = nil) -> ManifestFile {
         let name = displayName ?? (path as NSString).lastPathComponent
         var file = ManifestFile(fileName: name, documents: [])
+        // Only regular files (symlinks followed, like kubelet's os.Stat): opening a FIFO would block the caller.
+        var info = stat()
+        guard stat(path, &info) == 0 else {
+            file.fileError = ManifestFileError(.unreadable("cannot stat \(path): \(String(cString: strerror(errno)))"))
+            return file
+        }
+        guard info.st_mode & S_IFMT == S_IFREG else {
+            file.fileError = ManifestFileError(.unreadable("\(path) is not a regular file"))
+            return file
+        }
         guard let handle = FileHandle(forReadingAtPath: path) else {
             file.fileError = ManifestFileError(.unreadable("cannot open \(path)"))
             return file
         }
-        defer { try? handle.close() }
+        // `FileHandle(forReadingAtPath:)` owns its descriptor and closes it when released at the end of this call.
         do {
             let size = try handle.seekToEnd()
             if size > UInt64(limits.maxFileBytes) {
@@ -174,7 +199,13 @@ public struct ManifestDecoder: Sendable {
             return file
         }
         let text = String(decoding: bytes, as: UTF8.self)
-        if let problem = Self.aliasKeyProblem(bytes) {
+        let scan = PreScan.scan(bytes, depthLimit: limits.maxDepth)
+        if let deep = scan.tooDeep {
+            file.fileError = ManifestFileError(
+                .unsafe("line \(deep.line): YAML nesting deeper than \(limits.maxDepth) levels; refusing to parse (manifests nest about 15 levels)"))
+            return file
+        }
+        if let problem = scan.aliasKey {
             file.fileError = ManifestFileError(.unsafe(problem))
             return file
         }
@@ -189,7 +220,9 @@ public struct ManifestDecoder: Sendable {
     private func decode(text: String, into file: ManifestFile) -> ManifestFile {
         var file = file
         do {
-            let parser = try Parser(yaml: text)
+            // The basic resolver (no rules): scalars are typed by `ScalarType`, and Yams' default rules would run
+            // regular expressions on every mapping key while checking for duplicates.
+            let parser = try Parser(yaml: text, resolver: .basic)
             var index = 0
             while let root = try parser.nextRoot() {
                 defer { index += 1 }
@@ -214,13 +247,14 @@ public struct ManifestDecoder: Sendable {
         }
         document.apiVersion = reader.string("apiVersion")
         document.kind = reader.string("kind")
-        if let metadata = root.mapping?["metadata"]?.mapping, let name = metadata["name"]?.scalar?.string {
-            let namespace = metadata["namespace"]?.scalar?.string ?? Defaults.namespace
+        if let metadata = Self.value(of: "metadata", in: root)?.mapping, let name = Self.value(of: "name", in: .mapping(metadata))?.scalar?.string {
+            let namespace = Self.value(of: "namespace", in: .mapping(metadata))?.scalar?.string ?? Defaults.namespace
             document.key = "\(namespace.isEmpty ? Defaults.namespace : namespace)/\(name)"
         }
         guard let kind = document.kind, !kind.isEmpty else {
-            ctx.error(.required(FieldPath("kind"), "every manifest document needs a kind, e.g. `kind: Pod`"))
-            if document.apiVersion?.isEmpty ?? true { ctx.error(.required(FieldPath("apiVersion"))) }
+            // A present but mistyped field already has its own error.
+            if !reader.has("kind") { ctx.error(.required(FieldPath("kind"), "every manifest document needs a kind, e.g. `kind: Pod`")) }
+            if !reader.has("apiVersion") { ctx.error(.required(FieldPath("apiVersion"))) }
             document.errors = ctx.allErrors
             return document
         }
@@ -236,7 +270,7 @@ public struct ManifestDecoder: Sendable {
             return document
         }
         guard let apiVersion = document.apiVersion, !apiVersion.isEmpty else {
-            ctx.error(.required(FieldPath("apiVersion")))
+            if !reader.has("apiVersion") { ctx.error(.required(FieldPath("apiVersion"))) }
             document.errors = ctx.allErrors
             return document
         }
@@ -251,6 +285,10 @@ public struct ManifestDecoder: Sendable {
         let decodeErrors = ctx.allErrors
         document.errors = decodeErrors.isEmpty ? validationErrors : decodeErrors + validationErrors.filter { !overlaps($0, decodeErrors) }
         document.warnings = ctx.allWarnings
+        if document.errors.count > limits.maxDiagnostics {
+            let dropped = document.errors.count - limits.maxDiagnostics
+            document.errors = Array(document.errors.prefix(limits.maxDiagnostics)) + [.forbidden(.root, "\(dropped) more errors not shown")]
+        }
         if document.errors.isEmpty {
             document.object = object
             document.key = object?.key ?? document.key
@@ -258,9 +296,23 @@ public struct ManifestDecoder: Sendable {
         return document
     }
 
-    /// A validation error on a field whose decoding already failed (e.g. `Required value` after a type error).
+    /// A mapping's value by key text. (Yams' `Mapping[String]` compares resolved tags, which runs regexes.)
+    static func value(of key: String, in node: Node) -> Node? {
+        guard case .mapping(let mapping) = node else { return nil }
+        for (keyNode, value) in mapping {
+            if case .scalar(let scalar) = keyNode, scalar.string == key { return value }
+        }
+        return nil
+    }
+
+    /// A validation error on a field whose decoding already failed: `spec.containers: Required value` after
+    /// `spec.containers[0]` was not a map, or `...containerPort: Required value` after a type error there.
     private func overlaps(_ error: FieldError, _ decodeErrors: [FieldError]) -> Bool {
-        decodeErrors.contains { $0.path == error.path || error.path.description.hasPrefix($0.path.description + ".") }
+        decodeErrors.contains { decodeError in
+            let a = decodeError.path.components
+            let b = error.path.components
+            return a.starts(with: b) || b.starts(with: a)
+        }
     }
 
     static func syntaxError(_ error: YamlError) -> ManifestFileError {
@@ -314,43 +366,5 @@ public struct ManifestDecoder: Sendable {
                 return offset
             }
         }
-    }
-
-    /// Yams compares mapping keys by hashing whole nodes, so a key that is an alias of a large (alias-expanded)
-    /// structure would take exponential time before the node budget can act. Such keys have no use in a
-    /// Kubernetes manifest, so files with anchors are scanned for them and refused. The scan is textual and
-    /// conservative: it can only refuse files that define anchors (`&name`).
-    static func aliasKeyProblem(_ bytes: [UInt8]) -> String? {
-        guard bytes.contains(UInt8(ascii: "&")), bytes.contains(UInt8(ascii: "*")) else { return nil }
-        func isSpace(_ b: UInt8) -> Bool { b == 0x20 || b == 0x09 }
-        func isBreak(_ b: UInt8) -> Bool { b == 0x0A || b == 0x0D }
-        func isNameByte(_ b: UInt8) -> Bool {
-            (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || b == 0x2D || b == 0x5F || b >= 0x80
-        }
-        func followedByValueIndicator(_ start: Int) -> Bool {
-            var j = start
-            while j < bytes.count && isSpace(bytes[j]) { j += 1 }
-            guard j < bytes.count, bytes[j] == UInt8(ascii: ":") else { return false }
-            return j + 1 >= bytes.count || isSpace(bytes[j + 1]) || isBreak(bytes[j + 1]) || bytes[j + 1] == UInt8(ascii: ",")
-        }
-        var line = 1
-        for i in bytes.indices {
-            let byte = bytes[i]
-            if byte == 0x0A { line += 1 }
-            let previous: UInt8 = i == 0 ? 0x0A : bytes[i - 1]
-            let atNodeStart = isSpace(previous) || isBreak(previous) || "[{,".utf8.contains(previous)
-            if byte == UInt8(ascii: "*") && atNodeStart {
-                var j = i + 1
-                while j < bytes.count && isNameByte(bytes[j]) { j += 1 }
-                if j > i + 1 && followedByValueIndicator(j) {
-                    return "line \(line): a YAML alias used as a mapping key is not supported in manifests"
-                }
-            } else if byte == UInt8(ascii: "?") && atNodeStart && i + 1 < bytes.count && isSpace(bytes[i + 1]) {
-                return "line \(line): explicit YAML mapping keys (`? key`) are not supported in manifests that use anchors"
-            } else if (byte == UInt8(ascii: "]") || byte == UInt8(ascii: "}")) && followedByValueIndicator(i + 1) {
-                return "line \(line): a list or map used as a mapping key is not supported in manifests that use anchors"
-            }
-        }
-        return nil
     }
 }

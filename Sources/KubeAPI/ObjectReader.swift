@@ -11,14 +11,14 @@ import Yams
 public struct DecodeLimits: Sendable, Hashable {
     /// Files larger than this are refused before parsing; kubelet's `maxConfigLength` is 10 MiB.
     public var maxFileBytes: Int
-    /// Deepest field path the reader walks. The schema is far shallower; libyaml separately refuses nesting beyond 1000.
+    /// Deepest nesting accepted: checked on the text before parsing (see `NestingScan`) and on field paths while reading.
     public var maxDepth: Int
     /// Nodes visited per document, counting every expansion of a YAML alias ("billion laughs" defence).
     public var maxNodes: Int
     /// Errors and warnings kept per document; the rest are summarised in one line.
     public var maxDiagnostics: Int
 
-    public init(maxFileBytes: Int = 10 * 1024 * 1024, maxDepth: Int = 64, maxNodes: Int = 200_000, maxDiagnostics: Int = 200) {
+    public init(maxFileBytes: Int = 10 * 1024 * 1024, maxDepth: Int = 100, maxNodes: Int = 200_000, maxDiagnostics: Int = 200) {
         self.maxFileBytes = maxFileBytes
         self.maxDepth = maxDepth
         self.maxNodes = maxNodes
@@ -58,22 +58,23 @@ final class DecodeContext {
         self.limits = limits
     }
 
-    /// Counts one node; false once the budget is spent (the first time, an error says why).
-    func visit(_ path: FieldPath) -> Bool {
+    /// Counts one node at `depth` (path components); false once the budget is spent (the first time, an error
+    /// says why). The path is only built for that error: reading is hot, and most reads succeed.
+    func visit(_ path: @autoclosure () -> FieldPath, depth: Int) -> Bool {
         if budgetExceeded { return false }
         visited += 1
         if visited > limits.maxNodes {
             budgetExceeded = true
             errors.append(
                 .forbidden(
-                    path,
+                    path(),
                     "document has more than \(limits.maxNodes) nodes after expanding YAML aliases; refusing to read further"))
             return false
         }
-        if path.components.count > limits.maxDepth {
+        if depth > limits.maxDepth {
             if !depthExceeded {
                 depthExceeded = true
-                errors.append(.forbidden(path, "nesting deeper than \(limits.maxDepth) levels"))
+                errors.append(.forbidden(path(), "nesting deeper than \(limits.maxDepth) levels"))
             }
             return false
         }
@@ -105,20 +106,71 @@ final class DecodeContext {
     }
 }
 
-/// What a YAML scalar resolved to (YAML 1.1 rules, as sigs.k8s.io/yaml uses: `yes`/`no` are booleans).
+/// What a YAML scalar resolves to, following go-yaml v2 (what sigs.k8s.io/yaml, and so Kubernetes, uses):
+/// YAML 1.1 booleans (`yes`, `no`, `on`, `off`, `y`, `n`), `null`/`~`/empty, Go-style integers and floats.
+/// Timestamps and sexagesimal numbers stay strings, as they do after Kubernetes' YAML-to-JSON step.
+///
+/// Resolved here rather than through Yams' resolver: that one runs up to seven `NSRegularExpression`s per plain
+/// scalar (slow on Linux) and follows YAML 1.1 where go-yaml does not (sexagesimal `1:30` as an integer).
 enum ScalarType {
     case string, int, float, bool, null
 
     init(_ scalar: Node.Scalar) {
-        // `Node.tag` is the resolved tag (the scalar's own `tag` is still implicit before resolution).
-        switch Node.scalar(scalar).tag.description {
+        // The scalar's own tag: empty while implicit, `str` for quoted and block scalars, or an explicit `!!int`.
+        switch scalar.tag.description {
+        case "":
+            self = scalar.style == .plain ? Self.resolvePlain(scalar.string) : .string
         case Tag.Name.int.rawValue: self = .int
         case Tag.Name.float.rawValue: self = .float
         case Tag.Name.bool.rawValue: self = .bool
         case Tag.Name.null.rawValue: self = .null
-        // Timestamps, `=` and `<<` become JSON strings in Kubernetes' YAML-to-JSON step; so do custom tags.
         default: self = .string
         }
+    }
+
+    static func resolvePlain(_ text: String) -> ScalarType {
+        switch text {
+        case "", "~", "null", "Null", "NULL":
+            return .null
+        case "y", "Y", "yes", "Yes", "YES", "on", "On", "ON", "true", "True", "TRUE", "n", "N", "no", "No", "NO", "off", "Off", "OFF",
+            "false", "False", "FALSE":
+            return .bool
+        case ".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF", "-.inf", "-.Inf", "-.INF", ".nan", ".NaN", ".NAN":
+            return .float
+        default:
+            break
+        }
+        guard let first = text.utf8.first,
+            first == UInt8(ascii: "-") || first == UInt8(ascii: "+") || first == UInt8(ascii: ".") || (first >= 48 && first <= 57)
+        else { return .string }
+        if parseYAMLInt(text) != nil { return .int }
+        return isGoFloat(text) ? .float : .string
+    }
+
+    /// `^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$`, go-yaml v2's float pattern.
+    static func isGoFloat(_ text: String) -> Bool {
+        var bytes = Substring(text).utf8[...]
+        func isDigit(_ b: UInt8) -> Bool { b >= 48 && b <= 57 }
+        if let sign = bytes.first, sign == UInt8(ascii: "-") || sign == UInt8(ascii: "+") { bytes = bytes.dropFirst() }
+        let integerDigits = bytes.prefix(while: isDigit).count
+        bytes = bytes.dropFirst(integerDigits)
+        var fractionDigits = 0
+        if bytes.first == UInt8(ascii: ".") {
+            bytes = bytes.dropFirst()
+            fractionDigits = bytes.prefix(while: isDigit).count
+            bytes = bytes.dropFirst(fractionDigits)
+            if integerDigits == 0 && fractionDigits == 0 { return false }
+        } else if integerDigits == 0 {
+            return false
+        }
+        if let e = bytes.first, e == UInt8(ascii: "e") || e == UInt8(ascii: "E") {
+            bytes = bytes.dropFirst()
+            if let sign = bytes.first, sign == UInt8(ascii: "-") || sign == UInt8(ascii: "+") { bytes = bytes.dropFirst() }
+            let exponentDigits = bytes.prefix(while: isDigit).count
+            if exponentDigits == 0 { return false }
+            bytes = bytes.dropFirst(exponentDigits)
+        }
+        return bytes.isEmpty
     }
 }
 
@@ -156,7 +208,8 @@ func isNull(_ node: Node) -> Bool {
     return false
 }
 
-/// Parses a YAML 1.1 integer literal (`8080`, `+1`, `-2`, `0x1F`, `0o17`, `017`, `0b101`, `1_000`).
+/// Parses an integer the way go-yaml v2 does (Go `ParseInt(s, 0, 64)` after dropping `_`):
+/// `8080`, `+1`, `-2`, `0x1F`, `0o17`, `017`, `0b101`, `1_000`.
 func parseYAMLInt(_ text: String) -> Int64? {
     var body = Substring(text.replacingOccurrences(of: "_", with: ""))
     var negative = false
@@ -180,7 +233,7 @@ func parseYAMLInt(_ text: String) -> Int64? {
         radix = 8
         body = body.dropFirst()
     }
-    guard !body.isEmpty, let magnitude = UInt64(body, radix: radix) else { return nil }
+    guard !body.isEmpty, body.allSatisfy(\.isHexDigit), let magnitude = UInt64(body, radix: radix) else { return nil }
     if negative {
         return magnitude <= UInt64(Int64.max) + 1 ? Int64(truncatingIfNeeded: 0 &- magnitude) : nil
     }
@@ -218,7 +271,7 @@ final class ObjectReader {
                 ctx.error(.invalid(path, describe(keyNode), "map keys must be strings"))
                 continue
             }
-            if Node.scalar(key).tag.description == Tag.Name.merge.rawValue {
+            if key.style == .plain && key.string == "<<" {
                 merges.append(value)
                 continue
             }
@@ -233,11 +286,11 @@ final class ObjectReader {
         for merge in merges {
             switch merge {
             case .mapping(let inner):
-                guard ctx.visit(path) else { return }
+                guard ctx.visit(path, depth: path.components.count) else { return }
                 collect(inner, merging: true)
             case .sequence(let list):
                 for case .mapping(let inner) in list {
-                    guard ctx.visit(path) else { return }
+                    guard ctx.visit(path, depth: path.components.count) else { return }
                     collect(inner, merging: true)
                 }
             default:
@@ -252,7 +305,7 @@ final class ObjectReader {
     func node(_ key: String) -> Node? {
         consumed.insert(key)
         guard let node = values[key], !isNull(node) else { return nil }
-        return ctx.visit(path.child(key)) ? node : nil
+        return ctx.visit(path.child(key), depth: path.components.count + 1) ? node : nil
     }
 
     func has(_ key: String) -> Bool {
@@ -419,7 +472,7 @@ final class ObjectReader {
         var out: [T] = []
         for (index, item) in sequence.enumerated() {
             let itemPath = path.index(index)
-            guard ctx.visit(itemPath) else { break }
+            guard ctx.visit(itemPath, depth: itemPath.components.count) else { break }
             if isNull(item) {
                 ctx.error(.invalid(itemPath, .raw("null"), "list items may not be null"))
                 continue

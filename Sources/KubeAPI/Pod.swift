@@ -63,9 +63,13 @@ extension ObjectReader {
     /// An RFC 3339 timestamp (`2024-01-02T03:04:05Z`).
     func time(_ key: String) -> Date? {
         guard let text = string(key) else { return nil }
-        if let date = try? Date(text, strategy: .iso8601) { return date }
-        ctx.error(.invalid(path.child(key), .string(text), "expected an RFC 3339 time such as \"2024-01-02T03:04:05Z\""))
-        return nil
+        do {
+            return try Date(text, strategy: .iso8601)
+        } catch {
+            // Foundation's parse error text says nothing useful to a manifest author; say what is expected instead.
+            ctx.error(.invalid(path.child(key), .string(text), "expected an RFC 3339 time such as \"2024-01-02T03:04:05Z\""))
+            return nil
+        }
     }
 }
 

@@ -93,11 +93,20 @@ public struct Quantity: Hashable, Sendable, Comparable, CustomStringConvertible,
             else {
                 throw fail("unable to parse quantity's suffix")
             }
-            (format, base10Exponent) = (.decimalExponent, exponent)
+            // Clamped so the arithmetic below cannot overflow; 10^±1000 is out of range either way.
+            (format, base10Exponent) = (.decimalExponent, min(max(exponent, -1000), 1000))
         }
         // value = digits × 10^(exponent - fractionCount) × binaryMultiplier, in nano units (+9), rounded up.
-        let digits = (integerDigits + fractionDigits).drop { $0 == 0 }
-        let scale = base10Exponent - fractionDigits.count + 9
+        var digits = Array((integerDigits + fractionDigits).drop { $0 == 0 })
+        var scale = base10Exponent - fractionDigits.count + 9
+        // Digits below one nano-unit only matter for rounding up: drop them, remembering whether any was set.
+        var droppedNonZero = false
+        if scale < 0 && digits.count > 30 {
+            let drop = min(digits.count - 30, -scale)
+            droppedNonZero = digits.suffix(drop).contains { $0 != 0 }
+            digits.removeLast(drop)
+            scale += drop
+        }
         guard digits.count + max(scale, 0) <= 30 else { throw fail("quantity is too large") }
         var mantissa: Int128 = 0
         for digit in digits { mantissa = mantissa * 10 + Int128(digit) }
@@ -106,16 +115,16 @@ public struct Quantity: Hashable, Sendable, Comparable, CustomStringConvertible,
             nanos = mantissa * Self.power10(scale)
             let (product, overflow) = nanos.multipliedReportingOverflow(by: binaryMultiplier)
             guard !overflow, product <= Self.maxNano else { throw fail("quantity is too large") }
-            nanos = product
+            nanos = product + (droppedNonZero ? 1 : 0)
         } else {
             // Multiply by the binary factor first so e.g. 0.5Ki stays exact, then divide rounding up.
             let (product, overflow) = mantissa.multipliedReportingOverflow(by: binaryMultiplier)
             guard !overflow else { throw fail("quantity is too large") }
             if -scale > 38 {
-                nanos = product == 0 ? 0 : 1
+                nanos = product == 0 && !droppedNonZero ? 0 : 1
             } else {
                 let divisor = Self.power10(-scale)
-                nanos = product / divisor + (product % divisor == 0 ? 0 : 1)
+                nanos = product / divisor + (product % divisor == 0 && !droppedNonZero ? 0 : 1)
             }
             guard nanos <= Self.maxNano else { throw fail("quantity is too large") }
         }
@@ -257,9 +266,10 @@ public enum IntOrString: Hashable, Sendable, Codable, CustomStringConvertible {
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()
-        if let value = try? container.decode(Int32.self) {
-            self = .int(value)
-        } else {
+        do {
+            self = .int(try container.decode(Int32.self))
+        } catch DecodingError.typeMismatch {
+            // Not a number: the other half of the union.
             self = .string(try container.decode(String.self))
         }
     }

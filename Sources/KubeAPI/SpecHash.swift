@@ -35,20 +35,3 @@ public enum SpecHash {
 
     public static func container(_ container: Container) throws -> String { try hash(container) }
 }
-
-/// JSON encoding of API objects the way `kubectl get -o json` prints them.
-public enum KubeJSON {
-    public static func encoder(pretty: Bool = true) -> JSONEncoder {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = pretty ? [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes] : [.sortedKeys, .withoutEscapingSlashes]
-        // Kubernetes times are RFC 3339 in UTC with second precision.
-        encoder.dateEncodingStrategy = .iso8601
-        return encoder
-    }
-
-    public static func decoder() -> JSONDecoder {
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .iso8601
-        return decoder
-    }
-}

@@ -322,13 +322,17 @@ public enum Validation {
         }
         if let divisor = ref.divisor, !divisor.isZero {
             let allowed: [String]
+            let permitted: [Int128]
             if ref.resource.hasSuffix(".cpu") {
                 allowed = ["1m", "1"]
+                permitted = [1_000_000, Quantity.nano]
             } else {
                 allowed = ["1", "1k", "1M", "1G", "1T", "1P", "1E", "1Ki", "1Mi", "1Gi", "1Ti", "1Pi", "1Ei"]
+                let decimal = (0...6).map { Quantity.power10(3 * $0) * Quantity.nano }
+                let binary = (1...6).map { (Int128(1) << (10 * $0)) * Quantity.nano }
+                permitted = decimal + binary
             }
-            let permitted = allowed.compactMap { try? Quantity(parsing: $0) }
-            if !permitted.contains(divisor) {
+            if !permitted.contains(divisor.nanoValue) {
                 errors.append(.unsupported(path.child("divisor"), .string(divisor.description), allowed))
             }
         }
@@ -347,6 +351,10 @@ public enum Validation {
                     errors.append(.invalid(quantityPath, .string(quantity.description), "must be greater than or equal to 0"))
                 }
                 errors += Names.qualifiedName(name).map { .invalid(quantityPath, .string(name), $0) }
+                // Unprefixed names must be ones Kubernetes knows; this catches typos such as `memroy`.
+                if !name.contains("/") && !["cpu", "memory", "ephemeral-storage"].contains(name) && !name.hasPrefix("hugepages-") {
+                    errors.append(.invalid(quantityPath, .string(name), "must be a standard resource for containers"))
+                }
             }
         }
         for (name, request) in requests.sorted(by: { $0.key < $1.key }) {
@@ -425,16 +433,17 @@ public enum Validation {
         if let action = probe.grpc, !(1...65535).contains(action.port) {
             errors.append(.invalid(path.child("grpc").child("port"), .int(Int64(action.port)), "must be between 1 and 65535, inclusive"))
         }
-        // Defaulting turned 0 into the defaults, so only negative values reach these checks (as in Kubernetes).
+        // Defaulting turned 0 into the defaults (1, 10, 1, 3), so after it every accepted value is >= 1 except
+        // initialDelaySeconds; only negative values reach these errors. Kubernetes' validateProbe uses
+        // ValidateNonnegativeField for all five, so the wording is "greater than or equal to 0" for each.
         let fields: [(String, Int32?)] = [
             ("initialDelaySeconds", probe.initialDelaySeconds), ("timeoutSeconds", probe.timeoutSeconds), ("periodSeconds", probe.periodSeconds),
             ("successThreshold", probe.successThreshold), ("failureThreshold", probe.failureThreshold),
         ]
         for (name, value) in fields {
             guard let value else { continue }
-            let minimum: Int32 = name == "initialDelaySeconds" ? 0 : 1
-            if value < minimum {
-                errors.append(.invalid(path.child(name), .int(Int64(value)), "must be greater than or equal to \(minimum)"))
+            if value < 0 {
+                errors.append(.invalid(path.child(name), .int(Int64(value)), "must be greater than or equal to 0"))
             }
         }
         if kind != "readinessProbe", let threshold = probe.successThreshold, threshold != 1 {
@@ -461,8 +470,9 @@ public enum Validation {
         if let scheme = action.scheme, !schemes.contains(scheme) {
             errors.append(.unsupported(path.child("scheme"), .string(scheme), schemes))
         }
-        for (index, header) in (action.httpHeaders ?? []).enumerated() {
-            errors += Names.httpHeaderName(header.name).map { .invalid(path.child("httpHeaders").index(index).child("name"), .string(header.name), $0) }
+        for header in action.httpHeaders ?? [] {
+            // Kubernetes reports these on `httpHeaders` itself, without the index.
+            errors += Names.httpHeaderName(header.name).map { .invalid(path.child("httpHeaders"), .string(header.name), $0) }
         }
         return errors
     }
@@ -496,7 +506,8 @@ public enum Validation {
         if let action = hook.tcpSocket { errors += validatePort(action.port, path: path.child("tcpSocket").child("port"), portNames: portNames) }
         if let sleep = hook.sleep, sleep.seconds < 0 || sleep.seconds > grace {
             errors.append(
-                .invalid(path.child("sleep").child("seconds"), .int(sleep.seconds), "must be non-negative and less than terminationGracePeriodSeconds (\(grace))"))
+                .invalid(
+                    path.child("sleep").child("seconds"), .int(sleep.seconds), "must be non-negative and less than terminationGracePeriodSeconds (\(grace))"))
         }
         return errors
     }
@@ -512,11 +523,15 @@ public enum Validation {
         }
         if context.allowPrivilegeEscalation == false && context.privileged == true {
             errors.append(
-                .invalid(path, .raw("{allowPrivilegeEscalation: false, privileged: true}"), "cannot set `allowPrivilegeEscalation` to false and `privileged` to true"))
+                .invalid(
+                    path, .raw("{allowPrivilegeEscalation: false, privileged: true}"), "cannot set `allowPrivilegeEscalation` to false and `privileged` to true"
+                ))
         }
         if context.allowPrivilegeEscalation == false, (context.capabilities?.add ?? []).contains(where: { ["SYS_ADMIN", "CAP_SYS_ADMIN"].contains($0) }) {
             errors.append(
-                .invalid(path, .raw("{allowPrivilegeEscalation: false, capabilities.add: [SYS_ADMIN]}"), "cannot set `allowPrivilegeEscalation` to false and `capabilities.Add` CAP_SYS_ADMIN"))
+                .invalid(
+                    path, .raw("{allowPrivilegeEscalation: false, capabilities.add: [SYS_ADMIN]}"),
+                    "cannot set `allowPrivilegeEscalation` to false and `capabilities.Add` CAP_SYS_ADMIN"))
         }
         if let procMount = context.procMount, !procMountTypes.contains(procMount) {
             errors.append(.unsupported(path.child("procMount"), .string(procMount), procMountTypes))
@@ -664,7 +679,9 @@ public enum Validation {
                     if token.path.isEmpty { errors.append(.required(sourcePath.child("serviceAccountToken").child("path"))) }
                     if let seconds = token.expirationSeconds, seconds < 600 {
                         errors.append(
-                            .invalid(sourcePath.child("serviceAccountToken").child("expirationSeconds"), .int(seconds), "may not specify a duration less than 10 minutes"))
+                            .invalid(
+                                sourcePath.child("serviceAccountToken").child("expirationSeconds"), .int(seconds),
+                                "may not specify a duration less than 10 minutes"))
                     }
                 }
             }

@@ -55,7 +55,8 @@ struct DecodingTests {
     @Test func portAndVolumeDefaults() throws {
         let pod = try decodePod(
             podYAML(
-                container: "ports: [{containerPort: 8080, name: http}]\nvolumeMounts: [{name: a, mountPath: /a}, {name: b, mountPath: /b}, {name: s, mountPath: /s}]",
+                container:
+                    "ports: [{containerPort: 8080, name: http}]\nvolumeMounts: [{name: a, mountPath: /a}, {name: b, mountPath: /b}, {name: s, mountPath: /s}]",
                 spec: "volumes:\n- name: a\n- name: b\n  hostPath: {path: /tmp}\n- name: s\n  secret: {secretName: x}"))
         #expect(pod.spec.containers[0].ports?[0].protocol == "TCP")
         #expect(pod.spec.containers[0].ports?[0].hostPort == nil)

@@ -42,6 +42,10 @@ struct QuantityTests {
         Case(input: ".5", milli: 500, value: 1, canonical: "500m"),
         Case(input: "1E-3", milli: 1, value: 1, canonical: "1e-3"),
         Case(input: " 2 ", milli: 2000, value: 2, canonical: "2"),
+        Case(input: "0.12345678901234567890123456789012345678901234567890", milli: 124, value: 1, canonical: "123456790n"),
+        Case(input: "1e-9223372036854775808", milli: 1, value: 1, canonical: "1e-9"),
+        Case(input: "1.5e-9223372036854775808", milli: 1, value: 1, canonical: "1e-9"),
+        Case(input: "100000000000000000000.000000000000000000000001", milli: Int64.max, value: Int64.max, canonical: "100000000000000000000000000001n"),
     ]
 
     @Test(arguments: valid)
@@ -64,6 +68,9 @@ struct QuantityTests {
         ("1ki", "unable to parse quantity's suffix"),
         ("--1", Quantity.formatMessage),
         ("1e100", "quantity is too large"),
+        ("1e9223372036854775807", "quantity is too large"),
+        ("1e99999999999999999999", "unable to parse quantity's suffix"),
+        ("1000000000000000000000", "quantity is too large"),
     ]
 
     @Test(arguments: invalid)
