@@ -462,6 +462,33 @@ static void wait_for_start(const struct mk_plan *p) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Inherited fds. The child is a fork of the CLI, so until execve it holds every fd the CLI had
+// (CLOEXEC only acts at exec): a caller's pipe or socket would stay open for as long as a created
+// container waits for start. Close everything except stdio, the preserved fds and the plan's own.
+
+static void close_inherited_fds(const struct mk_plan *p) {
+    int keep[MK_MAX_JOINS + 4];
+    int n = 0;
+    keep[n++] = p->sync_fd;
+    keep[n++] = p->fifo_fd;
+    keep[n++] = p->console_fd;
+    for (int i = 0; i < p->njoins; i++) keep[n++] = p->joins[i].fd;
+    // Insertion sort: tiny array, no libc qsort (not async-signal-safe in principle).
+    for (int i = 1; i < n; i++) {
+        int v = keep[i], j = i - 1;
+        for (; j >= 0 && keep[j] > v; j--) keep[j + 1] = keep[j];
+        keep[j + 1] = v;
+    }
+    unsigned int next = 3 + (unsigned int)(p->preserve_fds > 0 ? p->preserve_fds : 0);
+    for (int i = 0; i < n; i++) {
+        if (keep[i] < 0 || (unsigned int)keep[i] < next) continue;
+        if ((unsigned int)keep[i] > next) (void)syscall(SYS_close_range, next, (unsigned int)keep[i] - 1, 0);
+        next = (unsigned int)keep[i] + 1;
+    }
+    (void)syscall(SYS_close_range, next, ~0U, 0);
+}
+
+// ---------------------------------------------------------------------------------------------
 // The child.
 
 __attribute__((noreturn)) static void child_main(const struct mk_plan *p) {
@@ -474,6 +501,7 @@ __attribute__((noreturn)) static void child_main(const struct mk_plan *p) {
     sigset_t none;
     sigemptyset(&none);
     (void)sigprocmask(SIG_SETMASK, &none, NULL);
+    close_inherited_fds(p);
 
     // The parent joins the cgroup, writes the id maps and applies rlimits, then says GO.
     wait_sync(MK_SYNC_GO);

@@ -2,6 +2,7 @@
 // filesystem setup: setns into the init's namespaces, cgroup joined before it runs, then the
 // process's own ids, capabilities, seccomp and no_new_privs.
 import CShims
+import Cgroups
 import OCISpec
 
 #if canImport(Glibc)
@@ -20,7 +21,7 @@ extension Lifecycle {
         }
         let spec = try ConfigLoader.load(bundle: record.bundle)
         let process = try execProcess(options, base: spec.process)
-        let resolver = SpecResolver(spec: spec, bundle: record.bundle, id: record.id, host: .current(layout: .hybrid))
+        let resolver = SpecResolver(spec: spec, bundle: record.bundle, id: record.id, host: .current(layout: detectCgroupLayout(), stateRoot: store.root))
         let plan = try resolver.resolveProcess(process, field: options.processFile == nil ? "process" : "process.json")
         if plan.terminal && options.consoleSocket == nil { throw .usage("exec: a terminal needs --console-socket") }
         let namespaces = try joinedNamespaces(of: record.pid)

@@ -10,7 +10,9 @@ import Security
 #endif
 
 extension HostFacts {
-    public static func current(layout: CgroupLayout) -> HostFacts {
+    /// `stateRoot` holds the seccomp cache (`<root>/.cache/seccomp`, like crun): compiling a ~440-name
+    /// profile with libseccomp on every start would cost more than the rest of the start.
+    public static func current(layout: CgroupLayout, stateRoot: String) -> HostFacts {
         HostFacts(
             hardLimit: { resource in
                 var limit = rlimit()
@@ -19,7 +21,7 @@ extension HostFacts {
             },
             cgroupLayout: layout,
             cgroupMountSources: { path in CgroupMounts.sources(cgroupsPath: path, layout: layout) },
-            compileSeccomp: { profile throws(RuntimeError) in try SeccompBridge.compile(profile) })
+            compileSeccomp: { profile throws(RuntimeError) in try SeccompBridge.compile(profile, cacheDirectory: stateRoot + "/.cache/seccomp") })
     }
 }
 
@@ -57,11 +59,12 @@ enum CgroupMounts {
     }
 }
 
-/// The seccomp compiler (the Security module: libseccomp → raw BPF, cached).
+/// The seccomp compiler (the Security module: libseccomp → raw BPF). Syscalls newer than the installed
+/// libseccomp are skipped by it; unknown names (typos) fail with their field path.
 enum SeccompBridge {
-    static func compile(_ profile: OCI.Seccomp) throws(RuntimeError) -> (filter: [UInt8], flags: UInt32) {
+    static func compile(_ profile: OCI.Seccomp, cacheDirectory: String) throws(RuntimeError) -> (filter: [UInt8], flags: UInt32) {
         do throws(SecurityError) {
-            let program = try Seccomp.compile(profile)
+            let program = try Seccomp.compile(profile, cacheDirectory: cacheDirectory)
             return (program.filter, program.flags)
         } catch {
             throw RuntimeError(error)

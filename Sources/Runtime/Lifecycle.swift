@@ -54,7 +54,7 @@ public struct Lifecycle: Sendable {
         let bundle = FileSystem.absolute(options.bundle)
         let spec = try ConfigLoader.load(bundle: bundle)
         let layout = detectCgroupLayout()
-        let plan = try SpecResolver(spec: spec, bundle: bundle, id: options.id, host: .current(layout: layout)).resolve()
+        let plan = try SpecResolver(spec: spec, bundle: bundle, id: options.id, host: .current(layout: layout, stateRoot: store.root)).resolve()
         if plan.process.terminal && options.consoleSocket == nil {
             throw .config("process.terminal", "a terminal needs --console-socket")
         }

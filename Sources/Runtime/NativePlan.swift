@@ -149,4 +149,3 @@ final class NativePlan {
         array(values.map { Optional(string($0)) } + [nil])
     }
 }
-

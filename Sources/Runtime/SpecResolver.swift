@@ -72,6 +72,11 @@ public struct SpecResolver {
         if spec.hostname.map({ !$0.isEmpty }) == true && !namespaces.has(.uts) {
             throw .config("hostname", "setting the hostname needs a private UTS namespace")
         }
+        if let hooks = spec.hooks {
+            // These run inside the container between setup steps; the C stage does not run programs.
+            if !(hooks.createContainer ?? []).isEmpty { throw .config("hooks.createContainer", "not supported by minirun") }
+            if !(hooks.startContainer ?? []).isEmpty { throw .config("hooks.startContainer", "not supported by minirun") }
+        }
         let cgroupsPath = resolveCgroupsPath()
         let mounts = try resolveMounts(rootfs: rootfs, namespaces: namespaces, cgroupsPath: cgroupsPath)
         let devices = try resolveDevices()
@@ -317,7 +322,8 @@ public struct SpecResolver {
             }
             let mode = typeBits | ((device.fileMode ?? 0o666) & 0o7777)
             devices.append(
-                DeviceNode(path: FileSystem.clean(device.path), mode: mode, major: device.major, minor: device.minor, uid: device.uid ?? 0, gid: device.gid ?? 0))
+                DeviceNode(
+                    path: FileSystem.clean(device.path), mode: mode, major: device.major, minor: device.minor, uid: device.uid ?? 0, gid: device.gid ?? 0))
         }
         for device in Self.defaultDevices where !devices.contains(where: { $0.path == device.path }) {
             devices.append(device)

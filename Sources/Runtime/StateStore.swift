@@ -44,7 +44,7 @@ public struct StateStore: Sendable {
             (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
                 || byte == 0x5F || byte == 0x2D || byte == 0x2E || byte == 0x2B
         }
-        guard !id.isEmpty, allowed, id != ".", id != ".." else { throw RuntimeError("invalid container id \"\(id)\"") }
+        guard !id.isEmpty, allowed, !id.hasPrefix(".") else { throw RuntimeError("invalid container id \"\(id)\"") }
     }
 
     /// Makes the state directory; fails if the id is taken.
@@ -83,7 +83,7 @@ public struct StateStore: Sendable {
     }
 
     public func ids() -> [String] {
-        FileSystem.list(root).filter { FileSystem.isDirectory(directory($0)) }.sorted()
+        FileSystem.list(root).filter { !$0.hasPrefix(".") && FileSystem.isDirectory(directory($0)) }.sorted()
     }
 
     public func remove(_ id: String) throws(RuntimeError) {

@@ -38,7 +38,8 @@ struct ConfigValidationTests {
         },
         Case(
             name: "rlimit above hard limit",
-            expected: "config.json: process.rlimits[0]: RLIMIT_NOFILE hard limit 1048576 is above the current hard limit 4096 (raising it needs CAP_SYS_RESOURCE)"
+            expected:
+                "config.json: process.rlimits[0]: RLIMIT_NOFILE hard limit 1048576 is above the current hard limit 4096 (raising it needs CAP_SYS_RESOURCE)"
         ) {
             $0.process?.rlimits = [OCI.Rlimit(type: "RLIMIT_NOFILE", hard: 1_048_576, soft: 1024)]
         },
@@ -57,7 +58,8 @@ struct ConfigValidationTests {
         Case(name: "hostname without uts", expected: "config.json: hostname: setting the hostname needs a private UTS namespace") {
             $0.linux?.namespaces?.removeAll { $0.type == "uts" }
         },
-        Case(name: "non-namespaced sysctl", expected: "config.json: linux.sysctl.vm.swappiness: sysctl \"vm.swappiness\" is not in a separate kernel namespace") {
+        Case(name: "non-namespaced sysctl", expected: "config.json: linux.sysctl.vm.swappiness: sysctl \"vm.swappiness\" is not in a separate kernel namespace")
+        {
             $0.linux?.sysctl = ["vm.swappiness": "10"]
         },
         Case(name: "net sysctl without netns", expected: "config.json: linux.sysctl.net.ipv4.ip_forward: needs a private network namespace") {
@@ -92,13 +94,15 @@ struct ConfigValidationTests {
         #expect(throws: RuntimeError(testCase.expected)) { try resolver.resolve() }
     }
 
-    @Test("wrong JSON types name the field", arguments: [
-        (#"{"ociVersion":"1.0","process":{"user":{"uid":"x","gid":0},"cwd":"/"}}"#, "config.json: process.user.uid: expected a non-negative integer"),
-        (#"{"ociVersion":"1.0","process":{"user":{"uid":0,"gid":0},"cwd":"/","args":"sh"}}"#, "config.json: process.args: expected an array"),
-        (#"{"ociVersion":"1.0","root":{"readonly":true}}"#, "config.json: root.path: required field is missing"),
-        (#"{"ociVersion":"1.0","mounts":[{"destination":"/a"},{"destination":5}]}"#, "config.json: mounts[1].destination: expected a string"),
-        ("{not json", "config.json: invalid JSON"),
-    ])
+    @Test(
+        "wrong JSON types name the field",
+        arguments: [
+            (#"{"ociVersion":"1.0","process":{"user":{"uid":"x","gid":0},"cwd":"/"}}"#, "config.json: process.user.uid: expected a non-negative integer"),
+            (#"{"ociVersion":"1.0","process":{"user":{"uid":0,"gid":0},"cwd":"/","args":"sh"}}"#, "config.json: process.args: expected an array"),
+            (#"{"ociVersion":"1.0","root":{"readonly":true}}"#, "config.json: root.path: required field is missing"),
+            (#"{"ociVersion":"1.0","mounts":[{"destination":"/a"},{"destination":5}]}"#, "config.json: mounts[1].destination: expected a string"),
+            ("{not json", "config.json: invalid JSON"),
+        ])
     func decodingErrors(_ json: String, _ expected: String) {
         #expect(throws: RuntimeError(expected)) { try ConfigLoader.decode(Array(json.utf8)) }
     }
@@ -115,8 +119,9 @@ struct ConfigValidationTests {
         var spec = try defaultSpec()
         spec.root = OCI.Root(path: rootfs.path, readonly: true)
         let plan = try SpecResolver(spec: spec, bundle: rootfs.path, id: "t", host: fakeHost()).resolve()
-        #expect(plan.namespaces.cloneFlags == NamespaceKind.pid.cloneFlag | NamespaceKind.network.cloneFlag | NamespaceKind.ipc.cloneFlag
-            | NamespaceKind.uts.cloneFlag | NamespaceKind.mount.cloneFlag)
+        #expect(
+            plan.namespaces.cloneFlags == NamespaceKind.pid.cloneFlag | NamespaceKind.network.cloneFlag | NamespaceKind.ipc.cloneFlag
+                | NamespaceKind.uts.cloneFlag | NamespaceKind.mount.cloneFlag)
         #expect(plan.process.capabilities.bounding == (1 << 5) | (1 << 10) | (1 << 29))
         #expect(plan.mounts.first { $0.destination == "/dev" }?.data == "mode=755,size=65536k")
         #expect(plan.devices.map(\.path) == ["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty"])

@@ -78,22 +78,30 @@ struct CommandResult {
 }
 
 enum Shell {
-    static func run(_ args: [String], stdin: FileHandle? = nil) throws -> CommandResult {
+    /// Output goes to temp files, not pipes: a created container inherits them and would keep a pipe open.
+    static func run(_ args: [String]) throws -> CommandResult {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: args[0])
         process.arguments = Array(args.dropFirst())
-        let out = Pipe()
-        let err = Pipe()
+        let base = FileManager.default.temporaryDirectory.path + "/minirun-out-\(UUID().uuidString)"
+        _ = FileManager.default.createFile(atPath: base + ".out", contents: nil)
+        _ = FileManager.default.createFile(atPath: base + ".err", contents: nil)
+        defer {
+            try? FileManager.default.removeItem(atPath: base + ".out")
+            try? FileManager.default.removeItem(atPath: base + ".err")
+        }
+        let out = try FileHandle(forWritingTo: URL(fileURLWithPath: base + ".out"))
+        let err = try FileHandle(forWritingTo: URL(fileURLWithPath: base + ".err"))
         process.standardOutput = out
         process.standardError = err
-        process.standardInput = stdin ?? FileHandle.nullDevice
+        process.standardInput = FileHandle.nullDevice
         try process.run()
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        let errData = err.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
+        try out.close()
+        try err.close()
         return CommandResult(
-            status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-            stderr: String(decoding: errData, as: UTF8.self))
+            status: process.terminationStatus, stdout: (try? String(contentsOfFile: base + ".out", encoding: .utf8)) ?? "",
+            stderr: (try? String(contentsOfFile: base + ".err", encoding: .utf8)) ?? "")
     }
 }
 
@@ -111,7 +119,7 @@ struct TestBundle {
         spec.process?.args = args
         spec.hostname = "minirun-test"
         // Relative: under the test process's own cgroup, never elsewhere.
-        spec.linux?.cgroupsPath = "minirun-tests/\(UUID().uuidString.prefix(8))"
+        spec.linux?.cgroupsPath = "minirun-test-\(UUID().uuidString.prefix(8))"
         configure(&spec)
         self.spec = spec
         try write()

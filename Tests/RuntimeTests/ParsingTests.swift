@@ -13,10 +13,12 @@ struct CommandLineTests {
     static let cases: [Case] = [
         Case(args: ["create", "--bundle", "/b", "c1"], expected: .create(CreateOptions(id: "c1", bundle: "/b"))),
         Case(args: ["create", "--bundle=/b", "--pid-file=/p", "c1"], expected: .create(CreateOptions(id: "c1", bundle: "/b", pidFile: "/p"))),
-        Case(args: ["create", "-b", "/b", "--console-socket", "/s", "--no-pivot", "c1"],
-             expected: .create(CreateOptions(id: "c1", bundle: "/b", consoleSocket: "/s", noPivot: true))),
-        Case(args: ["create", "--bundle", "/b", "--no-new-keyring", "--preserve-fds", "2", "c1"],
-             expected: .create(CreateOptions(id: "c1", bundle: "/b", preserveFDs: 2))),
+        Case(
+            args: ["create", "-b", "/b", "--console-socket", "/s", "--no-pivot", "c1"],
+            expected: .create(CreateOptions(id: "c1", bundle: "/b", consoleSocket: "/s", noPivot: true))),
+        Case(
+            args: ["create", "--bundle", "/b", "--no-new-keyring", "--preserve-fds", "2", "c1"],
+            expected: .create(CreateOptions(id: "c1", bundle: "/b", preserveFDs: 2))),
         Case(args: ["run", "-d", "c1"], expected: .run(CreateOptions(id: "c1", bundle: "."), detach: true, keep: false)),
         Case(args: ["start", "c1"], expected: .start(id: "c1")),
         Case(args: ["state", "c1"], expected: .state(id: "c1")),
@@ -66,10 +68,12 @@ struct CommandLineTests {
         #expect(options.user == "1000:1000")
     }
 
-    @Test("rejected", arguments: [
-        ["frobnicate", "c1"], ["create", "--bogus", "c1"], ["start"], ["state", "a", "b"], ["--nope", "list"],
-        ["create", "--bundle"], ["kill", "c1", "NOTASIG"], ["exec", "c1"], ["--log-format", "xml", "list"],
-    ])
+    @Test(
+        "rejected",
+        arguments: [
+            ["frobnicate", "c1"], ["create", "--bogus", "c1"], ["start"], ["state", "a", "b"], ["--nope", "list"],
+            ["create", "--bundle"], ["kill", "c1", "NOTASIG"], ["exec", "c1"], ["--log-format", "xml", "list"],
+        ])
     func rejects(_ args: [String]) {
         #expect(throws: RuntimeError.self) { try CommandLineParser.parse(args) }
     }
@@ -77,10 +81,12 @@ struct CommandLineTests {
 
 @Suite("Signals")
 struct SignalTests {
-    @Test("names and numbers", arguments: [
-        ("TERM", Int32(15)), ("SIGTERM", 15), ("term", 15), ("KILL", 9), ("9", 9), ("HUP", 1), ("SIGUSR1", 10),
-        ("WINCH", 28), ("RTMIN", 34), ("RTMIN+2", 36), ("RTMAX", 64), ("64", 64),
-    ])
+    @Test(
+        "names and numbers",
+        arguments: [
+            ("TERM", Int32(15)), ("SIGTERM", 15), ("term", 15), ("KILL", 9), ("9", 9), ("HUP", 1), ("SIGUSR1", 10),
+            ("WINCH", 28), ("RTMIN", 34), ("RTMIN+2", 36), ("RTMAX", 64), ("64", 64),
+        ])
     func parses(_ text: String, _ number: Int32) throws {
         #expect(try Signals.parse(text) == number)
     }
@@ -102,7 +108,8 @@ struct MountOptionTests {
 
     static let cases: [Case] = [
         Case(options: ["nosuid", "noexec", "nodev", "ro"], flags: [.noSuid, .noExec, .noDev, .readOnly], propagation: [], data: []),
-        Case(options: ["nosuid", "strictatime", "mode=755", "size=65536k"], flags: [.noSuid, .strictAtime], propagation: [], data: ["mode=755", "size=65536k"]),
+        Case(
+            options: ["nosuid", "strictatime", "mode=755", "size=65536k"], flags: [.noSuid, .strictAtime], propagation: [], data: ["mode=755", "size=65536k"]),
         Case(options: ["rbind", "ro", "rprivate"], flags: [.bind, .recursive, .readOnly], propagation: [.privateMount, .recursive], data: []),
         Case(options: ["bind", "rslave"], flags: [.bind], propagation: [.slave, .recursive], data: []),
         Case(options: ["ro", "rw"], flags: [], propagation: [], data: []),
