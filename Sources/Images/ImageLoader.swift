@@ -46,29 +46,30 @@ struct DirectoryBlobSource: BlobSource {
 
 extension ImageStore {
     /// Imports images for offline use from an OCI image layout directory, an `oci-archive` tar, or a
-    /// `docker save` tar. `name` tags the image when the archive carries no full reference.
+    /// `docker save` tar. `name` tags the image (instead of the names in the archive); `refName` picks one
+    /// entry of an OCI layout by its `org.opencontainers.image.ref.name` (umoci and skopeo tags).
     /// Returns the imported images.
-    public func load(path: String, name: String? = nil) async throws(ImageError) -> [ImageRecord] {
+    public func load(path: String, name: String? = nil, refName: String? = nil) async throws(ImageError) -> [ImageRecord] {
         var st = stat()
         guard stat(path, &st) == 0 else { throw ImageError.errno(path, "stat") }
         let lock = try await GCLock.shared(imagesDir)
         defer { lock.release() }
-        if (st.st_mode & S_IFMT) == S_IFDIR { return try await loadDirectory(path, origin: path, name: name) }
+        if (st.st_mode & S_IFMT) == S_IFDIR { return try await loadDirectory(path, origin: path, name: name, refName: refName) }
         let temp = tempPath("load")
         defer { try? FileIO.removeTree(temp) }
         try FileIO.makeDirectories(temp)
         try await Blocking.run { () throws(ImageError) in
             try LayerUnpacker(layer: (path as NSString).lastPathComponent, mode: .plain).unpack(archivePath: path, into: temp)
         }
-        return try await loadDirectory(temp, origin: path, name: name)
+        return try await loadDirectory(temp, origin: path, name: name, refName: refName)
     }
 
-    private func loadDirectory(_ dir: String, origin: String, name: String?) async throws(ImageError) -> [ImageRecord] {
+    private func loadDirectory(_ dir: String, origin: String, name: String?, refName: String?) async throws(ImageError) -> [ImageRecord] {
         do {
             if let manifestFile = confinedFile("manifest.json", in: dir) {
                 return try await loadDockerSave(dir, manifestFile: manifestFile, origin: origin, name: name)
             }
-            if confinedFile("index.json", in: dir) != nil { return try await loadOCILayout(dir, origin: origin, name: name) }
+            if confinedFile("index.json", in: dir) != nil { return try await loadOCILayout(dir, origin: origin, name: name, refName: refName) }
         } catch let error as ImageError {
             throw error
         } catch {
@@ -99,7 +100,7 @@ extension ImageStore {
         return data
     }
 
-    private func loadOCILayout(_ dir: String, origin: String, name: String?) async throws -> [ImageRecord] {
+    private func loadOCILayout(_ dir: String, origin: String, name: String?, refName: String?) async throws -> [ImageRecord] {
         guard let indexPath = confinedFile("index.json", in: dir) else { throw ImageError.invalidImageLayout(path: origin, detail: "no index.json") }
         let index: ManifestIndex
         do { index = try JSONDecoder().decode(ManifestIndex.self, from: try readSmall(indexPath, origin: origin)) } catch let error as ImageError {
@@ -115,14 +116,23 @@ extension ImageStore {
             files[digest] = file
             return file
         }
+        var entries = index.manifests
+        if let refName {
+            entries = entries.filter { $0.annotations?["org.opencontainers.image.ref.name"] == refName }
+            guard !entries.isEmpty else { throw ImageError.notFound(image: origin, what: "no image with ref.name \(refName) in the layout") }
+        }
+        if name != nil && entries.count > 1 {
+            throw ImageError.invalidImageLayout(path: origin, detail: "\(entries.count) images in the layout and one name: select one by its ref.name")
+        }
         var records: [ImageRecord] = []
-        for entry in index.manifests {
+        for entry in entries {
             var descriptor = entry
             var indexData: Data?
             var indexDigest: Digest?
             var data = try readSmall(try blobFile(descriptor.digest), origin: origin)
             guard Digest.sha256(data) == descriptor.digest else {
-                throw ImageError.digestMismatch(image: origin, what: "manifest", expected: descriptor.digest.description, actual: Digest.sha256(data).description)
+                throw ImageError.digestMismatch(
+                    image: origin, what: "manifest", expected: descriptor.digest.description, actual: Digest.sha256(data).description)
             }
             if MediaType.indexes.contains(descriptor.mediaType) {
                 indexData = data

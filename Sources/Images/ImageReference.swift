@@ -182,7 +182,9 @@ public struct Digest: Hashable, Sendable, CustomStringConvertible, Codable, Comp
 
     public init(from decoder: any Decoder) throws {
         let text = try decoder.singleValueContainer().decode(String.self)
-        do { self = try Digest(parsing: text) } catch { throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: error.description)) }
+        do { self = try Digest(parsing: text) } catch {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: error.description))
+        }
     }
 
     public func encode(to encoder: any Encoder) throws {

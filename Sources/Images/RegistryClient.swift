@@ -188,7 +188,8 @@ final class RegistryClient: Sendable {
         switch challenge.scheme {
         case "basic":
             guard let credential else {
-                throw ImageError.unauthorized(image: image, registry: reference.registry, detail: "registry requires basic auth and no credentials are configured")
+                throw ImageError.unauthorized(
+                    image: image, registry: reference.registry, detail: "registry requires basic auth and no credentials are configured")
             }
             state.withLock { $0.authorization = credential.basicAuthorization }
         case "bearer":

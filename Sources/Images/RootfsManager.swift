@@ -21,7 +21,9 @@ public final class RootfsManager: Sendable {
     }
 
     func containerDir(_ id: String) throws(ImageError) -> String {
-        let allowed = id.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5a) || ($0 >= 0x61 && $0 <= 0x7a) || $0 == 0x2d || $0 == 0x5f || $0 == 0x2e }
+        let allowed = id.utf8.allSatisfy {
+            ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5a) || ($0 >= 0x61 && $0 <= 0x7a) || $0 == 0x2d || $0 == 0x5f || $0 == 0x2e
+        }
         guard !id.isEmpty, id.count <= 128, allowed, !id.hasPrefix(".") else {
             throw ImageError.io(path: id, message: "invalid container ID (allowed: letters, digits, - _ ., up to 128)")
         }

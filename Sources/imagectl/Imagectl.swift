@@ -48,7 +48,9 @@ struct Pull: AsyncParsableCommand {
             let record = try await store.store().pull(image, policy: policy, credentials: credentials, progress: { renderer.update($0) })
             renderer.finish()
             let elapsed = ContinuousClock.now - started
-            print("\(record.repoTags.first ?? image) \(record.id) (\(ProgressRenderer.bytes(record.size)), \(elapsed.formatted(.units(allowed: [.seconds, .milliseconds]))))")
+            print(
+                "\(record.repoTags.first ?? image) \(record.id) (\(ProgressRenderer.bytes(record.size)), \(elapsed.formatted(.units(allowed: [.seconds, .milliseconds]))))"
+            )
         }
     }
 }
@@ -57,11 +59,12 @@ struct Load: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Import an OCI layout directory, oci-archive tar or docker save tar.")
     @OptionGroup var store: StoreOptions
     @Option(help: "Tag the imported image with this reference.") var name: String?
+    @Option(help: "Import only the OCI layout entry with this org.opencontainers.image.ref.name.") var refName: String?
     @Argument var path: String
 
     func run() async throws {
         try await reportingImageErrors {
-            for record in try await store.store().load(path: path, name: name) {
+            for record in try await store.store().load(path: path, name: name, refName: refName) {
                 print("loaded \(record.repoTags.first ?? "<untagged>") \(record.id)")
             }
         }
