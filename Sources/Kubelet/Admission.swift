@@ -9,7 +9,7 @@ struct NodeResources: Sendable {
 
     static func detect(nodeName: String) -> NodeResources {
         var memory: Int64 = 0
-        if let text = try? String(contentsOfFile: "/proc/meminfo", encoding: .utf8),
+        if let text = ProcFile.read("/proc/meminfo"),
             let line = text.split(separator: "\n").first(where: { $0.hasPrefix("MemTotal:") })
         {
             let fields = line.split(separator: " ", omittingEmptySubsequences: true)
@@ -94,14 +94,14 @@ enum Admission {
     /// (containers, restricted roots): then the container gets the agent's own value instead of failing.
     static func achievable(_ wanted: Int) -> Int {
         let current =
-            (try? String(contentsOfFile: "/proc/self/oom_score_adj", encoding: .utf8))
+            ProcFile.read("/proc/self/oom_score_adj")
             .flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) } ?? 0
         guard wanted < current else { return wanted }
         return hasSysResource() ? wanted : current
     }
 
     static func hasSysResource() -> Bool {
-        guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+        guard let text = ProcFile.read("/proc/self/status"),
             let line = text.split(separator: "\n").first(where: { $0.hasPrefix("CapEff:") }),
             let mask = UInt64(line.dropFirst("CapEff:".count).trimmingCharacters(in: .whitespaces), radix: 16)
         else { return false }

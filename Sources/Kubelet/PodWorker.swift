@@ -442,14 +442,21 @@ actor PodWorker {
             }
         }
         await observe()
-        await cleanUp()
+        // Cleanup is retried until everything is gone: the pod stays listed (Terminating) meanwhile.
+        var delay = 1
+        while await !cleanUp() {
+            try? await Task.sleep(for: .seconds(delay))
+            delay = min(delay * 2, 30)
+        }
     }
 
     /// Removes everything the pod owns: runtime containers, rootfs mounts, the cgroup, the namespaces,
     /// the state directory and the store rows. Also used for pods found orphaned at start.
-    func cleanUp() async {
+    func cleanUp() async -> Bool {
+        var clean = true
         for var record in records() where !record.removed {
             await removeRuntimeContainer(&record)
+            if !record.removed { clean = false }
         }
         // Runtime containers of this pod the store does not know (a crash between create and record).
         for id in context.runtime.list() where id.hasPrefix("\(uid.prefix(12))-") {
@@ -460,19 +467,32 @@ actor PodWorker {
             let cgroup = try makeCgroupManager(path: podCgroup)
             try cgroup.destroy()
         } catch {
+            clean = false
             Log.error("pod \(podDescription): removing cgroup \(podCgroup): \(error)")
         }
-        do { try await sandbox.destroy() } catch { Log.error("pod \(podDescription): removing namespaces: \(error)") }
-        for mount in MountTable.mounts(under: podDirectory).sorted(by: >) {
-            _ = try? await Command.run(["/bin/umount", "-l", mount])
+        do { try await sandbox.destroy() } catch {
+            clean = false
+            Log.error("pod \(podDescription): removing namespaces: \(error)")
+        }
+        // Anything else mounted below the pod directory (deepest first, every stacked layer).
+        var rounds = 0
+        while case let mounts = MountTable.mounts(under: podDirectory), !mounts.isEmpty, rounds < 64 {
+            rounds += 1
+            for mount in mounts.sorted(by: >) { _ = try? await Command.run(["/bin/umount", "-l", mount]) }
+        }
+        guard clean, MountTable.mounts(under: podDirectory).isEmpty else {
+            Log.error("pod \(podDescription): cleanup incomplete; retrying")
+            return false
         }
         do {
             if FileManager.default.fileExists(atPath: podDirectory) { try FileManager.default.removeItem(atPath: podDirectory) }
             try context.store.deletePod(uid: uid)
         } catch {
             Log.error("pod \(podDescription): removing state: \(error)")
+            return false
         }
         done = true
         Log.info("pod \(namespace)/\(name) (\(uid)) removed")
+        return true
     }
 }

@@ -32,13 +32,17 @@ struct Sandbox: Sendable {
         ])
     }
 
-    /// Unmounts the namespace files and removes them. Idempotent.
+    /// Unmounts the namespace files (every layer, should one have been stacked) and removes them. Idempotent.
     func destroy() async throws(CommandError) {
-        for kind in Self.kinds where MountTable.isMountPoint(path(kind)) {
-            let result = try await Command.run(["/bin/umount", path(kind)])
-            if !result.succeeded {
-                // Busy or already gone from another view: detach so nothing pins the namespace.
-                try await Command.check(["/bin/umount", "-l", path(kind)])
+        for kind in Self.kinds {
+            var layers = 0
+            while MountTable.isMountPoint(path(kind)) && layers < 64 {
+                layers += 1
+                let result = try await Command.run(["/bin/umount", path(kind)])
+                if !result.succeeded {
+                    // Busy: detach so nothing pins the namespace.
+                    try await Command.check(["/bin/umount", "-l", path(kind)])
+                }
             }
         }
         try? FileManager.default.removeItem(atPath: directory)
@@ -48,7 +52,7 @@ struct Sandbox: Sendable {
 /// Reads /proc/self/mountinfo.
 enum MountTable {
     static func mountPoints() -> [String] {
-        guard let text = try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8) else { return [] }
+        guard let text = ProcFile.read("/proc/self/mountinfo") else { return [] }
         return text.split(separator: "\n").compactMap { line in
             let fields = line.split(separator: " ")
             guard fields.count > 4 else { return nil }
@@ -78,5 +82,25 @@ enum MountTable {
             }
         }
         return out
+    }
+}
+
+/// Reads a /proc file completely. Foundation's String(contentsOfFile:) trusts st_size, which is 0 for
+/// /proc files, and returns only the first page: a long /proc/self/mountinfo would come back truncated.
+enum ProcFile {
+    static func read(_ path: String) -> String? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var data: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = Glibc.read(fd, &buffer, buffer.count)
+            if n < 0 && errno == EINTR { continue }
+            if n < 0 { return nil }
+            if n == 0 { break }
+            data.append(contentsOf: buffer[0..<n])
+        }
+        return String(decoding: data, as: UTF8.self)
     }
 }

@@ -126,12 +126,12 @@ struct AgentTests {
         }
     }
 
-    /// Acceptance 6 (smaller): SIGKILL the agent and start it again: nothing restarted, nothing duplicated;
+    /// Acceptance 6: SIGKILL the agent and start it again: nothing restarted, nothing duplicated;
     /// a pod whose file was removed meanwhile is cleaned up.
     @Test func agentKillAndRestartAdoptsRunningPods() throws {
         let agent = try AgentHarness()
         defer { agent.cleanUp() }
-        let names = (1...5).map { "sleeper-\($0)" }
+        let names = (1...10).map { "sleeper-\($0)" }
         for name in names { try agent.write("\(name).yaml", sleeperPod(name: name)) }
         var before: [String: String] = [:]
         for name in names {
@@ -141,20 +141,20 @@ struct AgentTests {
         }
         let runtimeBefore = agent.runtimeContainers()
         #expect(runtimeBefore.count == names.count)
-        let gone = try #require(try agent.pod("sleeper-5")?.metadata.uid)
+        let gone = try #require(try agent.pod("sleeper-10")?.metadata.uid)
         let pidsBefore = runtimeBefore.compactMap { id in
             (try? String(contentsOfFile: agent.root + "/pods/\(uidOf(id, in: agent) ?? "")/containers/\(id)/pid", encoding: .utf8))
         }
 
         try agent.killAgent()
-        try agent.remove("sleeper-5.yaml")
+        try agent.remove("sleeper-10.yaml")
         // The containers do not notice.
         #expect(agent.runtimeContainers() == runtimeBefore)
         try agent.start()
 
         #expect(
             waitUntil(timeout: .seconds(60)) {
-                (try? agent.pod("sleeper-5")) == nil && !agent.runtimeContainers().contains { $0.hasPrefix(String(gone.prefix(12))) }
+                (try? agent.pod("sleeper-10")) == nil && !agent.runtimeContainers().contains { $0.hasPrefix(String(gone.prefix(12))) }
             })
         #expect(!FileManager.default.fileExists(atPath: agent.root + "/pods/\(gone)"))
         Thread.sleep(forTimeInterval: 3)
@@ -487,7 +487,14 @@ func uidOf(_ id: String, in agent: AgentHarness) -> String? {
 
 enum MountTable {
     static func mounts(under prefix: String) -> [String] {
-        guard let text = try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8) else { return [] }
+        // Not String(contentsOfFile:): it returns only the first page of a /proc file.
+        let fd = open("/proc/self/mountinfo", O_RDONLY)
+        guard fd >= 0 else { return [] }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while case let n = read(fd, &buffer, buffer.count), n > 0 { bytes.append(contentsOf: buffer[0..<n]) }
+        let text = String(decoding: bytes, as: UTF8.self)
         return text.split(separator: "\n").compactMap { line -> String? in
             let fields = line.split(separator: " ")
             guard fields.count > 4 else { return nil }

@@ -135,20 +135,26 @@ final class AgentHarness {
         ((try? FileManager.default.contentsOfDirectory(atPath: root + "/runtime")) ?? []).filter { !$0.hasPrefix(".") }.sorted()
     }
 
-    /// The pod's cgroup directories (memory controller and the unified tree) below the test's own cgroup.
+    /// The pod's cgroup directories in every hierarchy, below the test's own cgroup.
     func podCgroupDirectories(uid: String) -> [String] {
-        cgroupBases().map { $0 + "/\(cgroupParent)/pods/\(uid)" }
+        cgroupBases(includeNamed: false).map { $0 + "/\(cgroupParent)/pods/\(uid)" }
     }
 
-    func cgroupBases() -> [String] {
-        guard let text = try? String(contentsOfFile: "/proc/self/cgroup", encoding: .utf8) else { return [] }
+    /// `includeNamed`: also hierarchies without controllers (name=systemd), where the runtime puts nothing.
+    func cgroupBases(includeNamed: Bool = true) -> [String] {
+        guard let handle = FileHandle(forReadingAtPath: "/proc/self/cgroup"), let data = try? handle.readToEnd() else { return [] }
+        let text = String(decoding: data, as: UTF8.self)
         var bases: [String] = []
         for line in text.split(separator: "\n") {
             let fields = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
-            guard fields.count == 3 else { continue }
+            guard fields.count == 3, includeNamed || !fields[1].hasPrefix("name=") else { continue }
             let path = fields[2] == "/" ? "" : String(fields[2])
-            if fields[1] == "memory" { bases.append("/sys/fs/cgroup/memory" + path) }
-            if fields[1].isEmpty && FileManager.default.fileExists(atPath: "/sys/fs/cgroup/unified") { bases.append("/sys/fs/cgroup/unified" + path) }
+            // v1 hierarchies are mounted at their controller list ("cpu,cpuacct", "name=systemd" → "systemd");
+            // the empty list is the v2 (unified) tree.
+            let name = fields[1].isEmpty ? "unified" : fields[1].replacingOccurrences(of: "name=", with: "")
+            let mount =
+                FileManager.default.fileExists(atPath: "/sys/fs/cgroup/\(name)") ? "/sys/fs/cgroup/\(name)" : (fields[1].isEmpty ? "/sys/fs/cgroup" : "")
+            if !mount.isEmpty { bases.append(mount + path) }
         }
         return bases
     }
