@@ -10,6 +10,7 @@ import KubeAPI
 ///   GET    /v1/pods                                 v1 PodList (status included)
 ///   GET    /v1/pods/{ns}/{name}                     v1 Pod
 ///   GET    /v1/pods/{ns}/{name}/log?container=&tail=&previous=   text (CRI log decoded)
+///   POST   /v1/pods/{ns}/{name}/exec                {"container", "command": [...]} → {"exitCode", "stdout", "stderr"}
 ///   DELETE /v1/pods/{ns}/{name}                     removes the manifest file that defines the pod
 ///   GET    /v1/events[?namespace=&pod=]             v1 EventList
 ///   POST   /v1/manifests?name=FILE                  validates the body, writes FILE atomically
@@ -32,6 +33,11 @@ extension Agent {
             return json(pod)
         case ("GET", let path) where path.count == 4 && path[0] == "pods" && path[3] == "log":
             return logs(namespace: path[1], name: path[2], query: request.query)
+        case ("POST", let path) where path.count == 4 && path[0] == "pods" && path[3] == "exec":
+            guard let exec = try? JSONDecoder().decode(ExecRequest.self, from: request.body) else {
+                return .error(400, "expected {\"container\": \"...\", \"command\": [...]}")
+            }
+            return await self.exec(namespace: path[1], name: path[2], container: exec.container, command: exec.command)
         case ("DELETE", let path) where path.count == 3 && path[0] == "pods":
             return deletePod(namespace: path[1], name: path[2])
         case ("GET", ["events"]):
@@ -153,6 +159,17 @@ struct PodList: Codable {
     var apiVersion = "v1"
     var kind = "PodList"
     var items: [Pod]
+}
+
+struct ExecRequest: Codable {
+    var container: String?
+    var command: [String]
+}
+
+struct ExecResult: Codable {
+    var exitCode: Int32
+    var stdout: String
+    var stderr: String
 }
 
 struct ImageLoadRequest: Codable {

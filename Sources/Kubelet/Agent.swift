@@ -208,11 +208,28 @@ public actor Agent {
 
     func events(podUID: String?) -> [EventRecord] { (try? context.store.events(podUID: podUID)) ?? [] }
 
+    /// The newest pod of that name (an edited manifest briefly has the old pod terminating beside the new).
     func podRecord(namespace: String, name: String) -> PodRecord? {
-        ((try? context.store.pods()) ?? []).first { $0.namespace == namespace && $0.name == name }
+        ((try? context.store.pods()) ?? []).filter { $0.namespace == namespace && $0.name == name }.max { $0.createdAt < $1.createdAt }
     }
 
     func containerRecords(uid: String) -> [ContainerRecord] { (try? context.store.containers(podUID: uid)) ?? [] }
+
+    func exec(namespace: String, name: String, container: String?, command: [String]) async -> APIResponse {
+        guard let record = podRecord(namespace: namespace, name: name), let worker = workers[record.uid] else {
+            return .error(404, "pods \"\(name)\" not found")
+        }
+        let pod = await worker.pod
+        guard let containerName = container ?? (pod.spec.containers.count == 1 ? pod.spec.containers.first?.name : nil) else {
+            return .error(400, "a container name must be specified for pod \(name), choose one of: [\(pod.spec.containers.map(\.name).joined(separator: " "))]")
+        }
+        guard !command.isEmpty else { return .error(400, "you must specify at least one command for the container") }
+        guard let result = await worker.exec(container: containerName, command: command) else {
+            return .error(400, "container \(containerName) is not valid for pod \(name) or is not running")
+        }
+        let body = ExecResult(exitCode: result.status, stdout: result.stdout, stderr: result.stderr)
+        do { return APIResponse(status: 200, body: try JSONEncoder().encode(body)) } catch { return .error(500, "\(error)") }
+    }
 
     func wakeAll() async {
         for worker in workers.values { await worker.wake() }

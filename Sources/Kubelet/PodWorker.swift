@@ -45,10 +45,10 @@ actor PodWorker {
 
     nonisolated var podDirectory: String { context.config.root + "/pods/" + uid }
     var sandbox: Sandbox { Sandbox(podDirectory: podDirectory) }
-    var name: String { pod.metadata.name ?? "" }
-    var namespace: String { pod.metadata.namespace ?? "default" }
+    nonisolated var name: String { pod.metadata.name ?? "" }
+    nonisolated var namespace: String { pod.metadata.namespace ?? "default" }
     /// format.Pod: `name_namespace(uid)`.
-    var podDescription: String { "\(name)_\(namespace)(\(uid))" }
+    nonisolated var podDescription: String { "\(name)_\(namespace)(\(uid))" }
     var podCgroup: String { context.config.cgroupParent.isEmpty ? "pods/\(uid)" : "\(context.config.cgroupParent)/pods/\(uid)" }
 
     func wake() async { await waker.wake() }
@@ -325,6 +325,12 @@ actor PodWorker {
             retryAt[container.name] = nil
             context.events.pod(uid: uid, namespace: namespace, name: name, "Normal", "Created", "Created container: \(container.name)", fieldPath: field)
             context.events.pod(uid: uid, namespace: namespace, name: name, "Normal", "Started", "Started container \(container.name)", fieldPath: field)
+            if let hook = container.lifecycle?.postStart, let failure = await runHook(hook, containerID: id, container: container, budget: nil) {
+                // kubelet: the container is killed and the start counts as failed (PostStartHookError).
+                Log.warning("pod \(podDescription): postStart hook of \(container.name) failed: \(failure)")
+                context.events.pod(uid: uid, namespace: namespace, name: name, "Warning", "FailedPostStartHook", "PostStartHook failed", fieldPath: field)
+                try? await context.runtime.kill(id: id, signal: "KILL")
+            }
         } catch {
             run.state = .failed
             run.message = "\(error)"
@@ -412,6 +418,40 @@ actor PodWorker {
         }
     }
 
+    // MARK: - Hooks
+
+    /// Runs a lifecycle handler; nil on success, else the failure message (kubelet's wording).
+    /// exec runs in the container (`minirun exec`); sleep waits; httpGet/tcpSocket need the pod network.
+    func runHook(_ handler: LifecycleHandler, containerID: String, container: Container, budget: Duration?) async -> String? {
+        if let exec = handler.exec {
+            let command = exec.command ?? []
+            do {
+                let result = try await context.runtime.exec(id: containerID, command: command, timeout: budget ?? .seconds(600))
+                if result.succeeded { return nil }
+                return "Exec lifecycle hook (\(command)) for Container \"\(container.name)\" in Pod \"\(podDescription)\" failed - error: "
+                    + "command '\(command.joined(separator: " "))' exited with \(result.status): \(result.stderr), message: \"\(result.stdout)\""
+            } catch {
+                return "Exec lifecycle hook (\(command)) for Container \"\(container.name)\" in Pod \"\(podDescription)\" failed - error: \(error)"
+            }
+        }
+        if let sleep = handler.sleep {
+            try? await Task.sleep(for: .seconds(sleep.seconds))
+            return nil
+        }
+        return "lifecycle handler of container \(container.name): only exec and sleep are supported by this agent yet (no pod network)"
+    }
+
+    /// `agentctl exec`: a command in a running container, its output and exit status.
+    func exec(container: String, command: [String]) async -> (status: Int32, stdout: String, stderr: String)? {
+        guard let run = Self.runs(records(), container).last, run.state == .running else { return nil }
+        do {
+            let result = try await context.runtime.exec(id: run.id, command: command, timeout: .seconds(300))
+            return (result.status, result.stdout, result.stderr)
+        } catch {
+            return (126, "", "\(error)\n")
+        }
+    }
+
     // MARK: - Termination
 
     private func terminateAndCleanUp() async {
@@ -424,10 +464,26 @@ actor PodWorker {
                 context.events.pod(uid: uid, namespace: namespace, name: name, "Normal", "Killing", "Stopping container \(record.name)", fieldPath: field)
                 let runtime = context.runtime
                 let exitPath = exitFile(record.id)
+                let preStop =
+                    (pod.spec.initContainers ?? []).first { $0.name == record.name && record.isInit }?.lifecycle?.preStop
+                    ?? pod.spec.containers.first { $0.name == record.name && !record.isInit }?.lifecycle?.preStop
+                let container = (record.isInit ? pod.spec.initContainers ?? [] : pod.spec.containers).first { $0.name == record.name }
                 group.addTask {
-                    // SIGTERM, the grace period, then SIGKILL (CRI StopContainer).
+                    // preStop first, within the grace period; then SIGTERM, the rest of it, then SIGKILL.
+                    var remaining = Double(grace)
+                    if let preStop, let container {
+                        let started = Date()
+                        if let failure = await self.runHook(preStop, containerID: record.id, container: container, budget: .seconds(grace)) {
+                            Log.warning("pod \(self.podDescription): preStop hook of \(record.name) failed: \(failure)")
+                            self.context.events.pod(
+                                uid: self.uid, namespace: self.namespace, name: self.name, "Warning", "FailedPreStopHook", "PreStopHook failed",
+                                fieldPath: field)
+                        }
+                        // Whole seconds are subtracted, as kubelet does; at least 2 s remain for SIGTERM.
+                        remaining = max(2, remaining - Date().timeIntervalSince(started).rounded(.down))
+                    }
                     try? await runtime.kill(id: record.id, signal: "TERM")
-                    let deadline = Date().addingTimeInterval(Double(grace))
+                    let deadline = Date().addingTimeInterval(remaining)
                     while Date() < deadline && !FileManager.default.fileExists(atPath: exitPath) {
                         try? await Task.sleep(for: .milliseconds(100))
                     }

@@ -51,6 +51,11 @@ struct RuntimeService: Sendable {
         }
     }
 
+    /// Runs a command in the container's namespaces (its process config: user, env, cwd).
+    func exec(id: String, command: [String], timeout: Duration) async throws(CommandError) -> CommandResult {
+        try await Command.run(base + ["exec", id] + command, timeout: timeout)
+    }
+
     func kill(id: String, signal: String) async throws(CommandError) {
         let result = try await Command.run(base + ["kill", id, signal], timeout: .seconds(30))
         // A container that already stopped cannot be signalled; that is the outcome we wanted.

@@ -24,7 +24,10 @@ enum Unsupported {
                 if container.livenessProbe != nil { fields.append("\(path).livenessProbe") }
                 if container.readinessProbe != nil { fields.append("\(path).readinessProbe") }
                 if container.startupProbe != nil { fields.append("\(path).startupProbe") }
-                if container.lifecycle != nil { fields.append("\(path).lifecycle") }
+                for (hookName, hook) in [("postStart", container.lifecycle?.postStart), ("preStop", container.lifecycle?.preStop)] {
+                    if hook?.httpGet != nil || hook?.tcpSocket != nil { fields.append("\(path).lifecycle.\(hookName) (only exec and sleep)") }
+                }
+                if container.lifecycle?.stopSignal != nil { fields.append("\(path).lifecycle.stopSignal") }
                 if !(container.envFrom ?? []).isEmpty { fields.append("\(path).envFrom") }
                 if container.restartPolicy != nil { fields.append("\(path).restartPolicy (sidecar containers)") }
                 if container.tty == true || container.stdin == true { fields.append("\(path).stdin/tty") }

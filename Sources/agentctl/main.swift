@@ -31,7 +31,7 @@ struct AgentCtl: ParsableCommand {
 
     static let configuration = CommandConfiguration(
         commandName: "agentctl", abstract: "Control a minikubelet node agent.",
-        subcommands: [PS.self, Get.self, Describe.self, Logs.self, Apply.self, Delete.self, Image.self])
+        subcommands: [PS.self, Get.self, Describe.self, Logs.self, Exec.self, Apply.self, Delete.self, Image.self])
 }
 
 struct Connection: ParsableArguments {
@@ -420,6 +420,37 @@ struct Logs: ParsableCommand {
         if let tail { query.append("tail=\(tail)") }
         let data = try connection.call { try connection.client.get("/v1/pods/\(namespace)/\(name)/log?" + query.joined(separator: "&")) }
         FileHandle.standardOutput.write(data)
+    }
+}
+
+// MARK: - exec
+
+struct Exec: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run a command in a running container (no TTY yet).")
+    @OptionGroup var connection: Connection
+    @Flag(name: .shortAndLong, help: "Keep stdin open (not supported yet).") var stdin = false
+    @Flag(name: .shortAndLong, help: "Allocate a TTY (not supported yet).") var tty = false
+    @Option(name: .shortAndLong, help: "Container name.") var container: String?
+    @Option(name: .shortAndLong, help: "Namespace.") var namespace = "default"
+    @Argument(help: "Pod name.") var name: String
+    @Argument(parsing: .postTerminator, help: "The command, after --.") var command: [String] = []
+
+    struct Result: Decodable {
+        var exitCode: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    func run() throws {
+        if stdin || tty { throw ValidationError("-i/-t (interactive exec with a TTY) is not supported by this agent yet") }
+        var request: [String: Any] = ["command": command]
+        if let container { request["container"] = container }
+        let body = try JSONSerialization.data(withJSONObject: request)
+        let data = try connection.call { try connection.client.request("POST", "/v1/pods/\(namespace)/\(name)/exec", body: body) }
+        let result = try JSONDecoder().decode(Result.self, from: data)
+        FileHandle.standardOutput.write(Data(result.stdout.utf8))
+        FileHandle.standardError.write(Data(result.stderr.utf8))
+        if result.exitCode != 0 { throw ExitCode(result.exitCode) }
     }
 }
 

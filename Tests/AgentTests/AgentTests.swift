@@ -480,6 +480,49 @@ extension AgentTests {
     }
 }
 
+extension AgentTests {
+    /// `agentctl exec` runs in the container (its namespaces and hostname); preStop runs before SIGTERM;
+    /// postStart runs after the start.
+    @Test func execAndLifecycleHooks() throws {
+        let agent = try AgentHarness()
+        defer { agent.cleanUp() }
+        let hostDir = agent.dir + "/hooks"
+        try FileManager.default.createDirectory(atPath: hostDir, withIntermediateDirectories: true)
+        try agent.write(
+            "hooks.yaml",
+            """
+            apiVersion: v1
+            kind: Pod
+            metadata:
+              name: hooks
+            spec:
+              terminationGracePeriodSeconds: 10
+              volumes:
+              - name: out
+                hostPath: {path: \(hostDir)}
+              containers:
+              - name: main
+                image: \(testImage)
+                command: ["sh", "-c", "trap 'echo term >> /out/log; exit 0' TERM; while true; do sleep 1; done"]
+                volumeMounts: [{name: out, mountPath: /out}]
+                lifecycle:
+                  postStart:
+                    exec: {command: ["sh", "-c", "echo poststart >> /out/log"]}
+                  preStop:
+                    exec: {command: ["sh", "-c", "echo prestop >> /out/log"]}
+            """)
+        #expect(try agent.waitForPod("hooks", isRunningAndReady) != nil, "log:\n\(agent.log())")
+        let hostname = try agent.agentctl(["exec", "hooks", "--", "hostname"])
+        #expect(hostname.succeeded && hostname.stdout == "hooks\n", "\(hostname)")
+        let failing = try agent.agentctl(["exec", "hooks", "--", "sh", "-c", "echo oops >&2; exit 7"])
+        #expect(failing.status == .exited(7) && failing.stderr == "oops\n", "\(failing)")
+        try agent.remove("hooks.yaml")
+        #expect(waitUntil(timeout: .seconds(30)) { (try? agent.pod("hooks")) == nil })
+        let log = try String(contentsOfFile: hostDir + "/log", encoding: .utf8)
+        #expect(log == "poststart\nprestop\nterm\n", "hook log: \(log)")
+    }
+}
+
 /// The pod UID for a runtime container ID (`<uid prefix 12>-<container>-<attempt>`).
 func uidOf(_ id: String, in agent: AgentHarness) -> String? {
     ((try? FileManager.default.contentsOfDirectory(atPath: agent.root + "/pods")) ?? []).first { id.hasPrefix(String($0.prefix(12)) + "-") }
