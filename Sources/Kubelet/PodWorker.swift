@@ -96,6 +96,7 @@ actor PodWorker {
                 record.signal = exit.signal == 0 ? nil : exit.signal
                 record.finishedAt = RFC3339.parse(exit.finishedAt) ?? Date()
                 record.reason = exit.oomKilled ? "OOMKilled" : exit.exitCode == 0 ? "Completed" : "Error"
+                record.message = terminationMessage(record)
                 save(record)
                 await removeRuntimeContainer(&record)
                 continue
@@ -132,6 +133,25 @@ actor PodWorker {
                 }
             }
         }
+    }
+
+    /// The container's termination message: the file it wrote at terminationMessagePath (at most 4096 bytes),
+    /// or with FallbackToLogsOnError after a failure and an empty file, the log's last 80 lines / 2048 bytes.
+    private func terminationMessage(_ record: ContainerRecord) -> String? {
+        let containers = record.isInit ? pod.spec.initContainers ?? [] : pod.spec.containers
+        let container = containers.first { $0.name == record.name }
+        var message = ""
+        if let handle = FileHandle(forReadingAtPath: containerDirectory(record.id) + "/termination-log") {
+            let data = (try? handle.read(upToCount: 4096)) ?? nil
+            try? handle.close()
+            message = String(decoding: data ?? Data(), as: UTF8.self)
+        }
+        if message.isEmpty && container?.terminationMessagePolicy == "FallbackToLogsOnError" && (record.exitCode ?? 0) != 0 {
+            let log = (try? String(contentsOfFile: podDirectory + "/logs/\(record.name)/\(record.attempt).log", encoding: .utf8)) ?? ""
+            let lines = CRILog.decode(log, timestamps: false).suffix(80).joined(separator: "\n")
+            message = String(decoding: Array(lines.utf8.suffix(2048)), as: UTF8.self)
+        }
+        return message.isEmpty ? nil : message
     }
 
     /// Deletes the runtime container and its rootfs; the record stays for status (lastState).
@@ -273,7 +293,7 @@ actor PodWorker {
         try? await context.runtime.delete(id: id)
         try? context.rootfs.release(containerID: id)
         try? FileManager.default.removeItem(atPath: directory)
-        let spec: OCI.Spec
+        var spec: OCI.Spec
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             let rootfs = try await context.rootfs.prepare(containerID: id, image: record)
@@ -297,7 +317,18 @@ actor PodWorker {
                 fail("CreateContainerConfigError", error.description)
                 return
             }
-            do { spec = try builder.spec(rootfs: rootfs, process: defaults, volumeDirectory: volumeDirectory) } catch {
+            // The termination message file, bind-mounted at terminationMessagePath (kubelet does the same).
+            let messageFile = directory + "/termination-log"
+            guard FileManager.default.createFile(atPath: messageFile, contents: nil) else {
+                throw ContainerConfigError(message: "cannot create the termination message file \(messageFile)")
+            }
+            chmod(messageFile, 0o666)
+            do {
+                spec = try builder.spec(rootfs: rootfs, process: defaults, volumeDirectory: volumeDirectory)
+                if let path = container.terminationMessagePath, !path.isEmpty {
+                    spec.mounts = (spec.mounts ?? []) + [OCI.Mount(destination: path, type: "bind", source: messageFile, options: ["rbind", "rw"])]
+                }
+            } catch {
                 try? context.rootfs.release(containerID: id)
                 fail("CreateContainerConfigError", error.message)
                 return

@@ -523,6 +523,39 @@ extension AgentTests {
     }
 }
 
+extension AgentTests {
+    /// terminationMessagePath is read after the exit; FallbackToLogsOnError uses the log's tail.
+    @Test func terminationMessages() throws {
+        let agent = try AgentHarness()
+        defer { agent.cleanUp() }
+        try agent.write(
+            "messages.yaml",
+            """
+            apiVersion: v1
+            kind: Pod
+            metadata:
+              name: messages
+            spec:
+              restartPolicy: Never
+              containers:
+              - name: file
+                image: \(testImage)
+                command: ["sh", "-c", "printf bye > /dev/termination-log"]
+              - name: logs
+                image: \(testImage)
+                terminationMessagePolicy: FallbackToLogsOnError
+                command: ["sh", "-c", "echo first words; echo last words; exit 2"]
+            """)
+        let pod = try agent.waitForPod("messages") { $0.status?.phase == "Failed" }
+        #expect(pod != nil, "status: \(String(describing: try? agent.pod("messages")?.status))")
+        let statuses = pod?.status?.containerStatuses ?? []
+        #expect(statuses.first { $0.name == "file" }?.state?.terminated?.message == "bye")
+        #expect(statuses.first { $0.name == "file" }?.state?.terminated?.reason == "Completed")
+        #expect(statuses.first { $0.name == "logs" }?.state?.terminated?.message == "first words\nlast words")
+        #expect(statuses.first { $0.name == "logs" }?.state?.terminated?.exitCode == 2)
+    }
+}
+
 /// The pod UID for a runtime container ID (`<uid prefix 12>-<container>-<attempt>`).
 func uidOf(_ id: String, in agent: AgentHarness) -> String? {
     ((try? FileManager.default.contentsOfDirectory(atPath: agent.root + "/pods")) ?? []).first { id.hasPrefix(String($0.prefix(12)) + "-") }
