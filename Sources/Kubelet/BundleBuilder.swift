@@ -30,8 +30,8 @@ struct BundleBuilder: Sendable {
                 let kind = variable.valueFrom?.configMapKeyRef != nil ? "configmap" : "secret"
                 let name = variable.valueFrom?.configMapKeyRef?.name ?? variable.valueFrom?.secretKeyRef?.name ?? ""
                 throw ContainerConfigError(message: "\(kind) \"\(name)\" not found")
-            } else if variable.valueFrom?.resourceFieldRef != nil {
-                throw ContainerConfigError(message: "env \(variable.name): resourceFieldRef is not supported by this agent yet")
+            } else if let resourceRef = variable.valueFrom?.resourceFieldRef {
+                value = try resourceValue(resourceRef)
             }
             known[variable.name] = value
             out.append((variable.name, value))
@@ -56,6 +56,38 @@ struct BundleBuilder: Sendable {
             }
             throw ContainerConfigError(message: "unsupported fieldPath \"\(path)\"")
         }
+    }
+
+    /// Downward API resourceFieldRef: the container's request/limit (limits default to the node's
+    /// allocatable), divided by the divisor and rounded up, as kubelet's ExtractResourceValueByContainerName.
+    func resourceValue(_ ref: ResourceFieldSelector) throws(ContainerConfigError) -> String {
+        let target: Container
+        if let name = ref.containerName, !name.isEmpty {
+            guard let named = (pod.spec.containers + (pod.spec.initContainers ?? [])).first(where: { $0.name == name }) else {
+                throw ContainerConfigError(message: "resourceFieldRef: container \(name) not found")
+            }
+            target = named
+        } else {
+            target = container
+        }
+        let parts = ref.resource.split(separator: ".", maxSplits: 1).map(String.init)
+        guard parts.count == 2, ["limits", "requests"].contains(parts[0]), ["cpu", "memory", "ephemeral-storage"].contains(parts[1]) else {
+            throw ContainerConfigError(message: "unsupported container resource : \(ref.resource)")
+        }
+        let values = parts[0] == "limits" ? target.resources?.limits : target.resources?.requests
+        let isCPU = parts[1] == "cpu"
+        var amount: Int64  // milli-units for cpu, units otherwise
+        if let quantity = values?[parts[1]] {
+            amount = isCPU ? quantity.milliValue : quantity.value
+        } else if parts[0] == "limits" {
+            let node = NodeResources.detect(nodeName: nodeName)
+            amount = isCPU ? node.milliCPU : parts[1] == "memory" ? node.memoryBytes : 0
+        } else {
+            amount = 0
+        }
+        let divisor = ref.divisor.map { isCPU ? $0.milliValue : $0.value } ?? (isCPU ? 1000 : 1)
+        guard divisor > 0 else { return String(amount) }
+        return String((amount + divisor - 1) / divisor)
     }
 
     /// `$(VAR)` → value of VAR if defined; `$$(VAR)` → `$(VAR)`; unresolvable references stay verbatim.

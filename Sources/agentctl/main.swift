@@ -413,13 +413,35 @@ struct Logs: ParsableCommand {
     @Option(help: "Lines from the end.") var tail: Int?
     @Flag(name: .shortAndLong, help: "The previous run's log.") var previous = false
     @Flag(help: "Prefix lines with their timestamps.") var timestamps = false
+    @Flag(name: .shortAndLong, help: "Follow the log until the container stops.") var follow = false
 
     func run() throws {
         var query = ["previous=\(previous)", "timestamps=\(timestamps)"]
         if let container { query.append("container=\(container)") }
-        if let tail { query.append("tail=\(tail)") }
-        let data = try connection.call { try connection.client.get("/v1/pods/\(namespace)/\(name)/log?" + query.joined(separator: "&")) }
-        FileHandle.standardOutput.write(data)
+        let base = "/v1/pods/\(namespace)/\(name)/log?" + query.joined(separator: "&")
+        let first = try connection.call { try connection.client.get(base + (tail.map { "&tail=\($0)" } ?? "")) }
+        FileHandle.standardOutput.write(first)
+        guard follow, !previous else { return }
+        // Follow by polling: print what was added since the last read, until the container is no longer running.
+        var printed = try connection.call { try connection.client.get(base) }.count
+        let containerID = try runningContainerID()
+        while true {
+            Thread.sleep(forTimeInterval: 0.5)
+            let data = try connection.call { try connection.client.get(base) }
+            if data.count > printed {
+                FileHandle.standardOutput.write(data.subdata(in: printed..<data.count))
+                printed = data.count
+            }
+            if try runningContainerID() != containerID || containerID == nil { return }
+        }
+    }
+
+    /// The ID of the followed container while it runs; nil otherwise.
+    func runningContainerID() throws -> String? {
+        guard let pod = try connection.pods().first(where: { $0.metadata.name == name && $0.metadata.namespace == namespace }) else { return nil }
+        let statuses = (pod.status?.initContainerStatuses ?? []) + (pod.status?.containerStatuses ?? [])
+        let status = container.flatMap { wanted in statuses.first { $0.name == wanted } } ?? pod.status?.containerStatuses?.first
+        return status?.state?.running != nil ? status?.containerID : nil
     }
 }
 

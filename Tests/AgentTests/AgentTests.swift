@@ -556,6 +556,55 @@ extension AgentTests {
     }
 }
 
+extension AgentTests {
+    /// env: values with $(VAR) expansion, downward-API fieldRef and resourceFieldRef; `logs -f` follows
+    /// until the container stops.
+    @Test func environmentAndFollowedLogs() throws {
+        let agent = try AgentHarness()
+        defer { agent.cleanUp() }
+        try agent.write(
+            "env.yaml",
+            """
+            apiVersion: v1
+            kind: Pod
+            metadata:
+              name: env
+              labels: {app: web}
+            spec:
+              restartPolicy: Never
+              containers:
+              - name: main
+                image: \(testImage)
+                command: ["sh", "-c", "sleep 1; for v in GREETING NAME NS UID APP MEM CPU; do eval echo $v=\\\\$$v; sleep 0.2; done"]
+                resources:
+                  requests: {cpu: 250m, memory: 64Mi}
+                  limits: {memory: 128Mi}
+                env:
+                - {name: WHO, value: world}
+                - {name: GREETING, value: "hello $(WHO) $(NOPE) $$(WHO)"}
+                - name: NAME
+                  valueFrom: {fieldRef: {fieldPath: metadata.name}}
+                - name: NS
+                  valueFrom: {fieldRef: {fieldPath: metadata.namespace}}
+                - name: UID
+                  valueFrom: {fieldRef: {fieldPath: metadata.uid}}
+                - name: APP
+                  valueFrom: {fieldRef: {fieldPath: "metadata.labels['app']"}}
+                - name: MEM
+                  valueFrom: {resourceFieldRef: {resource: limits.memory, divisor: 1Mi}}
+                - name: CPU
+                  valueFrom: {resourceFieldRef: {resource: requests.cpu, divisor: 1m}}
+            """)
+        let running = try agent.waitForPod("env") { $0.status?.containerStatuses?.first?.state?.running != nil }
+        let uid = running?.metadata.uid ?? ""
+        // Started while the container runs; returns once it has exited.
+        let followed = try agent.agentctl(["logs", "-f", "env"])
+        let expected = "GREETING=hello world $(NOPE) $(WHO)\nNAME=env\nNS=default\nUID=\(uid)\nAPP=web\nMEM=128\nCPU=250\n"
+        #expect(followed.stdout == expected, "\(followed)")
+        #expect(try agent.pod("env")?.status?.phase == "Succeeded")
+    }
+}
+
 /// The pod UID for a runtime container ID (`<uid prefix 12>-<container>-<attempt>`).
 func uidOf(_ id: String, in agent: AgentHarness) -> String? {
     ((try? FileManager.default.contentsOfDirectory(atPath: agent.root + "/pods")) ?? []).first { id.hasPrefix(String($0.prefix(12)) + "-") }
