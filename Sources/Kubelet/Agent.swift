@@ -128,7 +128,7 @@ public actor Agent {
     private func report(_ problems: [ManifestProblem]) {
         let current = Set(problems)
         for problem in problems where !lastProblems.contains(problem) {
-            context.events.file(problem.file, problem.type, problem.reason, problem.message)
+            context.events.file(problem.file, problem.type, problem.reason, problem.message, objectKey: problem.objectKey)
         }
         lastProblems = current
     }

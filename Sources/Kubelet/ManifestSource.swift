@@ -17,6 +17,8 @@ struct ManifestProblem: Sendable, Hashable {
     var type: String
     var reason: String
     var message: String
+    /// `namespace/name` of the object the document defines, when known (lets `diagnose` find it).
+    var objectKey: String? = nil
 }
 
 /// The file source: which names are read, how they decode, and duplicate handling.
@@ -58,11 +60,23 @@ struct ManifestSource: Sendable {
             }
             guard (st.st_mode & S_IFMT) == S_IFREG else { continue }
             let file = decoder.decodeFile(atPath: path, displayName: name)
-            for message in file.errorMessages {
-                problems.append(ManifestProblem(file: name, type: "Warning", reason: "InvalidManifest", message: message))
+            // errorMessages is the file-level error (if any) then each document's errors in order; pair them up
+            // so each problem knows which object it is about.
+            var errors = file.errorMessages[...]
+            if file.fileError != nil, let first = errors.first {
+                problems.append(ManifestProblem(file: name, type: "Warning", reason: "InvalidManifest", message: first))
+                errors = errors.dropFirst()
             }
-            for message in file.warningMessages {
-                problems.append(ManifestProblem(file: name, type: "Warning", reason: "ManifestWarning", message: message))
+            var warnings = file.warningMessages[...]
+            for document in file.documents {
+                for message in errors.prefix(document.errors.count) {
+                    problems.append(ManifestProblem(file: name, type: "Warning", reason: "InvalidManifest", message: message, objectKey: document.key))
+                }
+                errors = errors.dropFirst(document.errors.count)
+                for message in warnings.prefix(document.warnings.count) {
+                    problems.append(ManifestProblem(file: name, type: "Warning", reason: "ManifestWarning", message: message, objectKey: document.key))
+                }
+                warnings = warnings.dropFirst(document.warnings.count)
             }
             for object in file.objects {
                 guard case .pod(var pod) = object else { continue }
@@ -71,7 +85,7 @@ struct ManifestSource: Sendable {
                     problems.append(
                         ManifestProblem(
                             file: name, type: "Warning", reason: "DuplicatePod",
-                            message: "\(name): pod \"\(key)\" is already defined in \(owner); this definition is ignored"))
+                            message: "\(name): pod \"\(key)\" is already defined in \(owner); this definition is ignored", objectKey: key))
                     continue
                 }
                 owners[key] = name

@@ -33,6 +33,9 @@ actor PodWorker {
     /// When a running container's pid was first seen gone without an exit record.
     private var missingSince: [String: Date] = [:]
     private var lastStatus: PodStatus?
+    /// Whether the namespace pins are known to be mounted (checked once, then kept: reading mountinfo on
+    /// every pass of every pod would dominate the agent's idle CPU).
+    private var sandboxReady: Bool?
     private var done = false
 
     init(uid: String, pod: Pod, context: WorkerContext, rejection: (reason: String, message: String)? = nil, previousStatus: PodStatus? = nil) {
@@ -171,15 +174,17 @@ actor PodWorker {
     /// One pass of syncPod. Returns how long to wait before the next pass at most.
     private func sync() async -> Duration {
         await observe()
+        if sandboxReady == nil { sandboxReady = sandbox.isReady }
         var next: Duration = .seconds(1)
         defer { publishStatus() }
         if rejection != nil { return .seconds(30) }
         let status = computeStatus()
         if status.phase == PodPhase.succeeded || status.phase == PodPhase.failed { return .seconds(5) }
-        if !sandbox.isReady {
+        if sandboxReady != true {
             do {
                 try FileManager.default.createDirectory(atPath: podDirectory + "/containers", withIntermediateDirectories: true)
                 try await sandbox.create(hostname: BundleBuilder.hostname(pod))
+                sandboxReady = true
             } catch {
                 context.events.pod(uid: uid, namespace: namespace, name: name, "Warning", "FailedCreatePodSandBox", "Failed to create pod sandbox: \(error)")
                 return .seconds(10)
@@ -436,7 +441,7 @@ actor PodWorker {
 
     func computeStatus() -> PodStatus {
         StatusBuilder(
-            pod: pod, uid: uid, records: records(), waiting: waiting, sandboxReady: sandbox.isReady, rejection: rejection, previous: lastStatus
+            pod: pod, uid: uid, records: records(), waiting: waiting, sandboxReady: sandboxReady ?? false, rejection: rejection, previous: lastStatus
         ).build()
     }
 

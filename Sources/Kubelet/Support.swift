@@ -58,11 +58,14 @@ struct EventRecorder: Sendable {
                 at: Date()))
     }
 
-    func file(_ file: String, _ type: String, _ reason: String, _ message: String) {
+    /// An event about a manifest file. `objectKey` (`namespace/name` of the object the document defines) is
+    /// kept in the event's fieldPath, so `diagnose NAME` finds why a pod did not appear.
+    func file(_ file: String, _ type: String, _ reason: String, _ message: String, objectKey: String? = nil) {
         if type == "Warning" { Log.warning("manifest \(message)") } else { Log.info("manifest \(message)") }
         record(
             EventRecord(
-                podUID: "", namespace: "", objectKind: "File", objectName: file, fieldPath: nil, type: type, reason: reason, message: message, at: Date()))
+                podUID: "", namespace: "", objectKind: "File", objectName: file, fieldPath: objectKey, type: type, reason: reason, message: message,
+                at: Date()))
     }
 
     private func record(_ event: EventRecord) {

@@ -605,6 +605,52 @@ extension AgentTests {
     }
 }
 
+extension AgentTests {
+    /// `agentctl diagnose`: a crashing container, a missing image, a manifest that does not decode.
+    @Test func diagnoseExplainsCommonFailures() throws {
+        let agent = try AgentHarness()
+        defer { agent.cleanUp() }
+        try agent.write(
+            "broken-pods.yaml",
+            """
+            apiVersion: v1
+            kind: Pod
+            metadata:
+              name: crasher
+            spec:
+              containers:
+              - name: app
+                image: \(testImage)
+                command: ["sh", "-c", "echo cannot open /etc/app.conf; exit 4"]
+            ---
+            apiVersion: v1
+            kind: Pod
+            metadata:
+              name: no-image
+            spec:
+              containers:
+              - name: app
+                image: example.invalid/nothing:1.0
+                imagePullPolicy: Never
+            """)
+        try agent.write("typo.yaml", "apiVersion: v1\nkind: Pod\nmetadata:\n  name: typo\nspec:\n  containers:\n  - name: c\n")
+        _ = try agent.waitForPod("crasher") { $0.status?.containerStatuses?.first?.state?.waiting?.reason == "CrashLoopBackOff" }
+        _ = try agent.waitForPod("no-image") { $0.status?.containerStatuses?.first?.state?.waiting?.reason == "ErrImageNeverPull" }
+
+        let crasher = try agent.agentctl(["diagnose", "crasher"])
+        #expect(crasher.stdout.contains("container app keeps failing: last run ended with Error (exit code 4)"), "\(crasher)")
+        #expect(crasher.stdout.contains("cannot open /etc/app.conf"), "\(crasher)")
+        let noImage = try agent.agentctl(["diagnose", "no-image"])
+        #expect(noImage.stdout.contains("image example.invalid/nothing:1.0 cannot be used: ErrImageNeverPull"), "\(noImage)")
+        #expect(noImage.stdout.contains("agentctl image load"), "\(noImage)")
+        let typo = try agent.agentctl(["diagnose", "typo"])
+        #expect(!typo.succeeded)
+        #expect(typo.stdout.contains("typo.yaml: spec.containers[0].image: Required value"), "\(typo)")
+        let good = try agent.agentctl(["diagnose", "nothing-here"])
+        #expect(good.stdout.contains("does not exist"), "\(good)")
+    }
+}
+
 /// The pod UID for a runtime container ID (`<uid prefix 12>-<container>-<attempt>`).
 func uidOf(_ id: String, in agent: AgentHarness) -> String? {
     ((try? FileManager.default.contentsOfDirectory(atPath: agent.root + "/pods")) ?? []).first { id.hasPrefix(String($0.prefix(12)) + "-") }

@@ -31,7 +31,7 @@ struct AgentCtl: ParsableCommand {
 
     static let configuration = CommandConfiguration(
         commandName: "agentctl", abstract: "Control a minikubelet node agent.",
-        subcommands: [PS.self, Get.self, Describe.self, Logs.self, Exec.self, Apply.self, Delete.self, Image.self])
+        subcommands: [PS.self, Get.self, Describe.self, Logs.self, Exec.self, Apply.self, Delete.self, Image.self, Diagnose.self])
 }
 
 struct Connection: ParsableArguments {
