@@ -17,6 +17,8 @@ import KubeAPI
 ///   DELETE /v1/manifests/{FILE}                     removes FILE
 ///   GET    /v1/images                               stored images
 ///   POST   /v1/images/load                          {"path": ..., "name": ...}
+///   POST   /v1/images/pull                          {"name": ...} (pull policy Always)
+///   DELETE /v1/images?name=IMAGE                    removes an image no container uses
 extension Agent {
     func handle(_ request: APIRequest) async -> APIResponse {
         let parts = request.components
@@ -51,16 +53,35 @@ extension Agent {
             return removeManifest(path[1])
         case ("GET", ["images"]):
             do { return json(try context.images.list().map(ImageSummary.init)) } catch { return .error(500, "\(error)") }
+        case ("POST", ["images", "pull"]):
+            guard let pull = try? JSONDecoder().decode(ImageLoadRequest.self, from: request.body), let name = pull.name else {
+                return .error(400, "expected {\"name\": \"...\"}")
+            }
+            do {
+                let record = try await context.images.pull(name, policy: .always)
+                await wakeAll()
+                return json([ImageSummary(record)])
+            } catch {
+                return .error(422, "\(error.reason.rawValue): \(error)")
+            }
+        case ("DELETE", ["images"]):
+            guard let name = request.query["name"], !name.isEmpty else { return .error(400, "expected ?name=IMAGE") }
+            do {
+                try await context.images.remove(name)
+                return json(["result": "Deleted: \(name)"])
+            } catch {
+                return .error(409, "\(error)")
+            }
         case ("POST", ["images", "load"]):
-            guard let load = try? JSONDecoder().decode(ImageLoadRequest.self, from: request.body) else {
+            guard let load = try? JSONDecoder().decode(ImageLoadRequest.self, from: request.body), let path = load.path else {
                 return .error(400, "expected {\"path\": \"...\", \"name\": \"...\"}")
             }
             do {
-                let records = try await context.images.load(path: load.path, name: load.name)
+                let records = try await context.images.load(path: path, name: load.name)
                 await wakeAll()
                 return json(records.map(ImageSummary.init))
             } catch {
-                return .error(422, "loading \(load.path): \(error)")
+                return .error(422, "loading \(path): \(error)")
             }
         default:
             return .error(404, "no route for \(request.method) \(request.path)")
@@ -173,7 +194,7 @@ struct ExecResult: Codable {
 }
 
 struct ImageLoadRequest: Codable {
-    var path: String
+    var path: String?
     var name: String?
 }
 

@@ -420,10 +420,19 @@ actor PodWorker {
     /// emptyDir: a directory in the pod's state directory (mode 0777, as kubelet makes it); hostPath: the host path.
     nonisolated func volumeDirectory(_ volumeName: String) -> String? {
         guard let volume = pod.spec.volumes?.first(where: { $0.name == volumeName }) else { return nil }
-        if volume.emptyDir != nil {
+        if let emptyDir = volume.emptyDir {
             let directory = podDirectory + "/volumes/" + volumeName
             guard (try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)) != nil else { return nil }
             chmod(directory, 0o777)
+            if emptyDir.medium == "Memory" && !MountTable.isMountPoint(directory) {
+                // A tmpfs per volume, sized by sizeLimit (kubelet; unlimited means half of RAM, tmpfs' default).
+                var options = "mode=1777"
+                if let limit = emptyDir.sizeLimit, limit.value > 0 { options += ",size=\(limit.value)" }
+                guard mount("tmpfs", directory, "tmpfs", UInt(MS_NOSUID | MS_NODEV), options) == 0 else {
+                    Log.error("pod \(podDescription): mounting tmpfs for emptyDir \(volumeName): \(String(cString: strerror(errno)))")
+                    return nil
+                }
+            }
             return directory
         }
         if let hostPath = volume.hostPath {

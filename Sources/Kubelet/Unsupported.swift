@@ -15,7 +15,6 @@ enum Unsupported {
         if !(spec.hostAliases ?? []).isEmpty { fields.append("spec.hostAliases") }
         for (index, volume) in (spec.volumes ?? []).enumerated() {
             if volume.emptyDir == nil && volume.hostPath == nil { fields.append("spec.volumes[\(index)] (only emptyDir and hostPath are supported)") }
-            if volume.emptyDir?.medium == "Memory" { fields.append("spec.volumes[\(index)].emptyDir.medium") }
         }
         let groups: [(String, [Container])] = [("spec.initContainers", spec.initContainers ?? []), ("spec.containers", spec.containers)]
         for (prefix, containers) in groups {

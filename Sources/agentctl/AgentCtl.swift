@@ -518,7 +518,7 @@ struct Delete: ParsableCommand {
 // MARK: - images
 
 struct Image: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Manage images.", subcommands: [Load.self, List.self])
+    static let configuration = CommandConfiguration(abstract: "Manage images.", subcommands: [Load.self, Pull.self, List.self, Remove.self])
 
     struct Load: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Import an OCI layout, oci-archive or docker save tar.")
@@ -536,6 +536,32 @@ struct Image: ParsableCommand {
             for image in images {
                 print("Loaded image: \((image["repoTags"] as? [String])?.joined(separator: ", ") ?? "") \(image["id"] as? String ?? "")")
             }
+        }
+    }
+
+    struct Pull: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Pull an image from its registry.")
+        @OptionGroup var connection: Connection
+        @Argument(help: "Image reference.") var name: String
+
+        func run() throws {
+            let body = try JSONSerialization.data(withJSONObject: ["name": name])
+            let data = try connection.call { try connection.client.request("POST", "/v1/images/pull", body: body) }
+            let images = (try? JSONSerialization.jsonObject(with: data)) as? [[String: Any]] ?? []
+            for image in images { print("Image is up to date for \(name) \(image["id"] as? String ?? "")") }
+        }
+    }
+
+    struct Remove: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "rm", abstract: "Remove an image no container uses.")
+        @OptionGroup var connection: Connection
+        @Argument(help: "Image reference or ID.") var name: String
+
+        func run() throws {
+            let query = name.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? name
+            let data = try connection.call { try connection.client.request("DELETE", "/v1/images?name=\(query)") }
+            let result = (try? JSONSerialization.jsonObject(with: data)) as? [String: String] ?? [:]
+            print(result["result"] ?? "Deleted: \(name)")
         }
     }
 

@@ -651,6 +651,47 @@ extension AgentTests {
     }
 }
 
+extension AgentTests {
+    /// emptyDir with medium Memory is a tmpfs (unmounted with the pod); an image in use cannot be removed,
+    /// an unused one can.
+    @Test func memoryEmptyDirAndImageRemoval() throws {
+        let agent = try AgentHarness()
+        defer { agent.cleanUp() }
+        try agent.write(
+            "tmpfs.yaml",
+            """
+            apiVersion: v1
+            kind: Pod
+            metadata:
+              name: tmpfs
+            spec:
+              terminationGracePeriodSeconds: 5
+              volumes:
+              - name: cache
+                emptyDir: {medium: Memory, sizeLimit: 8Mi}
+              containers:
+              - name: main
+                image: \(testImage)
+                command: ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]
+                volumeMounts: [{name: cache, mountPath: /cache}]
+            """)
+        let pod = try #require(try agent.waitForPod("tmpfs", isRunningAndReady))
+        let mounts = try agent.agentctl(["exec", "tmpfs", "--", "grep", " /cache ", "/proc/mounts"])
+        #expect(mounts.stdout.hasPrefix("tmpfs /cache tmpfs") && mounts.stdout.contains("size=8192k"), "\(mounts)")
+        let podDir = agent.root + "/pods/" + (pod.metadata.uid ?? "")
+        #expect(!MountTable.mounts(under: podDir + "/volumes").isEmpty)
+
+        let inUse = try agent.agentctl(["image", "rm", testImage])
+        #expect(!inUse.succeeded, "\(inUse)")
+        try agent.remove("tmpfs.yaml")
+        #expect(waitUntil(timeout: .seconds(30)) { (try? agent.pod("tmpfs")) == nil })
+        #expect(MountTable.mounts(under: podDir).isEmpty)
+        let removed = try agent.agentctl(["image", "rm", testImage])
+        #expect(removed.succeeded, "\(removed)")
+        #expect(!(try agent.agentctl(["image", "ls"]).stdout.contains(testImage)))
+    }
+}
+
 /// The pod UID for a runtime container ID (`<uid prefix 12>-<container>-<attempt>`).
 func uidOf(_ id: String, in agent: AgentHarness) -> String? {
     ((try? FileManager.default.contentsOfDirectory(atPath: agent.root + "/pods")) ?? []).first { id.hasPrefix(String($0.prefix(12)) + "-") }
