@@ -76,15 +76,28 @@ actor PodWorker {
 
     // MARK: - Observe
 
+    /// The pod's container runs. Only this worker writes them, so after the first read they are served
+    /// from memory (the store stays the durable copy): an idle pod costs no database reads per pass.
+    private var cachedRecords: [ContainerRecord]?
+
     private func records() -> [ContainerRecord] {
-        do { return try context.store.containers(podUID: uid) } catch {
+        if let cachedRecords { return cachedRecords }
+        do {
+            let loaded = try context.store.containers(podUID: uid)
+            cachedRecords = loaded
+            return loaded
+        } catch {
             Log.error("pod \(podDescription): \(error)")
             return []
         }
     }
 
     private func save(_ record: ContainerRecord) {
-        do { try context.store.saveContainer(record) } catch { Log.error("pod \(podDescription): \(error)") }
+        do { try context.store.saveContainer(record) } catch {
+            Log.error("pod \(podDescription): \(error)")
+        }
+        // Re-read after any write so the cache never disagrees with the store (a failed write included).
+        cachedRecords = nil
     }
 
     func containerDirectory(_ id: String) -> String { podDirectory + "/containers/" + id }
@@ -374,6 +387,7 @@ actor PodWorker {
             await removeRuntimeContainer(&run)
             fail("RunContainerError", "\(error)")
         }
+        cachedRecords = nil
         do { try context.store.pruneContainers(podUID: uid, name: container.name, keepFromAttempt: attempt - 1) } catch {
             Log.error("pod \(podDescription): \(error)")
         }
