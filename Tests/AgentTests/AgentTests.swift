@@ -225,11 +225,13 @@ struct AgentTests {
         try agent.write("broken.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: [unclosed\n")
         try agent.write("zz-duplicate.yaml", sleeperPod(name: "good"))
         try agent.write("notes.txt~", "ignored")
+        try agent.write("deploy.yaml", "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n")
         #expect(
             waitUntil(timeout: .seconds(10)) {
                 let events = (try? agent.events()) ?? ""
                 return events.contains("bad.yaml: spec.containers[0].image: Required value") && events.contains("broken.yaml: YAML syntax error")
                     && events.contains("zz-duplicate.yaml: pod \"default/good\" is already defined in good.yaml")
+                    && events.contains("deploy.yaml: unknown kind \"Deployment\"")
             }, "events: \((try? agent.events()) ?? "")")
         let log = agent.log()
         #expect(log.contains("bad.yaml: spec.containers[0].image: Required value"), "log:\n\(log)")
