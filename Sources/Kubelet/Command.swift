@@ -14,7 +14,7 @@ struct CommandResult: Sendable {
 struct CommandError: Error, Sendable, CustomStringConvertible {
     var argv: [String]
     var detail: String
-    var description: String { "\(argv.joined(separator: " ")): \(detail)" }
+    var description: String { argv.isEmpty ? detail : "\(argv.joined(separator: " ")): \(detail)" }
 }
 
 /// Runs helper programs with posix_spawn. Not Foundation's Process: on Linux it sets up a CFSocket

@@ -381,11 +381,22 @@ actor PodWorker {
                 try? await context.runtime.kill(id: id, signal: "KILL")
             }
         } catch {
-            run.state = .failed
-            run.message = "\(error)"
+            // As with containerd: the run counts (restartCount, back-off) and ends as StartError, exit code 128;
+            // while a restart is pending the container waits with RunContainerError.
+            let message = "\(error)"
+            run.state = .exited
+            run.exitCode = 128
+            run.reason = "StartError"
+            run.message = message
+            run.startedAt = Date()
+            run.finishedAt = Date()
             save(run)
             await removeRuntimeContainer(&run)
-            fail("RunContainerError", "\(error)")
+            let policy = pod.spec.restartPolicy ?? "Always"
+            if policy != "Never" {
+                waiting[container.name] = ("RunContainerError", message)
+            }
+            context.events.pod(uid: uid, namespace: namespace, name: name, "Warning", "Failed", "Error: \(message)", fieldPath: field)
         }
         cachedRecords = nil
         do { try context.store.pruneContainers(podUID: uid, name: container.name, keepFromAttempt: attempt - 1) } catch {

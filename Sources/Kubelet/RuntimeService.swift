@@ -32,7 +32,19 @@ struct RuntimeService: Sendable {
             shimPath, "--runtime", runtimePath, "--runtime-root", runtimeRoot, "--bundle", bundle, "--id", id, "--log-path", logPath,
             "--exit-file", exitFile, "--pid-file", pidFile, "--log-max-size", String(10 << 20), "--log-max-files", "5",
         ]
-        let result = try await Command.check(argv, stdoutFile: bundle + "/shim.out", timeout: .seconds(120))
+        let result = try await Command.run(argv, stdoutFile: bundle + "/shim.out", timeout: .seconds(120))
+        guard result.succeeded else {
+            // The runtime's own message is the useful part ("exec: /x: No such file or directory"), said the
+            // way containerd reports it, without the shim's command line.
+            let lines = result.stderr.split(separator: "\n").map(String.init)
+            var message = lines.last ?? "the shim exited with status \(result.status)"
+            if let range = message.range(of: "create failed (exit status ") ?? message.range(of: "start failed (exit status "),
+                let close = message[range.upperBound...].range(of: "): ")
+            {
+                message = String(message[close.upperBound...])
+            }
+            throw CommandError(argv: [], detail: "OCI runtime create failed: \(message)")
+        }
         guard let pid = Int32(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) else {
             throw CommandError(argv: argv, detail: "the shim printed no pid: \(result.stdout.debugDescription) \(result.stderr)")
         }

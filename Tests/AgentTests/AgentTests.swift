@@ -694,6 +694,31 @@ extension AgentTests {
     }
 }
 
+extension AgentTests {
+    /// A command missing from the image: StartError (exit 128) as with containerd, restarted with back-off
+    /// under Always, final under Never.
+    @Test func missingCommandIsAStartError() throws {
+        let agent = try AgentHarness()
+        defer { agent.cleanUp() }
+        let always = sleeperPod(name: "nocmd").replacingOccurrences(
+            of: "command: [\"sh\", \"-c\", \"trap 'exit 0' TERM; while true; do sleep 1; done\"]", with: "command: [\"/nonexistent\"]")
+        #expect(always.contains("/nonexistent"))
+        try agent.write("nocmd.yaml", always)
+        try agent.write(
+            "nocmd-never.yaml",
+            always.replacingOccurrences(of: "name: nocmd", with: "name: nocmd-never\n  labels: {}").replacingOccurrences(
+                of: "spec:\n", with: "spec:\n  restartPolicy: Never\n"))
+        let looping = try agent.waitForPod("nocmd") { $0.status?.containerStatuses?.first?.state?.waiting?.reason == "CrashLoopBackOff" }
+        let last = looping?.status?.containerStatuses?.first?.lastState?.terminated
+        #expect(last?.reason == "StartError" && last?.exitCode == 128, "\(String(describing: last))")
+        #expect(last?.message?.contains("/nonexistent") == true)
+        #expect((looping?.status?.containerStatuses?.first?.restartCount ?? 0) >= 1)
+        let never = try agent.waitForPod("nocmd-never") { $0.status?.phase == "Failed" }
+        #expect(never?.status?.containerStatuses?.first?.state?.terminated?.reason == "StartError", "\(String(describing: never?.status))")
+        #expect(never?.status?.containerStatuses?.first?.restartCount == 0)
+    }
+}
+
 /// The pod UID for a runtime container ID (`<uid prefix 12>-<container>-<attempt>`).
 func uidOf(_ id: String, in agent: AgentHarness) -> String? {
     ((try? FileManager.default.contentsOfDirectory(atPath: agent.root + "/pods")) ?? []).first { id.hasPrefix(String($0.prefix(12)) + "-") }
