@@ -36,6 +36,16 @@ actor PodWorker {
     /// Whether the namespace pins are known to be mounted (checked once, then kept: reading mountinfo on
     /// every pass of every pod would dominate the agent's idle CPU).
     private var sandboxReady: Bool?
+    /// Exec probe state per container and kind (kubelet's prober workers, run from the pod worker's loop).
+    private var probes: [String: ProbeState] = [:]
+
+    struct ProbeState {
+        var runID: String
+        var result: Bool
+        var successes = 0
+        var failures = 0
+        var nextAt: Date
+    }
     private var done = false
 
     init(uid: String, pod: Pod, context: WorkerContext, rejection: (reason: String, message: String)? = nil, previousStatus: PodStatus? = nil) {
@@ -228,12 +238,86 @@ actor PodWorker {
                 next = min(next, await startIfDue(container, isInit: false, previous: latest, runs: all))
             case .creating, .running:
                 waiting[container.name] = nil
+                if let latest, latest.state == .running { next = min(next, await probe(container, run: latest)) }
             case .exited:
                 let restart = policy == "Always" || (policy == "OnFailure" && latest?.exitCode != 0)
                 if restart { next = min(next, await startIfDue(container, isInit: false, previous: latest, runs: all)) }
             }
         }
         return next
+    }
+
+    // MARK: - Probes (exec)
+
+    /// Runs the container's exec liveness/readiness probes when due (kubelet.md §1: thresholds, initial
+    /// results: readiness Failure, liveness Success). A liveness failure kills the container; the restart
+    /// policy and back-off then apply as for any exit. Returns when the next probe is due.
+    private func probe(_ container: Container, run: ContainerRecord) async -> Duration {
+        var next: Duration = .seconds(1)
+        for (kind, spec) in [("Liveness", container.livenessProbe), ("Readiness", container.readinessProbe)] {
+            guard let spec, let command = spec.exec?.command else { continue }
+            let key = "\(container.name)/\(kind)"
+            let now = Date()
+            var state =
+                probes[key].flatMap { $0.runID == run.id ? $0 : nil }
+                ?? ProbeState(
+                    runID: run.id, result: kind == "Liveness",
+                    nextAt: (run.startedAt ?? now).addingTimeInterval(Double(spec.initialDelaySeconds ?? 0)))
+            if now >= state.nextAt {
+                let timeout = Int(spec.timeoutSeconds ?? 1)
+                let result = try? await context.runtime.exec(id: run.id, command: command, timeout: .seconds(max(1, timeout)))
+                let output = ((result?.stdout ?? "") + (result?.stderr ?? "")).trimmingCharacters(in: .whitespacesAndNewlines)
+                if let result, result.succeeded {
+                    state.failures = 0
+                    state.successes += 1
+                    if state.successes >= Int(spec.successThreshold ?? 1) { state.result = true }
+                } else {
+                    state.successes = 0
+                    state.failures += 1
+                    let detail = result == nil || result?.status == 137 ? "command \"\(command.joined(separator: " "))\" timed out" : output
+                    context.events.pod(
+                        uid: uid, namespace: namespace, name: name, "Warning", "Unhealthy", "\(kind) probe failed: \(detail)",
+                        fieldPath: fieldPath(container, false))
+                    if state.failures >= Int(spec.failureThreshold ?? 3) { state.result = false }
+                }
+                state.nextAt = Date().addingTimeInterval(Double(spec.periodSeconds ?? 10))
+            }
+            probes[key] = state
+            if kind == "Liveness" && !state.result {
+                probes[key] = nil
+                await killForLiveness(container, run: run, probe: spec)
+                return .milliseconds(100)
+            }
+            next = min(next, .milliseconds(max(10, Int(state.nextAt.timeIntervalSinceNow * 1000))))
+        }
+        return next
+    }
+
+    /// Readiness per container: true without a readiness probe, else the probe's current result.
+    func readiness() -> [String: Bool] {
+        var ready: [String: Bool] = [:]
+        for container in pod.spec.containers where container.readinessProbe?.exec != nil {
+            let state = probes["\(container.name)/Readiness"]
+            let current = Self.runs(records(), container.name).last
+            ready[container.name] = state?.runID == current?.id && state?.result == true
+        }
+        return ready
+    }
+
+    /// kubelet: Killing "Container X failed liveness probe, will be restarted", then stop with the probe's
+    /// (or the pod's) grace period.
+    private func killForLiveness(_ container: Container, run: ContainerRecord, probe: Probe) async {
+        context.events.pod(
+            uid: uid, namespace: namespace, name: name, "Normal", "Killing", "Container \(container.name) failed liveness probe, will be restarted",
+            fieldPath: fieldPath(container, false))
+        let grace = max(2, Int(probe.terminationGracePeriodSeconds ?? pod.spec.terminationGracePeriodSeconds ?? 30))
+        try? await context.runtime.kill(id: run.id, signal: "TERM")
+        let deadline = Date().addingTimeInterval(Double(grace))
+        while Date() < deadline && !FileManager.default.fileExists(atPath: exitFile(run.id)) {
+            try? await Task.sleep(for: .milliseconds(100))
+        }
+        if !FileManager.default.fileExists(atPath: exitFile(run.id)) { try? await context.runtime.kill(id: run.id, signal: "KILL") }
+        await observe()
     }
 
     /// The latest run of a container: a failed start (never ran) counts only when it is the newest row.
@@ -475,7 +559,8 @@ actor PodWorker {
 
     func computeStatus() -> PodStatus {
         StatusBuilder(
-            pod: pod, uid: uid, records: records(), waiting: waiting, sandboxReady: sandboxReady ?? false, rejection: rejection, previous: lastStatus
+            pod: pod, uid: uid, records: records(), waiting: waiting, sandboxReady: sandboxReady ?? false, rejection: rejection, previous: lastStatus,
+            readiness: readiness()
         ).build()
     }
 

@@ -12,6 +12,8 @@ struct StatusBuilder {
     var sandboxReady: Bool
     var rejection: (reason: String, message: String)?
     var previous: PodStatus?
+    /// Containers with a readiness probe: its current result.
+    var readiness: [String: Bool] = [:]
 
     func containerStatus(_ container: Container, defaultWaiting: String) -> ContainerStatus {
         var status = ContainerStatus(name: container.name, image: container.image ?? "")
@@ -25,8 +27,8 @@ struct StatusBuilder {
         if let current, current.state == .running || current.state == .creating {
             status.state = ContainerState(running: ContainerStateRunning(startedAt: current.startedAt))
             status.lastState = before.map(Self.terminated)
-            // No readiness or startup probes yet: a running container is ready and started.
-            status.ready = current.state == .running
+            // Ready when running and its readiness probe (if any) succeeds; no startup probes yet.
+            status.ready = current.state == .running && (readiness[container.name] ?? true)
             status.started = current.state == .running
         } else if let hold {
             status.state = ContainerState(waiting: ContainerStateWaiting(reason: hold.reason, message: hold.message))

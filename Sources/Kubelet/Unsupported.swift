@@ -20,8 +20,9 @@ enum Unsupported {
         for (prefix, containers) in groups {
             for (index, container) in containers.enumerated() {
                 let path = "\(prefix)[\(index)]"
-                if container.livenessProbe != nil { fields.append("\(path).livenessProbe") }
-                if container.readinessProbe != nil { fields.append("\(path).readinessProbe") }
+                for (kind, probe) in [("livenessProbe", container.livenessProbe), ("readinessProbe", container.readinessProbe)] {
+                    if let probe, probe.exec == nil || prefix == "spec.initContainers" { fields.append("\(path).\(kind) (only exec probes of app containers)") }
+                }
                 if container.startupProbe != nil { fields.append("\(path).startupProbe") }
                 for (hookName, hook) in [("postStart", container.lifecycle?.postStart), ("preStop", container.lifecycle?.preStop)] {
                     if hook?.httpGet != nil || hook?.tcpSocket != nil { fields.append("\(path).lifecycle.\(hookName) (only exec and sleep)") }

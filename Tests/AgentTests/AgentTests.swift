@@ -719,6 +719,47 @@ extension AgentTests {
     }
 }
 
+extension AgentTests {
+    /// Exec probes: readiness gates READY; a failing liveness probe restarts the container.
+    @Test func execProbes() throws {
+        let agent = try AgentHarness()
+        defer { agent.cleanUp() }
+        try agent.write(
+            "probed.yaml",
+            """
+            apiVersion: v1
+            kind: Pod
+            metadata:
+              name: probed
+            spec:
+              terminationGracePeriodSeconds: 2
+              containers:
+              - name: app
+                image: \(testImage)
+                command: ["sh", "-c", "trap 'exit 0' TERM; touch /tmp/healthy; sleep 3; touch /tmp/ready; sleep 3; rm /tmp/healthy; while true; do sleep 1; done"]
+                readinessProbe:
+                  exec: {command: ["cat", "/tmp/ready"]}
+                  periodSeconds: 1
+                livenessProbe:
+                  exec: {command: ["cat", "/tmp/healthy"]}
+                  periodSeconds: 1
+                  failureThreshold: 2
+            """)
+        let notReady = try agent.waitForPod("probed") { $0.status?.containerStatuses?.first?.state?.running != nil }
+        #expect(notReady?.status?.containerStatuses?.first?.ready == false, "ready before the readiness probe passed")
+        let table = try agent.agentctl(["get", "pods"]).check().stdout
+        #expect(table.contains("0/1") && table.contains("Running"), "get pods: \(table)")
+        #expect(try agent.waitForPod("probed", timeout: .seconds(20)) { $0.status?.containerStatuses?.first?.ready == true } != nil)
+        // /tmp/healthy disappears at ~6 s: two failures, then the container is killed and restarted.
+        let restarted = try agent.waitForPod("probed", timeout: .seconds(40)) { $0.status?.containerStatuses?.first?.restartCount == 1 }
+        #expect(restarted != nil, "status: \(String(describing: try? agent.pod("probed")?.status)); log:\n\(agent.log())")
+        let events = try agent.events()
+        #expect(events.contains("Liveness probe failed: cat: can't open '/tmp/healthy': No such file or directory"), "events: \(events)")
+        #expect(events.contains("Container app failed liveness probe, will be restarted"), "events: \(events)")
+        #expect(events.contains("Readiness probe failed"), "events: \(events)")
+    }
+}
+
 /// The pod UID for a runtime container ID (`<uid prefix 12>-<container>-<attempt>`).
 func uidOf(_ id: String, in agent: AgentHarness) -> String? {
     ((try? FileManager.default.contentsOfDirectory(atPath: agent.root + "/pods")) ?? []).first { id.hasPrefix(String($0.prefix(12)) + "-") }
