@@ -760,6 +760,36 @@ extension AgentTests {
     }
 }
 
+extension AgentTests {
+    /// `agentctl apply -f` / `delete -f` / `delete pod` with the docs' exec liveness example (restarted once
+    /// the probe starts failing at ~30 s).
+    @Test func applyDeleteAndTheLivenessExample() throws {
+        let agent = try AgentHarness()
+        defer { agent.cleanUp() }
+        let example = repoRoot() + "/examples/exec-liveness.yaml"
+        let applied = try agent.agentctl(["apply", "-f", example])
+        #expect(applied.succeeded && applied.stdout == "pod/liveness-exec configured\n", "\(applied)")
+        #expect(FileManager.default.fileExists(atPath: agent.manifests + "/exec-liveness.yaml"))
+        let invalid = agent.dir + "/invalid.yaml"
+        try "apiVersion: v1\nkind: Pod\nmetadata:\n  name: x\nspec:\n  containers:\n  - name: c\n".write(toFile: invalid, atomically: true, encoding: .utf8)
+        let refused = try agent.agentctl(["apply", "-f", invalid])
+        #expect(!refused.succeeded && refused.stderr.contains("invalid.yaml: spec.containers[0].image: Required value"), "\(refused)")
+        #expect(!FileManager.default.fileExists(atPath: agent.manifests + "/invalid.yaml"))
+
+        try agent.write("other.yaml", sleeperPod(name: "other"))
+        #expect(try agent.waitForPod("other", isRunningAndReady) != nil)
+        let deletedPod = try agent.agentctl(["delete", "pod", "other"])
+        #expect(deletedPod.succeeded && deletedPod.stdout == "pod \"other\" deleted\n", "\(deletedPod)")
+        #expect(waitUntil(timeout: .seconds(30)) { (try? agent.pod("other")) == nil })
+
+        let restarted = try agent.waitForPod("liveness-exec", timeout: .seconds(90)) { $0.status?.containerStatuses?.first?.restartCount == 1 }
+        #expect(restarted != nil, "status: \(String(describing: try? agent.pod("liveness-exec")?.status))")
+        let deleted = try agent.agentctl(["delete", "-f", example])
+        #expect(deleted.succeeded, "\(deleted)")
+        #expect(waitUntil(timeout: .seconds(60)) { (try? agent.pod("liveness-exec")) == nil })
+    }
+}
+
 /// The pod UID for a runtime container ID (`<uid prefix 12>-<container>-<attempt>`).
 func uidOf(_ id: String, in agent: AgentHarness) -> String? {
     ((try? FileManager.default.contentsOfDirectory(atPath: agent.root + "/pods")) ?? []).first { id.hasPrefix(String($0.prefix(12)) + "-") }
