@@ -18,10 +18,10 @@ let package = Package(
         .executable(name: "agentctl", targets: ["agentctl"]),
     ],
     dependencies: [
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
-        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
@@ -32,13 +32,22 @@ let package = Package(
         .systemLibrary(name: "CLibcap", path: "Sources/CLibcap", pkgConfig: "libcap", providers: [.apt(["libcap-dev"])]),
         // OCI runtime-spec types (config.json, state.json), Codable.
         .target(name: "OCISpec", swiftSettings: strict),
-        // cgroup v1 / v2 / hybrid managers: limits, stats, OOM, removal.
-        .target(name: "Cgroups", swiftSettings: strict),
+        // cgroup v1 / v2 / hybrid managers: limits, device rules (v2: an eBPF program, loaded through CShims), stats, OOM, removal.
+        .target(name: "Cgroups", dependencies: ["CShims"], swiftSettings: strict),
         // Capabilities and seccomp (libseccomp compile to BPF), default profiles.
         .target(name: "Security", dependencies: ["OCISpec", "CSeccomp", "CLibcap"], swiftSettings: strict),
         // Container lifecycle: create/start/state/kill/delete/exec over a state directory.
         .target(name: "Runtime", dependencies: ["OCISpec", "Cgroups", "Security", "CShims"], swiftSettings: strict),
-        .executableTarget(name: "minirun", dependencies: ["Runtime"], swiftSettings: strict),
+        // Static Swift stdlib: minirun is exec'd several times per container start; loading the dynamic Swift
+        // runtime libraries costs more than half of its own start-up (start-latency target, issue 2).
+        .executableTarget(
+            name: "minirun", dependencies: ["Runtime"], swiftSettings: strict,
+            linkerSettings: [
+                .unsafeFlags([
+                    "-static-stdlib", "-Xlinker", "-l_FoundationCShims", "-Xlinker", "-l_FoundationCollections", "-Xlinker",
+                    "-lswiftSynchronization",
+                ])
+            ]),
         // The per-container shim (conmon role). C for footprint: a Swift process cannot stay under 2 MiB RSS.
         .executableTarget(
             name: "minirun-shim", path: "Sources/minirun-shim",
@@ -76,6 +85,7 @@ let package = Package(
         .executableTarget(
             name: "agentctl",
             dependencies: ["AgentAPI", "KubeAPI", .product(name: "ArgumentParser", package: "swift-argument-parser"), .product(name: "Yams", package: "Yams")], swiftSettings: strict),
+        .target(name: "PodSecurity", dependencies: ["KubeAPI", "OCISpec", "Security"], swiftSettings: strict),
         // Shared test helpers: busybox rootfs, bundles, running processes.
         .target(name: "TestSupport", dependencies: ["OCISpec"], path: "Tests/TestSupport", swiftSettings: strict),
         .testTarget(name: "OCISpecTests", dependencies: ["OCISpec"], swiftSettings: strict),
@@ -85,6 +95,7 @@ let package = Package(
         .testTarget(name: "KubeAPITests", dependencies: ["KubeAPI"], swiftSettings: strict),
         .testTarget(name: "ImagesTests", dependencies: ["Images"], swiftSettings: strict),
         .testTarget(name: "AgentTests", dependencies: ["AgentStore", "KubeAPI", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "PodSecurityTests", dependencies: ["PodSecurity", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "IntegrationTests", dependencies: ["Runtime", "TestSupport"], swiftSettings: strict),
     ]
 )

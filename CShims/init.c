@@ -152,6 +152,8 @@ static void wait_sync(int kind) {
 
 /// mkdir -p, using a stack copy of the path.
 static int mkdir_p(const char *path, mode_t mode) {
+    // Most targets exist already (the rootfs has them): one call instead of one per component.
+    if (mkdir(path, mode) == 0 || errno == EEXIST) return 0;
     char buf[MK_PATH_MAX];
     size_t n = mk_strlcpy(buf, path, sizeof(buf));
     for (size_t i = 1; i <= n; i++) {
@@ -511,19 +513,20 @@ __attribute__((noreturn)) static void child_main(const struct mk_plan *p) {
         if (setns(p->joins[i].fd, p->joins[i].nstype) != 0) fail("setns", NULL);
         close(p->joins[i].fd);
     }
-    if (p->new_userns) {
-        // Become root of the new user namespace now that the maps exist.
-        if (syscall(SYS_setresgid, 0, 0, 0) != 0) fail("setgid 0 in user namespace", NULL);
-        if (syscall(SYS_setresuid, 0, 0, 0) != 0) fail("setuid 0 in user namespace", NULL);
-    }
-    // The cgroup namespace is created only now, so its root is the container's cgroup.
-    if (p->unshare_flags && unshare(p->unshare_flags) != 0) fail("unshare cgroup namespace", NULL);
+    // Become root of the new user namespace now that the maps exist (uid only, as runc: the
+    // namespaces unshared next are created with this uid and the original gid).
+    if (p->new_userns && syscall(SYS_setresuid, 0, 0, 0) != 0) fail("setuid 0 in user namespace", NULL);
+    // Created only now: the cgroup namespace so that its root is the container's cgroup; with a new
+    // user namespace also mount/uts/ipc/net, so that they are owned by it (runc's order).
+    if (p->unshare_flags && unshare(p->unshare_flags) != 0) fail("unshare namespaces", NULL);
+    if (p->new_userns && syscall(SYS_setresgid, 0, 0, 0) != 0) fail("setgid 0 in user namespace", NULL);
     // A new session, so the pty (if any) can become the controlling terminal.
     (void)setsid();
     umask(0);
 
+    int new_mount_ns = (p->clone_flags | p->unshare_flags) & CLONE_NEWNS;
     if (p->setup_rootfs) {
-        if (p->clone_flags & CLONE_NEWNS) {
+        if (new_mount_ns) {
             if (mount(NULL, "/", NULL, p->root_propagation, NULL) != 0) fail("set / propagation", NULL);
             // pivot_root needs new_root to be a mount point.
             if (mount(p->rootfs, p->rootfs, NULL, MS_BIND | MS_REC, NULL) != 0) fail("bind rootfs", p->rootfs);
@@ -534,7 +537,7 @@ __attribute__((noreturn)) static void child_main(const struct mk_plan *p) {
             create_devices(p);
             create_dev_symlinks(p->rootfs);
         }
-        if (!(p->clone_flags & CLONE_NEWNS)) {
+        if (!new_mount_ns) {
             if (chroot(p->rootfs) != 0) fail("chroot", p->rootfs);
             if (chdir("/") != 0) fail("chdir /", NULL);
         } else if (p->no_pivot) {
@@ -550,8 +553,9 @@ __attribute__((noreturn)) static void child_main(const struct mk_plan *p) {
         for (int i = 0; i < p->nmounts; i++) {
             const struct mk_mount *m = &p->mounts[i];
             if (!(m->kind & MK_MOUNT_LATE_RDONLY)) continue;
-            if (mount(NULL, m->dest, NULL, MS_REMOUNT | MS_RDONLY | (m->flags & ~MS_RDONLY), m->data) != 0)
-                fail("remount read-only", m->dest);
+            // A bind remount: read-only per mount, the superblock stays rw (what runc shows).
+            unsigned long keep = m->flags & (MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_NODIRATIME | MS_RELATIME | MS_STRICTATIME);
+            if (bind_remount(m->dest, MS_RDONLY | keep) != 0) fail("remount read-only", m->dest);
         }
         if (p->readonly_root && bind_remount("/", MS_RDONLY) != 0) fail("remount / read-only", NULL);
         if (p->hostname && sethostname(p->hostname, strlen(p->hostname)) != 0) fail("sethostname", p->hostname);
@@ -656,3 +660,64 @@ int mk_prlimit(pid_t pid, int resource, uint64_t soft, uint64_t hard) {
 }
 
 int mk_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
+
+// ---------------------------------------------------------------------------------------------
+// Foreground `run` with `process.terminal` and no --console-socket: minirun is its own console
+// socket (a socketpair), receives the pty master and copies between it and its own stdio.
+
+int mk_recv_fd(int sock) {
+    char data[256];
+    char cbuf[CMSG_SPACE(sizeof(int))];
+    struct iovec iov = {.iov_base = data, .iov_len = sizeof(data)};
+    struct msghdr msg = {0};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = cbuf;
+    msg.msg_controllen = sizeof(cbuf);
+    if (recvmsg(sock, &msg, MSG_CMSG_CLOEXEC) < 0) return -1;
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    if (!c || c->cmsg_type != SCM_RIGHTS) {
+        errno = EBADMSG;
+        return -1;
+    }
+    int fd;
+    memcpy(&fd, CMSG_DATA(c), sizeof(int));
+    return fd;
+}
+
+#include <poll.h>
+
+void mk_pty_proxy(int master) {
+    struct termios saved;
+    int raw = isatty(0) && tcgetattr(0, &saved) == 0;
+    if (raw) {
+        struct termios t = saved;
+        cfmakeraw(&t);
+        (void)tcsetattr(0, TCSANOW, &t);
+        struct winsize ws;
+        if (ioctl(0, TIOCGWINSZ, &ws) == 0) (void)ioctl(master, TIOCSWINSZ, &ws);
+    }
+    struct pollfd fds[2] = {{.fd = 0, .events = POLLIN}, {.fd = master, .events = POLLIN}};
+    char buf[4096];
+    for (;;) {
+        int n = poll(fds, 2, -1);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            break;
+        }
+        if (fds[1].revents & (POLLIN | POLLHUP | POLLERR)) {
+            ssize_t r = read(master, buf, sizeof(buf));
+            if (r <= 0) break; // EIO once the last slave fd closes: the container exited.
+            if (write_all(1, buf, (size_t)r) != 0) break;
+        }
+        if (fds[0].revents & (POLLIN | POLLHUP)) {
+            ssize_t r = read(0, buf, sizeof(buf));
+            if (r <= 0) {
+                fds[0].fd = -1; // stdin closed: keep copying output.
+            } else if (write_all(master, buf, (size_t)r) != 0) {
+                break;
+            }
+        }
+    }
+    if (raw) (void)tcsetattr(0, TCSANOW, &saved);
+}

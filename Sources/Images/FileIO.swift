@@ -39,12 +39,21 @@ enum FileIO {
 
     /// fsyncs the directory holding `path` so a rename survives a crash.
     static func syncDirectory(of path: String) {
-        let dir = (path as NSString).deletingLastPathComponent
+        let dir = parent(of: path)
         let fd = open(dir.isEmpty ? "." : dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if fd >= 0 {
             fsync(fd)
             close(fd)
         }
+    }
+
+    /// `a/b/c` → `a/b`, `/a` → `/`, `a` → `` (without Foundation's NSString bridging).
+    static func parent(of path: String) -> String {
+        var trimmed = Substring(path)
+        while trimmed.count > 1 && trimmed.hasSuffix("/") { trimmed = trimmed.dropLast() }
+        guard let slash = trimmed.lastIndex(of: "/") else { return "" }
+        if slash == trimmed.startIndex { return "/" }
+        return String(trimmed[..<slash])
     }
 
     static func makeDirectories(_ path: String, mode: mode_t = 0o755) throws(ImageError) {
@@ -53,8 +62,8 @@ enum FileIO {
             guard (st.st_mode & S_IFMT) == S_IFDIR else { throw ImageError.io(path: path, message: "exists and is not a directory") }
             return
         }
-        let parent = (path as NSString).deletingLastPathComponent
-        if !parent.isEmpty && parent != path { try makeDirectories(parent, mode: mode) }
+        let parentPath = parent(of: path)
+        if !parentPath.isEmpty && parentPath != path { try makeDirectories(parentPath, mode: mode) }
         if mkdir(path, mode) != 0 && errno != EEXIST { throw ImageError.errno(path, "mkdir") }
     }
 

@@ -59,7 +59,7 @@ extension ImageStore {
         defer { try? FileIO.removeTree(temp) }
         try FileIO.makeDirectories(temp)
         try await Blocking.run { () throws(ImageError) in
-            try LayerUnpacker(layer: (path as NSString).lastPathComponent, mode: .plain).unpack(archivePath: path, into: temp)
+            try LayerUnpacker(layer: String(path.split(separator: "/").last ?? Substring(path)), mode: .plain).unpack(archivePath: path, into: temp)
         }
         return try await loadDirectory(temp, origin: path, name: name, refName: refName)
     }

@@ -226,11 +226,13 @@ public final class ImageStore: Sendable {
         FileIO.syncDirectory(of: path)
     }
 
-    /// Unpacks one layer into `layers/KEY` in overlay form. The first layer is extracted directly; an
-    /// upper layer is applied through a temporary overlay mount of the layers below it with a fresh
-    /// upper directory (containerd's approach): parent directories, symlinked parents and whiteouts then
-    /// behave exactly as in the container's merged view, and overlayfs itself records deletions. Where
-    /// overlayfs is unavailable the layer is not needed in overlay form (rootfs falls back to copying).
+    /// Unpacks one layer into `layers/KEY` in overlay form. The first layer is extracted directly. An
+    /// upper layer is extracted directly too, with OCI whiteouts converted to overlay ones and implicit
+    /// parent directories taking their attributes from the lower layers; if it writes through a symlink
+    /// or hard-links a file of a lower layer, it is instead applied through a temporary overlay mount of
+    /// the layers below it with a fresh upper directory (containerd's approach), so that it behaves
+    /// exactly as in the container's merged view. Where overlayfs is unavailable the overlay form is
+    /// approximate (rootfs falls back to copying, which replays the blobs).
     func unpackLayer(_ layer: Descriptor, key: Digest, lowerKeys: [Digest]) async throws(ImageError) {
         let target = layerPath(key)
         let blob = blobPath(layer.digest)
@@ -256,7 +258,13 @@ public final class ImageStore: Sendable {
                 try FileIO.makeDirectories(upper)
                 if lowers.isEmpty {
                     try LayerUnpacker(layer: layerName, mode: .flatten).unpack(archivePath: blob, into: upper)
+                } else if case .done = try LayerUnpacker(layer: layerName, mode: .overlay, lowers: lowers).unpack(archivePath: blob, into: upper) {
+                    // Fast path: unpacked straight into the layer directory, whiteouts converted.
+                    try finish(upper)
+                    return
                 } else {
+                    try FileIO.removeTree(upper)
+                    try FileIO.makeDirectories(upper)
                     let work = temp + "/work"
                     let merged = temp + "/merged"
                     try FileIO.makeDirectories(work)

@@ -178,9 +178,19 @@ final class RegistryClient: Sendable {
                 throw error
             } catch {
                 lastError = error
+                // Nothing listens or the name does not resolve: HTTPS on the same port will not do better.
+                if Self.isConnectFailure(error) { break }
             }
         }
         throw ImageError.registryUnreachable(registry: reference.registry, detail: lastError.map { String(describing: $0) } ?? "no scheme")
+    }
+
+    /// Connection refused, DNS failure or connect timeout (as opposed to a protocol error after connecting).
+    static func isConnectFailure(_ error: any Error) -> Bool {
+        if let io = error as? IOError { return io.errnoCode == ECONNREFUSED || io.errnoCode == EHOSTUNREACH || io.errnoCode == ENETUNREACH }
+        if error is SocketAddressError { return true }
+        if let client = error as? HTTPClientError { return client == .connectTimeout }
+        return false
     }
 
     private func authenticate(_ challenge: AuthChallenge) async throws {

@@ -35,6 +35,7 @@ extension Lifecycle {
         do {
             let cgroup = try CgroupSession.open(record)
             try cgroup.add(spawned.pid)
+            try NamedCgroups(directories: record.namedCgroupDirectories ?? []).add(spawned.pid)
             try ProcessSettings.apply(pid: spawned.pid, process: plan)
             try Spawner.release(spawned, cgroup: cgroup)
         } catch {

@@ -12,7 +12,9 @@ import Security
 extension HostFacts {
     /// `stateRoot` holds the seccomp cache (`<root>/.cache/seccomp`, like crun): compiling a ~440-name
     /// profile with libseccomp on every start would cost more than the rest of the start.
-    public static func current(layout: CgroupLayout, stateRoot: String) -> HostFacts {
+    /// `cgroups` (the container's manager and one read of the host's cgroup mounts) gives the
+    /// sources of a `cgroup` mount; without it they are looked up on demand.
+    public static func current(layout: CgroupLayout, stateRoot: String, cgroups: CgroupMounts? = nil) -> HostFacts {
         HostFacts(
             hardLimit: { resource in
                 var limit = rlimit()
@@ -20,40 +22,77 @@ extension HostFacts {
                 return limit.rlim_max == rlim_t.max ? UInt64.max : UInt64(limit.rlim_max)
             },
             cgroupLayout: layout,
-            cgroupMountSources: { path in CgroupMounts.sources(cgroupsPath: path, layout: layout) },
+            cgroupMountSources: { path in
+                if let cgroups { return cgroups.sources(cgroupsPath: path) }
+                guard let manager = try? makeCgroupManager(path: path, layout: layout) else { return [] }
+                return CgroupMounts.read(layout: layout, directories: manager.directories).sources(cgroupsPath: path)
+            },
             compileSeccomp: { profile throws(RuntimeError) in try SeccompBridge.compile(profile, cacheDirectory: stateRoot + "/.cache/seccomp") })
     }
 }
 
-/// Host cgroup mount points, for the container's /sys/fs/cgroup.
-enum CgroupMounts {
-    /// (mount point, fstype) of every cgroup/cgroup2 mount, in mountinfo order.
-    static func hostMounts() -> [(mountPoint: String, type: String)] {
-        guard let text = try? FileSystem.readString("/proc/self/mountinfo") else { return [] }
-        var out: [(mountPoint: String, type: String)] = []
-        for line in text.split(separator: "\n") {
-            let halves = line.split(separator: " - ", maxSplits: 1)
-            guard halves.count == 2 else { continue }
-            let left = halves[0].split(separator: " ")
-            let type = halves[1].split(separator: " ").first.map(String.init) ?? ""
-            guard left.count > 4, type == "cgroup" || type == "cgroup2" else { continue }
-            out.append((String(left[4]), type))
+/// The host's cgroup mounts and the caller's own cgroups, read once per command (parsing
+/// /proc/self/mountinfo is a visible part of the start time), plus the container's directories.
+public struct CgroupMounts: Sendable {
+    struct Mount: Sendable {
+        var mountPoint: String
+        var type: String
+        /// `name=systemd` for a named v1 hierarchy.
+        var name: String?
+    }
+    var layout: CgroupLayout
+    var mounts: [Mount]
+    /// /proc/self/cgroup: hierarchy key (`name=systemd`, `cpu,cpuacct`, "") → path.
+    var ownPaths: [String: String]
+    /// The container's directories from its CgroupManager.
+    var directories: [String]
+
+    static func read(layout: CgroupLayout, directories: [String]) -> CgroupMounts {
+        var mounts: [Mount] = []
+        if let text = try? FileSystem.readString("/proc/self/mountinfo") {
+            for line in text.split(separator: "\n") where line.contains(" - cgroup") {
+                let halves = line.split(separator: " - ", maxSplits: 1)
+                guard halves.count == 2 else { continue }
+                let left = halves[0].split(separator: " ")
+                let right = halves[1].split(separator: " ")
+                guard left.count > 4, let type = right.first, type == "cgroup" || type == "cgroup2" else { continue }
+                let name = right.count >= 3 ? right[2].split(separator: ",").first(where: { $0.hasPrefix("name=") }).map(String.init) : nil
+                mounts.append(Mount(mountPoint: String(left[4]), type: String(type), name: name))
+            }
         }
-        return out
+        var own: [String: String] = [:]
+        if let text = try? FileSystem.readString("/proc/self/cgroup") {
+            for entry in text.split(separator: "\n") {
+                let parts = entry.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
+                if parts.count == 3 { own[String(parts[1])] = String(parts[2]) }
+            }
+        }
+        return CgroupMounts(layout: layout, mounts: mounts, ownPaths: own, directories: directories)
+    }
+
+    /// Named v1 hierarchies (`name=systemd`): no controllers, so the Cgroups managers skip them, but runc
+    /// puts the container in them too and shows them in its /sys/fs/cgroup. (mount point, directory).
+    func namedHierarchies(cgroupsPath: String) -> [(mountPoint: String, directory: String)] {
+        guard layout != .unified else { return [] }
+        return mounts.compactMap { mount in
+            guard mount.type == "cgroup", let name = mount.name else { return nil }
+            let relative = cgroupsPath.hasPrefix("/") ? cgroupsPath : (ownPaths[name] ?? "/") + "/" + cgroupsPath
+            return (mount.mountPoint, FileSystem.clean(mount.mountPoint + "/" + relative))
+        }
     }
 
     /// For each host cgroup v1 hierarchy the container's cgroup lives in: (name, host directory).
     /// On cgroup v2: the container's directory alone.
-    static func sources(cgroupsPath: String, layout: CgroupLayout) -> [(name: String, source: String)] {
-        guard let manager = try? makeCgroupManager(path: cgroupsPath, layout: layout) else { return [] }
-        let directories = manager.directories
+    func sources(cgroupsPath: String) -> [(name: String, source: String)] {
         if layout == .unified { return directories.first.map { [("", $0)] } ?? [] }
         var out: [(name: String, source: String)] = []
-        for mount in hostMounts() where mount.type == "cgroup" {
+        for mount in mounts where mount.type == "cgroup" && mount.name == nil {
             let prefix = mount.mountPoint + "/"
             guard let directory = directories.first(where: { $0.hasPrefix(prefix) || $0 == mount.mountPoint }) else { continue }
-            let name = mount.mountPoint.split(separator: "/").last.map(String.init) ?? ""
-            out.append((name, directory))
+            out.append((mount.mountPoint.split(separator: "/").last.map(String.init) ?? "", directory))
+        }
+        for named in namedHierarchies(cgroupsPath: cgroupsPath) {
+            out.append((named.mountPoint.split(separator: "/").last.map(String.init) ?? "", named.directory))
         }
         return out
     }

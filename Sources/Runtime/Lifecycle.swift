@@ -50,28 +50,54 @@ public struct Lifecycle: Sendable {
     /// Sets the container up and leaves its init blocked on exec.fifo. Returns the init pid.
     @discardableResult
     public func create(_ options: CreateOptions) throws(RuntimeError) -> Int32 {
+        try create(options, ownConsole: false).pid
+    }
+
+    /// `ownConsole`: with `process.terminal` and no --console-socket, minirun receives the pty master
+    /// itself (foreground `run`) and returns it.
+    func create(_ options: CreateOptions, ownConsole: Bool) throws(RuntimeError) -> (pid: Int32, console: Int32?) {
         try StateStore.validate(id: options.id)
         let bundle = FileSystem.absolute(options.bundle)
         let spec = try ConfigLoader.load(bundle: bundle)
         let layout = detectCgroupLayout()
-        let plan = try SpecResolver(spec: spec, bundle: bundle, id: options.id, host: .current(layout: layout, stateRoot: store.root)).resolve()
-        if plan.process.terminal && options.consoleSocket == nil {
+        // One manager and one read of the host's cgroup mounts serve both the plan (the container's
+        // /sys/fs/cgroup binds) and the cgroup setup.
+        let cgroupsPath = SpecResolver(spec: spec, bundle: bundle, id: options.id, host: .current(layout: layout, stateRoot: store.root))
+            .resolveCgroupsPath()
+        let manager: any CgroupManager
+        do throws(CgroupError) {
+            manager = try makeCgroupManager(path: cgroupsPath, layout: layout)
+        } catch {
+            throw CgroupSession.describe(error)
+        }
+        let mounts = CgroupMounts.read(layout: layout, directories: manager.directories)
+        let host = HostFacts.current(layout: layout, stateRoot: store.root, cgroups: mounts)
+        let plan = try SpecResolver(spec: spec, bundle: bundle, id: options.id, host: host).resolve()
+        if plan.process.terminal && options.consoleSocket == nil && !ownConsole {
             throw .config("process.terminal", "a terminal needs --console-socket")
         }
         try store.reserve(options.id)
         let rollback = Rollback()
-        rollback.add { try? store.remove(options.id) }
+        rollback.add {
+            do {
+                try store.remove(options.id)
+            } catch {
+                Log.warn("cleanup: \(error)")
+            }
+        }
         do {
-            let pid = try spawnInit(plan, options: options, layout: layout, rollback: rollback)
+            let created = try spawnInit(plan, options: options, cgroup: CgroupSession(manager: manager), mounts: mounts, rollback: rollback)
             rollback.discard()
-            return pid
+            return created
         } catch {
             rollback.run()
             throw error
         }
     }
 
-    private func spawnInit(_ plan: ContainerPlan, options: CreateOptions, layout: CgroupLayout, rollback: Rollback) throws(RuntimeError) -> Int32 {
+    private func spawnInit(
+        _ plan: ContainerPlan, options: CreateOptions, cgroup: CgroupSession, mounts: CgroupMounts, rollback: Rollback
+    ) throws(RuntimeError) -> (pid: Int32, console: Int32?) {
         let id = options.id
         let fifo = store.fifoPath(id)
         guard mkfifo(fifo, 0o622) == 0 else { throw .system("mkfifo", fifo, errno: currentErrno()) }
@@ -81,14 +107,22 @@ public struct Lifecycle: Sendable {
         guard fifoFD >= 0 else { throw .system("open", fifo, errno: currentErrno()) }
         defer { close(fifoFD) }
 
-        let cgroup = try CgroupSession.create(path: plan.cgroupsPath, layout: layout, resources: plan.resources)
+        try cgroup.createAndApply(plan.resources)
         rollback.add { cgroup.destroy() }
+        let named = try NamedCgroups.create(cgroupsPath: plan.cgroupsPath, mounts: mounts)
+        rollback.add { named.remove() }
 
         var consoleFD: Int32 = -1
+        var ownConsole: Int32 = -1
         if plan.process.terminal, let socketPath = options.consoleSocket {
             consoleFD = try Linux.connectUnix(socketPath)
+        } else if plan.process.terminal {
+            let pair = try Linux.socketPair(type: Int32(SOCK_STREAM.rawValue))
+            consoleFD = pair.child
+            ownConsole = pair.parent
         }
         defer { if consoleFD >= 0 { close(consoleFD) } }
+        defer { if ownConsole >= 0 { close(ownConsole) } }
         let spawned = try Spawner.spawn(
             process: plan.process, container: plan, namespaces: plan.namespaces, rootfs: true, noPivot: options.noPivot,
             fifoFD: fifoFD, consoleFD: consoleFD, preserveFDs: options.preserveFDs)
@@ -98,6 +132,7 @@ public struct Lifecycle: Sendable {
         }
         defer { close(spawned.syncFD) }
         try cgroup.add(spawned.pid)
+        try named.add(spawned.pid)
         if plan.namespaces.newUser {
             try IDMaps.write(pid: spawned.pid, uids: plan.uidMappings, gids: plan.gidMappings)
         }
@@ -110,12 +145,17 @@ public struct Lifecycle: Sendable {
         let record = ContainerRecord(
             ociVersion: OCI.specVersion, id: id, pid: spawned.pid, pidStartTime: start.startTime, bundle: plan.bundle,
             rootfs: plan.rootfs, created: Timestamp.now(), cgroupsPath: plan.cgroupsPath, cgroupDirectories: cgroup.directories,
-            annotations: plan.annotations, owner: "", poststop: plan.hooks?.poststop)
+            namedCgroupDirectories: named.directories, annotations: plan.annotations, owner: "", poststart: plan.hooks?.poststart,
+            poststop: plan.hooks?.poststop)
         try store.save(record)
         if let pidFile = options.pidFile {
             try FileSystem.writeAtomically(FileSystem.absolute(pidFile), Array("\(spawned.pid)".utf8))
         }
-        return spawned.pid
+        guard ownConsole >= 0 else { return (spawned.pid, nil) }
+        // The child sent the master before READY, so it is already queued.
+        let master = mk_recv_fd(ownConsole)
+        guard master >= 0 else { throw .system("receive pty master", errno: currentErrno()) }
+        return (spawned.pid, master)
     }
 
     private func creatingState(_ id: String, _ plan: ContainerPlan, _ pid: Int32) -> OCI.State {
@@ -146,7 +186,8 @@ public struct Lifecycle: Sendable {
             guard isAlive(record) else { throw RuntimeError("container init exited before start") }
         }
         unlink(fifo)
-        if let config = try? ConfigLoader.load(bundle: record.bundle), let hooks = config.hooks?.poststart {
+        // From the record: config.json edits after create have no effect (runtime.md §5.2).
+        if let hooks = record.poststart, !hooks.isEmpty {
             do {
                 try Hooks.run(hooks, field: "hooks.poststart", state: try state(id: id))
             } catch {
@@ -193,7 +234,12 @@ public struct Lifecycle: Sendable {
         let status = self.status(of: record)
         if all {
             let cgroup = try CgroupSession.open(record)
-            let pids = (try? cgroup.manager.processes()) ?? []
+            let pids: [Int32]
+            do throws(CgroupError) {
+                pids = try cgroup.manager.processes()
+            } catch {
+                throw CgroupSession.describe(error)
+            }
             if pids.isEmpty && status == .stopped { throw RuntimeError("container \"\(id)\" is not running") }
             for pid in pids { Glibc.kill(pid, signal) }
             return
@@ -239,6 +285,7 @@ public struct Lifecycle: Sendable {
                 throw RuntimeError("delete \(id): \(error)")
             }
         }
+        NamedCgroups(directories: record.namedCgroupDirectories ?? []).remove()
         try store.remove(id)
         if let hooks = record.poststop {
             // Poststop failures only warn (runtime.md §5.2).

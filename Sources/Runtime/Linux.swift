@@ -8,10 +8,10 @@ import CShims
 #endif
 
 enum Linux {
-    /// A SOCK_SEQPACKET pair: message boundaries keep the sync protocol simple.
-    static func socketPair() throws(RuntimeError) -> (parent: Int32, child: Int32) {
+    /// A SOCK_SEQPACKET pair by default: message boundaries keep the sync protocol simple.
+    static func socketPair(type: Int32 = Int32(SOCK_SEQPACKET.rawValue)) throws(RuntimeError) -> (parent: Int32, child: Int32) {
         var fds: [Int32] = [-1, -1]
-        guard socketpair(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &fds) == 0 else {
+        guard socketpair(AF_UNIX, type | Int32(SOCK_CLOEXEC.rawValue), 0, &fds) == 0 else {
             throw .system("socketpair", errno: currentErrno())
         }
         return (fds[0], fds[1])

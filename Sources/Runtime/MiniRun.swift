@@ -59,7 +59,13 @@ public enum MiniRun {
             }
         case .ps(let id, let json):
             let record = try lifecycle.store.load(id)
-            let pids = (try? CgroupSession.open(record).manager.processes()) ?? []
+            let session = try CgroupSession.open(record)
+            let pids: [Int32]
+            do throws(CgroupError) {
+                pids = try session.manager.processes()
+            } catch {
+                throw CgroupSession.describe(error)
+            }
             if json {
                 try printJSON(pids, pretty: false)
             } else {
@@ -82,15 +88,21 @@ public enum MiniRun {
     }
 
     static func run(_ lifecycle: Lifecycle, _ options: CreateOptions, detach: Bool, keep: Bool) throws(RuntimeError) -> Int32 {
-        let pid = try lifecycle.create(options)
+        let (pid, console) = try lifecycle.create(options, ownConsole: !detach)
+        defer { if let console { close(console) } }
         do {
             try lifecycle.start(id: options.id)
         } catch {
-            try? lifecycle.delete(id: options.id, force: true)
+            do {
+                try lifecycle.delete(id: options.id, force: true)
+            } catch let cleanup {
+                Log.warn("cleanup: \(cleanup)")
+            }
             throw error
         }
         if detach { return 0 }
         mk_forward_signals(pid)
+        if let console { mk_pty_proxy(console) }
         let code = Linux.wait(pid)
         if !keep { try lifecycle.delete(id: options.id, force: true) }
         return code
@@ -110,7 +122,7 @@ public enum MiniRun {
 
     static func printJSON<T: Encodable>(_ value: T, pretty: Bool) throws(RuntimeError) {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = pretty ? [.prettyPrinted, .withoutEscapingSlashes] : [.withoutEscapingSlashes]
+        encoder.outputFormatting = pretty ? [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes] : [.sortedKeys, .withoutEscapingSlashes]
         do {
             write(String(decoding: try encoder.encode(value), as: UTF8.self) + "\n")
         } catch {

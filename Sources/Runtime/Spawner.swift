@@ -82,13 +82,12 @@ enum Spawner {
 struct CgroupSession: Sendable {
     let manager: any CgroupManager
 
-    static func create(path: String, layout: CgroupLayout, resources: CgroupResources) throws(RuntimeError) -> CgroupSession {
+    /// Creates the directories and writes the limits (removing them again if the kernel refuses one).
+    func createAndApply(_ resources: CgroupResources) throws(RuntimeError) {
         do throws(CgroupError) {
-            let manager = try makeCgroupManager(path: path, layout: layout)
             try manager.createAndApply(resources)
-            return CgroupSession(manager: manager)
         } catch {
-            throw describe(error)
+            throw CgroupSession.describe(error)
         }
     }
 
@@ -133,6 +132,8 @@ struct CgroupSession: Sendable {
         ("cpu.cfs_quota_us", "linux.resources.cpu.quota"), ("cpu.cfs_period_us", "linux.resources.cpu.period"),
         ("cpu.max", "linux.resources.cpu.quota"), ("cpu.shares", "linux.resources.cpu.shares"), ("cpu.weight", "linux.resources.cpu.shares"),
         ("cpuset.cpus", "linux.resources.cpu.cpus"), ("cpuset.mems", "linux.resources.cpu.mems"), ("pids.max", "linux.resources.pids.limit"),
+        ("memory.swappiness", "linux.resources.memory.swappiness"), ("devices.allow", "linux.resources.devices"),
+        ("devices.deny", "linux.resources.devices"), ("devices.list", "linux.resources.devices"), ("linux.resources.devices", "linux.resources.devices"),
     ]
 
     static func describe(_ error: CgroupError) -> RuntimeError {
@@ -184,7 +185,9 @@ enum Hooks {
         guard let hooks, !hooks.isEmpty else { return }
         let json: [UInt8]
         do {
-            json = Array(try JSONEncoder().encode(state))
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            json = Array(try encoder.encode(state))
         } catch {
             throw RuntimeError("\(field): encode state: \(error)")
         }

@@ -22,8 +22,11 @@ public struct ContainerRecord: Codable, Sendable, Equatable {
     public var created: String
     public var cgroupsPath: String
     public var cgroupDirectories: [String]
+    /// Directories in named v1 hierarchies (name=systemd), removed by delete.
+    public var namedCgroupDirectories: [String]?
     public var annotations: [String: String]
     public var owner: String
+    public var poststart: [OCI.Hook]?
     public var poststop: [OCI.Hook]?
 }
 

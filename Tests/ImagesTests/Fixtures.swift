@@ -34,7 +34,19 @@ enum Fixtures {
         var pid: pid_t = 0
         let argv: [UnsafeMutablePointer<CChar>?] = [strdup("/bin/bash"), strdup("-c"), strdup(wrapped), nil]
         defer { for arg in argv { free(arg) } }
-        let spawned = posix_spawn(&pid, "/bin/bash", nil, nil, argv, environ)
+        // The test process blocks and ignores signals on its threads; children must start clean, or
+        // servers started in the background could not be stopped with SIGTERM.
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var emptyMask = sigset_t()
+        sigemptyset(&emptyMask)
+        var defaults = sigset_t()
+        sigfillset(&defaults)
+        posix_spawnattr_setsigmask(&attributes, &emptyMask)
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        let spawned = posix_spawn(&pid, "/bin/bash", nil, &attributes, argv, environ)
         guard spawned == 0 else { throw CommandFailed(command: command, status: spawned, output: "posix_spawn failed") }
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
@@ -67,8 +79,8 @@ enum Fixtures {
         let port: Int
         var host: String { "127.0.0.1:\(port)" }
 
-        static func start(_ dir: String, auth: String? = nil) throws -> Registry {
-            let out = try sh("'\(scripts)/start-registry.sh' '\(dir)' \(auth.map { "'\($0)'" } ?? "")")
+        static func start(_ dir: String, auth: String? = nil, tls: Bool = false) throws -> Registry {
+            let out = try sh("'\(scripts)/start-registry.sh' '\(dir)' '\(auth ?? "-")' \(tls ? "tls" : "")")
             guard let port = Int(out.trimmingCharacters(in: .whitespacesAndNewlines)) else {
                 throw CommandFailed(command: "start-registry", status: 0, output: out)
             }
@@ -84,8 +96,8 @@ enum Fixtures {
     }
 
     /// Starts a registry, runs `body`, always stops it.
-    static func withRegistry<T>(_ dir: String, auth: String? = nil, _ body: (Registry) async throws -> T) async throws -> T {
-        let registry = try Registry.start(dir + "/registry", auth: auth)
+    static func withRegistry<T>(_ dir: String, auth: String? = nil, tls: Bool = false, _ body: (Registry) async throws -> T) async throws -> T {
+        let registry = try Registry.start(dir + "/registry", auth: auth, tls: tls)
         do {
             let result = try await body(registry)
             registry.stop()

@@ -110,3 +110,32 @@ import Testing
         #expect(none.select(.linuxAMD64) == nil)
     }
 }
+
+@Suite struct FileIOTests {
+    @Test(arguments: [("a/b/c", "a/b"), ("/a", "/"), ("a", ""), ("/a/b/", "/a"), ("r", ""), ("/", "/")])
+    func parentPaths(path: String, parent: String) {
+        #expect(FileIO.parent(of: path) == parent)
+    }
+}
+
+@Suite struct ImageManagerTests {
+    /// ErrImagePull first, then ImagePullBackOff without contacting the registry until the delay passes.
+    @Test func failedPullBacksOff() async throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("im-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let manager = ImageManager(store: try ImageStore(root: root, options: RegistryOptions(connectTimeoutSeconds: 2)))
+        let image = "127.0.0.1:1/unreachable/app:v1"
+        let start = ContinuousClock.now
+        let first = await #expect(throws: ImageError.self) { try await manager.ensureImage(image, now: start) }
+        #expect(first?.reason == .errImagePull)
+        #expect(first?.description.contains("unreachable") == true)
+        let second = await #expect(throws: ImageError.self) { try await manager.ensureImage(image, now: start + .seconds(5)) }
+        #expect(second?.reason == .imagePullBackOff)
+        #expect(second?.description.contains("Back-off pulling image") == true)
+        let third = await #expect(throws: ImageError.self) { try await manager.ensureImage(image, now: start + .seconds(11)) }
+        #expect(third?.reason == .errImagePull)
+        #expect(await manager.backoffDelay(for: image) == .seconds(20))
+        let never = await #expect(throws: ImageError.self) { try await manager.ensureImage(image, policy: .never) }
+        #expect(never?.reason == .errImageNeverPull)
+    }
+}

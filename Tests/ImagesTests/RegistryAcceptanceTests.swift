@@ -79,6 +79,20 @@ struct RegistryAcceptanceTests {
         }
     }
 
+    /// HTTPS with a self-signed certificate: loopback registries are insecure (no verification), so the
+    /// pull falls back from plain HTTP (refused with 400) to HTTPS.
+    @Test func httpsRegistry() async throws {
+        try await Fixtures.withTempDir { dir in
+            let layout = try Fixtures.makeImages(dir)
+            try await Fixtures.withRegistry(dir, tls: true) { registry in
+                try registry.push(layout, tag: "busybox", as: "tls/busybox:v1")
+                let store = try ImageStore(root: dir + "/root")
+                let record = try await store.pull("\(registry.host)/tls/busybox:v1")
+                #expect(record.layers.count == 1)
+            }
+        }
+    }
+
     /// 3. `load` of an oci-archive and of a docker-save archive gives a runnable image.
     @Test(arguments: ["oci-archive", "docker-archive"])
     func loadArchiveGivesRunnableImage(transport: String) async throws {
@@ -165,6 +179,26 @@ struct RegistryAcceptanceTests {
         }
     }
 
+    /// Layers that write through a lower layer's symlink and hard-link a lower layer's file are applied
+    /// on the merged view; the result matches `umoci unpack`, through the overlay and flattened.
+    @Test func layersNeedingTheMergedView() async throws {
+        try await Fixtures.withTempDir { dir in
+            let layout = try Fixtures.makeImages(dir)
+            let store = try ImageStore(root: dir + "/root")
+            let record = try #require(try await store.load(path: layout, name: "example.test/symlinked:v1", refName: "symlinked").first)
+            try Fixtures.sh("umoci unpack --image '\(layout):symlinked' '\(dir)/umoci' >/dev/null")
+            let expected = try Fixtures.listing(dir + "/umoci/rootfs")
+            #expect(expected.contains { $0.hasPrefix("usr/lib/x ") })
+            #expect(expected.contains { $0.hasPrefix("lib ") && $0.contains("usr/lib") })
+            let rootfs = try RootfsManager(store: store)
+            let merged = try await rootfs.prepare(containerID: "s", image: record)
+            #expect(try Fixtures.listing(merged) == expected)
+            try rootfs.release(containerID: "s")
+            try await store.unpackRootfs(record, into: dir + "/flat")
+            #expect(try Fixtures.listing(dir + "/flat") == expected)
+        }
+    }
+
     /// Copy fallback gives the same tree as the overlay.
     @Test func copyFallbackMatchesOverlay() async throws {
         try await Fixtures.withTempDir { dir in
@@ -185,7 +219,7 @@ struct RegistryAcceptanceTests {
     @Test func policiesAndGarbageCollection() async throws {
         try await Fixtures.withTempDir { dir in
             let layout = try Fixtures.makeImages(dir)
-            let store = try ImageStore(root: dir + "/root")
+            let store = try ImageStore(root: dir + "/root", options: RegistryOptions(connectTimeoutSeconds: 2))
             let never = await #expect(throws: ImageError.self) { try await store.pull("127.0.0.1:1/none:v1", policy: .never) }
             #expect(never?.reason == .errImageNeverPull)
             let unreachable = await #expect(throws: ImageError.self) { try await store.pull("127.0.0.1:1/none:v1") }

@@ -93,6 +93,23 @@ import Testing
         }
     }
 
+    /// gzip, zstd (libarchive's, when built with it; Debian's is) and plain tar layers all unpack.
+    @Test(arguments: ["", "gzip", "zstd"])
+    func compressedLayers(compressor: String) async throws {
+        try await Fixtures.withTempDir { dir in
+            let tar = dir + "/layer.tar"
+            try Self.makeTar(tar, [("etc", "d", ""), ("etc/hello", "f", "hi")])
+            var path = tar
+            if !compressor.isEmpty {
+                try Fixtures.sh("\(compressor) -q -k '\(tar)'")
+                path = tar + (compressor == "gzip" ? ".gz" : ".zst")
+            }
+            try FileManager.default.createDirectory(atPath: dir + "/dest", withIntermediateDirectories: true)
+            try LayerUnpacker(layer: compressor, mode: .flatten).unpack(archivePath: path, into: dir + "/dest")
+            #expect(try String(contentsOfFile: dir + "/dest/etc/hello", encoding: .utf8) == "hi")
+        }
+    }
+
     @Test func whiteoutsAndOpaqueInFlattenMode() async throws {
         try await Fixtures.withTempDir { dir in
             let dest = dir + "/dest"

@@ -49,7 +49,8 @@ struct ContainerTests {
         #expect(try bundle.minirun(["delete", "life"]).status != 0, "a running container needs --force")
         #expect(try bundle.minirun(["kill", "life", "KILL"]).status == 0)
         try waitFor { try bundle.state("life")["status"] as? String == "stopped" }
-        let cgroupDirs = try stateRecord(bundle, "life").cgroupDirectories
+        let record = try stateRecord(bundle, "life")
+        let cgroupDirs = record.cgroupDirectories + (record.namedCgroupDirectories ?? [])
         #expect(try bundle.minirun(["delete", "life"]).status == 0)
         #expect(!FileManager.default.fileExists(atPath: bundle.root + "/life"))
         for dir in cgroupDirs { #expect(!FileManager.default.fileExists(atPath: dir), "cgroup \(dir) left behind") }
@@ -129,6 +130,37 @@ struct ContainerTests {
         var info = stat()
         #expect(stat("/run/netns/\(name)", &info) == 0)
         #expect(result.stdout == "net:[\(info.st_ino)]\n")
+    }
+
+    @Test func runtimeHooksRunInOrderWithTheState() throws {
+        let bundle = try TestBundle(args: ["true"])
+        defer { bundle.cleanup() }
+        let log = bundle.dir.path + "/hooks.log"
+        let script = bundle.dir.path + "/hook.sh"
+        try "#!/bin/sh\necho \"$1 $(cat)\" >> \(log)\n".write(toFile: script, atomically: true, encoding: .utf8)
+        chmod(script, 0o755)
+        var spec = bundle.spec
+        func hook(_ name: String) -> [OCI.Hook] { [OCI.Hook(path: script, args: ["hook.sh", name], timeout: 5)] }
+        spec.hooks = OCI.Hooks(prestart: hook("prestart"), createRuntime: hook("createRuntime"), poststart: hook("poststart"), poststop: hook("poststop"))
+        let hooked = try TestBundle(args: ["true"]) { $0 = spec }
+        defer { hooked.cleanup() }
+        let result = try hooked.minirun(["run", "--bundle", hooked.dir.path, "hooks"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let lines = (try? String(contentsOfFile: log, encoding: .utf8))?.split(separator: "\n") ?? []
+        #expect(lines.map { $0.split(separator: " ").first ?? "" } == ["prestart", "createRuntime", "poststart", "poststop"])
+        #expect(lines.first?.contains("\"status\":\"creating\"") == true)
+        #expect(lines.last?.contains("\"status\":\"stopped\"") == true)
+    }
+
+    @Test func failingPrestartHookLeavesNothingBehind() throws {
+        let bundle = try TestBundle(args: ["true"]) { spec in
+            spec.hooks = OCI.Hooks(prestart: [OCI.Hook(path: "/bin/false")])
+        }
+        defer { bundle.cleanup() }
+        let result = try bundle.minirun(["create", "--bundle", bundle.dir.path, "badhook"])
+        #expect(result.status == 1)
+        #expect(result.stderr == "minirun: config.json: hooks.prestart[0]: hook /bin/false exited with status 1\n")
+        #expect(!FileManager.default.fileExists(atPath: bundle.root + "/badhook"))
     }
 
     // MARK: acceptance 3: limits
@@ -212,7 +244,7 @@ struct ContainerTests {
     @Test func fiftyConcurrentCreateDeleteLeaveNothing() async throws {
         let bundle = try TestBundle(args: ["sleep", "60"])
         defer { bundle.cleanup() }
-        let mountsBefore = try mountCount()
+        let mountsBefore = try mounts(mentioning: [bundle.dir.path, Fixtures.rootfs ?? "/nonexistent"])
         let fdsBefore = try openFDs()
         let ids = (0..<50).map { "many\($0)" }
         let created = await concurrently(ids) { id in try bundle.minirun(["create", "--bundle", bundle.dir.path, id]) }
@@ -221,7 +253,8 @@ struct ContainerTests {
         #expect(records.count == 50)
         let deleted = await concurrently(ids) { id in try bundle.minirun(["delete", "--force", id]) }
         #expect(deleted.allSatisfy { $0.status == 0 }, "\(deleted.map(\.stderr).filter { !$0.isEmpty }.prefix(3))")
-        #expect(try mountCount() == mountsBefore)
+        // The host's mount table changes under other users of this machine: count only our paths.
+        #expect(try mounts(mentioning: [bundle.dir.path, Fixtures.rootfs ?? "/nonexistent"]) == mountsBefore)
         // Other suites run in parallel and open files too: only fds about containers count as leaks.
         let leaked = try openFDs().subtracting(fdsBefore).filter { $0.contains(bundle.dir.path) || $0.contains("cgroup") || $0.contains("minirun") }
         #expect(leaked.isEmpty, "\(leaked)")
@@ -231,7 +264,7 @@ struct ContainerTests {
             let stat = try? String(contentsOfFile: "/proc/\(record.pid)/stat", encoding: .utf8)
             let state = stat?.split(separator: ")").last?.split(separator: " ").first
             #expect(stat == nil || state == "Z", "init \(record.pid) still alive")
-            for dir in record.cgroupDirectories { #expect(!FileManager.default.fileExists(atPath: dir)) }
+            for dir in record.cgroupDirectories + (record.namedCgroupDirectories ?? []) { #expect(!FileManager.default.fileExists(atPath: dir)) }
         }
     }
 }
@@ -251,8 +284,10 @@ func stateRecord(_ bundle: TestBundle, _ id: String) throws -> ContainerRecord {
     try StateStore(root: bundle.root).load(id)
 }
 
-func mountCount() throws -> Int {
-    try String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8).split(separator: "\n").count
+/// Lines of /proc/self/mountinfo that mention any of `paths`.
+func mounts(mentioning paths: [String]) throws -> [String] {
+    try String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8).split(separator: "\n").map(String.init)
+        .filter { line in paths.contains { line.contains($0) } }
 }
 
 /// "fd -> target" for every open fd of the test process.

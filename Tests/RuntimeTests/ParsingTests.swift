@@ -146,3 +146,23 @@ struct PathTests {
         #expect(FileSystem.secureJoin(root: root.path, "/dev/pts") == root.path + "/dev/pts")
     }
 }
+
+@Suite("Error log")
+struct ErrorLogTests {
+    @Test(
+        "JSON string escaping",
+        arguments: [
+            ("plain", "\"plain\""), ("a \"quoted\" path", "\"a \\\"quoted\\\" path\""), ("back\\slash", "\"back\\\\slash\""),
+            ("line\nbreak", "\"line\\nbreak\""), ("\u{1}", "\"\\u0001\""),
+        ])
+    func escapes(_ input: String, _ expected: String) {
+        #expect(MiniRun.jsonString(input) == expected)
+    }
+
+    @Test func timestampIsRFC3339UTC() {
+        let stamp = Timestamp.now()
+        #expect(stamp.count == 30)
+        #expect(stamp.hasSuffix("Z"))
+        #expect(stamp.split(separator: "T").count == 2)
+    }
+}

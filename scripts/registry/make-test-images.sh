@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the test images as an OCI layout with umoci (no downloads: busybox from busybox-static).
 # Usage: scripts/registry/make-test-images.sh LAYOUT_DIR
-# Tags:
+# Tags (see also "symlinked" at the end):
 #   busybox  one layer: the busybox rootfs; Cmd ["/bin/sh"], User app.
 #   multi    busybox + layer 2 (files, dirs, hard link, symlink, fifo, device node, xattr, modes, owners)
 #            + layer 3 made by umoci repack (deleted file, deleted dir → whiteouts)
@@ -60,4 +60,26 @@ mkdir -p "$work/l4/srv"
 : > "$work/l4/srv/.wh.fifo"
 tar --numeric-owner --owner=0 --group=0 --no-recursion -C "$work/l4" -cf "$work/l4.tar" opaque/ opaque/.wh..wh..opq opaque/new opaque/new/file srv/ srv/.wh.fifo
 umoci raw add-layer --image "$out:multi" "$work/l4.tar"
-echo "images in $out: busybox multi"
+
+
+# Tag "symlinked": busybox + a layer with lib -> usr/lib + a layer writing lib/x through that symlink
+# and hard-linking a file of the lower layer (both need the merged view of the lower layers).
+umoci tag --image "$out:busybox" symlinked
+mkdir -p "$work/s1/usr/lib"
+echo base > "$work/s1/usr/lib/base"
+ln -s usr/lib "$work/s1/lib"
+tar --numeric-owner --owner=0 --group=0 --no-recursion -C "$work/s1" -cf "$work/s1.tar" usr usr/lib usr/lib/base lib
+umoci raw add-layer --image "$out:symlinked" "$work/s1.tar"
+mkdir -p "$work/s2/lib"
+echo through > "$work/s2/lib/x"
+ln "$work/s1/usr/lib/base" "$work/s2/hl" 2>/dev/null || cp "$work/s1/usr/lib/base" "$work/s2/hl"
+python3 - "$work/s2.tar" "$work/s2/lib/x" <<'PY'
+import sys, tarfile
+with tarfile.open(sys.argv[1], "w") as t:
+    i = t.gettarinfo(sys.argv[2], "lib/x"); i.uid = i.gid = 0; i.uname = i.gname = ""
+    with open(sys.argv[2], "rb") as f:
+        t.addfile(i, f)
+    h = tarfile.TarInfo("hl"); h.type = tarfile.LNKTYPE; h.linkname = "usr/lib/base"; t.addfile(h)
+PY
+umoci raw add-layer --image "$out:symlinked" "$work/s2.tar"
+echo "images in $out: busybox multi symlinked"
