@@ -681,6 +681,14 @@ actor PodWorker {
             clean = false
             Log.error("pod \(podDescription): removing cgroup \(podCgroup): \(error)")
         }
+        // Named v1 hierarchies (name=systemd) carry no limits, so the Cgroups managers skip them, but the runtime
+        // creates the container's directories there (as runc does) and keeps the parents: remove the pod level.
+        for directory in NamedHierarchies.directories(relative: podCgroup) where FileManager.default.fileExists(atPath: directory) {
+            if rmdir(directory) != 0 && errno != ENOENT {
+                clean = false
+                Log.error("pod \(podDescription): removing cgroup \(directory): \(String(cString: strerror(errno)))")
+            }
+        }
         do { try await sandbox.destroy() } catch {
             clean = false
             Log.error("pod \(podDescription): removing namespaces: \(error)")

@@ -104,3 +104,30 @@ enum ProcFile {
         return String(decoding: data, as: UTF8.self)
     }
 }
+
+/// The agent's own cgroup in each named v1 hierarchy (`name=systemd`), from /proc/self/cgroup and mountinfo.
+enum NamedHierarchies {
+    /// `<hierarchy mount><agent's path>/<relative>` for every named hierarchy.
+    static func directories(relative: String) -> [String] {
+        guard let cgroups = ProcFile.read("/proc/self/cgroup"), let mountinfo = ProcFile.read("/proc/self/mountinfo") else { return [] }
+        var mounts: [String: String] = [:]
+        for line in mountinfo.split(separator: "\n") {
+            let halves = line.components(separatedBy: " - ")
+            guard halves.count == 2 else { continue }
+            let left = halves[0].split(separator: " ")
+            let right = halves[1].split(separator: " ")
+            guard left.count > 4, right.count >= 3, right[0] == "cgroup" else { continue }
+            for option in right[2].split(separator: ",") where option.hasPrefix("name=") {
+                mounts[String(option)] = MountTable.unescape(String(left[4]))
+            }
+        }
+        var directories: [String] = []
+        for line in cgroups.split(separator: "\n") {
+            let fields = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
+            guard fields.count == 3, fields[1].hasPrefix("name="), let mount = mounts[String(fields[1])] else { continue }
+            let own = fields[2] == "/" ? "" : String(fields[2])
+            directories.append(mount + own + "/" + relative)
+        }
+        return directories
+    }
+}

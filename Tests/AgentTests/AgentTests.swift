@@ -191,7 +191,11 @@ struct AgentTests {
 
         try agent.remove("counter.yaml")
         #expect(waitUntil(timeout: .seconds(30)) { (try? agent.pod("doomed")) == nil }, "log:\n\(agent.log())")
-        for cgroup in cgroups { #expect(!FileManager.default.fileExists(atPath: cgroup), "left \(cgroup)") }
+        // Every hierarchy, the named ones (name=systemd) included, where the runtime also makes directories.
+        for base in agent.cgroupBases(includeNamed: true) {
+            let cgroup = base + "/\(agent.cgroupParent)/pods/\(uid)"
+            #expect(!FileManager.default.fileExists(atPath: cgroup), "left \(cgroup)")
+        }
         #expect(MountTable.mounts(under: podDir).isEmpty)
         #expect(MountTable.mounts(under: agent.root + "/rootfs").isEmpty)
         #expect(!FileManager.default.fileExists(atPath: podDir))
