@@ -15,12 +15,16 @@ let package = Package(
         .library(name: "Runtime", targets: ["Runtime"]),
         .library(name: "Images", targets: ["Images"]),
         .executable(name: "imagectl", targets: ["imagectl"]),
+        .executable(name: "minikubelet", targets: ["minikubelet"]),
+        .executable(name: "agentctl", targets: ["agentctl"]),
     ],
     dependencies: [
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         // C: the pre-exec container init stage and the few syscalls Swift cannot import.
@@ -67,6 +71,21 @@ let package = Package(
             swiftSettings: strict),
         .executableTarget(
             name: "imagectl", dependencies: ["Images", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strict),
+        // The node agent: store (SQLite), local API (HTTP over a unix socket), pod workers, daemon, CLI.
+        .target(name: "AgentStore", dependencies: [.product(name: "GRDB", package: "GRDB.swift")], swiftSettings: strict),
+        .target(
+            name: "AgentAPI",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio")],
+            swiftSettings: strict),
+        .target(
+            name: "Kubelet",
+            dependencies: ["KubeAPI", "Images", "OCISpec", "Cgroups", "Security", "AgentStore", "AgentAPI", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict),
+        .executableTarget(
+            name: "minikubelet", dependencies: ["Kubelet", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strict),
+        .executableTarget(
+            name: "agentctl",
+            dependencies: ["AgentAPI", "KubeAPI", .product(name: "ArgumentParser", package: "swift-argument-parser"), .product(name: "Yams", package: "Yams")], swiftSettings: strict),
         .target(name: "PodSecurity", dependencies: ["KubeAPI", "OCISpec", "Security"], swiftSettings: strict),
         // Shared test helpers: busybox rootfs, bundles, running processes.
         .target(name: "TestSupport", dependencies: ["OCISpec"], path: "Tests/TestSupport", swiftSettings: strict),
@@ -76,6 +95,7 @@ let package = Package(
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "KubeAPITests", dependencies: ["KubeAPI"], swiftSettings: strict),
         .testTarget(name: "ImagesTests", dependencies: ["Images"], swiftSettings: strict),
+        .testTarget(name: "AgentTests", dependencies: ["AgentStore", "KubeAPI", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "PodSecurityTests", dependencies: ["PodSecurity", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "IntegrationTests", dependencies: ["Runtime", "TestSupport"], swiftSettings: strict),
     ]

@@ -1,0 +1,237 @@
+import AgentAPI
+import AgentStore
+import Foundation
+import Images
+import KubeAPI
+
+/// Errors that stop the agent from starting, with what it was doing.
+public struct AgentError: Error, Sendable, CustomStringConvertible {
+    public var description: String
+}
+
+/// The node agent: reads the manifest directory, keeps one worker per pod, serves the local API.
+public actor Agent {
+    let config: AgentConfig
+    let context: WorkerContext
+    let source: ManifestSource
+    private var workers: [String: PodWorker] = [:]
+    private var tasks: [String: Task<Void, Never>] = [:]
+    private var lastProblems: Set<ManifestProblem> = []
+    private var server: APIServer?
+    private var rescanRequested = false
+    /// Requests of admitted (not rejected) pods, for resource admission.
+    private var admittedRequests: [String: (milliCPU: Int64, memory: Int64)] = [:]
+    private let node: NodeResources
+    /// Pods being killed and cleaned up (shown as Terminating).
+    private var terminatingPods: [String: Date] = [:]
+
+    public init(config: AgentConfig) throws(AgentError) {
+        self.config = config
+        do {
+            for directory in [config.root, config.root + "/pods", config.root + "/runtime", config.manifests] {
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            }
+            chmod(config.root, 0o700)
+        } catch {
+            throw AgentError(description: "cannot create the state directories under \(config.root): \(error)")
+        }
+        let store: AgentStore
+        let images: ImageStore
+        let rootfs: RootfsManager
+        do { store = try AgentStore(path: config.root + "/agent.db") } catch { throw AgentError(description: error.description) }
+        do {
+            images = try ImageStore(root: config.root)
+            rootfs = try RootfsManager(store: images)
+        } catch {
+            throw AgentError(description: "image store under \(config.root): \(error)")
+        }
+        context = WorkerContext(
+            config: config, store: store,
+            runtime: RuntimeService(runtimePath: config.runtimePath, shimPath: config.shimPath, runtimeRoot: config.root + "/runtime"),
+            images: images, rootfs: rootfs, events: EventRecorder(store: store),
+            memoryCapacity: NodeResources.detect(nodeName: config.nodeName).memoryBytes)
+        source = ManifestSource(directory: config.manifests, nodeName: config.nodeName)
+        node = NodeResources.detect(nodeName: config.nodeName)
+    }
+
+    /// Starts everything and runs until the process ends.
+    public func run() async throws(AgentError) {
+        // Adopt what the store knows (containers keep running under their shims), then reconcile
+        // with the manifests before any worker acts, so a pod removed while the agent was down is
+        // cleaned up rather than restarted.
+        let known: [PodRecord]
+        do { known = try context.store.pods() } catch { throw AgentError(description: error.description) }
+        let scan = source.scan()
+        report(scan.problems)
+        let desired = Set(scan.pods.map(\.uid))
+        for record in known {
+            guard let pod = try? KubeJSON.decoder().decode(Pod.self, from: record.manifest) else {
+                Log.error("pod \(record.namespace)/\(record.name) (\(record.uid)): stored manifest does not decode; removing the pod")
+                startWorker(uid: record.uid, pod: Pod(metadata: ObjectMeta(name: record.name, namespace: record.namespace)), previous: nil)
+                await workers[record.uid]?.terminate()
+                continue
+            }
+            let previous = record.status.flatMap { try? KubeJSON.decoder().decode(PodStatus.self, from: $0) }
+            // A pod rejected before the restart stays rejected (admission happens once, as in kubelet).
+            var rejection: (reason: String, message: String)?
+            if let previous, let reason = previous.reason, previous.phase == PodPhase.failed {
+                rejection = (reason, (previous.message ?? "").replacingOccurrences(of: "Pod was rejected: ", with: ""))
+            } else {
+                admittedRequests[record.uid] = Admission.requests(pod)
+            }
+            startWorker(uid: record.uid, pod: pod, previous: previous, rejection: rejection)
+            Log.info("adopted pod \(record.namespace)/\(record.name) (\(record.uid))")
+            if !desired.contains(record.uid) {
+                terminatingPods[record.uid] = Date()
+                await workers[record.uid]?.terminate()
+            }
+        }
+        apply(scan.pods)
+
+        let server = APIServer(socketPath: config.socket) { [weak self] request in
+            guard let self else { return .error(503, "the agent is shutting down") }
+            return await self.handle(request)
+        }
+        do { try await server.start() } catch { throw AgentError(description: error.description) }
+        self.server = server
+        Log.info("minikubelet on node \(config.nodeName): manifests \(config.manifests), state \(config.root), API \(config.socket)")
+
+        if let watcher = DirectoryWatcher(directory: config.manifests) {
+            watcher.start { [weak self] in
+                Task { await self?.requestRescan() }
+            }
+        } else {
+            Log.warning("inotify on \(config.manifests) failed; relying on the periodic re-read")
+        }
+        while true {
+            try? await Task.sleep(for: config.fileCheckInterval)
+            rescan()
+        }
+    }
+
+    /// Coalesces bursts of inotify events into one re-read.
+    func requestRescan() async {
+        if rescanRequested { return }
+        rescanRequested = true
+        try? await Task.sleep(for: .milliseconds(20))
+        rescanRequested = false
+        rescan()
+    }
+
+    func rescan() {
+        let scan = source.scan()
+        report(scan.problems)
+        apply(scan.pods)
+    }
+
+    /// Reports problems once per change (the periodic re-read would otherwise repeat them every 20 s).
+    private func report(_ problems: [ManifestProblem]) {
+        let current = Set(problems)
+        for problem in problems where !lastProblems.contains(problem) {
+            context.events.file(problem.file, problem.type, problem.reason, problem.message, objectKey: problem.objectKey)
+        }
+        lastProblems = current
+    }
+
+    /// Makes the set of pod workers match the desired pods. Synchronous on purpose: no suspension point,
+    /// so two re-reads can never interleave and start a pod twice.
+    func apply(_ pods: [DesiredPod]) {
+        let desired = Set(pods.map(\.uid))
+        for (uid, worker) in workers where !desired.contains(uid) && terminatingPods[uid] == nil {
+            terminatingPods[uid] = Date()
+            Task { await worker.terminate() }
+        }
+        for desiredPod in pods where workers[desiredPod.uid] == nil {
+            let used = admittedRequests.values.reduce((milliCPU: Int64(0), memory: Int64(0))) { ($0.milliCPU + $1.milliCPU, $0.memory + $1.memory) }
+            let rejection = Admission.check(
+                desiredPod.pod, node: node, nodeName: config.nodeName, used: used, admittedPods: admittedRequests.count, maxPods: config.maxPods)
+            if let rejection {
+                context.events.pod(
+                    uid: desiredPod.uid, namespace: desiredPod.pod.metadata.namespace ?? "default", name: desiredPod.pod.metadata.name ?? "",
+                    "Warning", rejection.reason, rejection.message)
+            }
+            let record = PodRecord(
+                uid: desiredPod.uid, namespace: desiredPod.pod.metadata.namespace ?? "default", name: desiredPod.pod.metadata.name ?? "",
+                file: desiredPod.file, manifest: desiredPod.manifest, createdAt: Date())
+            do { try context.store.insertPod(record) } catch {
+                Log.error("pod \(record.namespace)/\(record.name): \(error)")
+                continue
+            }
+            if rejection == nil { admittedRequests[desiredPod.uid] = Admission.requests(desiredPod.pod) }
+            for field in Unsupported.fields(of: desiredPod.pod) {
+                context.events.pod(
+                    uid: record.uid, namespace: record.namespace, name: record.name, "Warning", "UnsupportedField",
+                    "\(desiredPod.file): \(field) is not supported by this agent yet; ignored")
+            }
+            startWorker(uid: desiredPod.uid, pod: desiredPod.pod, previous: nil, rejection: rejection)
+        }
+    }
+
+    private func startWorker(uid: String, pod: Pod, previous: PodStatus?, rejection: (reason: String, message: String)? = nil) {
+        let worker = PodWorker(uid: uid, pod: pod, context: context, rejection: rejection, previousStatus: previous)
+        workers[uid] = worker
+        tasks[uid] = Task {
+            await worker.run()
+            self.workerFinished(uid)
+        }
+    }
+
+    private func workerFinished(_ uid: String) {
+        workers[uid] = nil
+        tasks[uid] = nil
+        terminatingPods[uid] = nil
+        admittedRequests[uid] = nil
+    }
+
+    // MARK: - Queries for the API
+
+    /// Pods with their status, as Kubernetes v1 objects.
+    func podObjects() -> [Pod] {
+        let records = (try? context.store.pods()) ?? []
+        return records.compactMap { record in
+            guard var pod = try? KubeJSON.decoder().decode(Pod.self, from: record.manifest) else { return nil }
+            pod.metadata.uid = record.uid
+            pod.metadata.creationTimestamp = record.createdAt
+            var annotations = pod.metadata.annotations ?? [:]
+            annotations["kubernetes.io/config.source"] = "file"
+            annotations["kubernetes.io/config.hash"] = record.uid
+            annotations["minikubelet.io/manifest-file"] = record.file
+            pod.metadata.annotations = annotations
+            pod.status = record.status.flatMap { try? KubeJSON.decoder().decode(PodStatus.self, from: $0) } ?? PodStatus(phase: PodPhase.pending)
+            if let since = terminatingPods[record.uid] {
+                pod.metadata.deletionTimestamp = since
+                pod.metadata.deletionGracePeriodSeconds = pod.spec.terminationGracePeriodSeconds
+            }
+            return pod
+        }
+    }
+
+    func events(podUID: String?) -> [EventRecord] { (try? context.store.events(podUID: podUID)) ?? [] }
+
+    /// The newest pod of that name (an edited manifest briefly has the old pod terminating beside the new).
+    func podRecord(namespace: String, name: String) -> PodRecord? {
+        ((try? context.store.pods()) ?? []).filter { $0.namespace == namespace && $0.name == name }.max { $0.createdAt < $1.createdAt }
+    }
+
+    func containerRecords(uid: String) -> [ContainerRecord] { (try? context.store.containers(podUID: uid)) ?? [] }
+
+    func exec(namespace: String, name: String, container: String?, command: [String]) async -> APIResponse {
+        guard let record = podRecord(namespace: namespace, name: name), let worker = workers[record.uid] else {
+            return .error(404, "pods \"\(name)\" not found")
+        }
+        let pod = await worker.pod
+        guard let containerName = container ?? (pod.spec.containers.count == 1 ? pod.spec.containers.first?.name : nil) else {
+            return .error(400, "a container name must be specified for pod \(name), choose one of: [\(pod.spec.containers.map(\.name).joined(separator: " "))]")
+        }
+        guard !command.isEmpty else { return .error(400, "you must specify at least one command for the container") }
+        guard let result = await worker.exec(container: containerName, command: command) else {
+            return .error(400, "container \(containerName) is not valid for pod \(name) or is not running")
+        }
+        let body = ExecResult(exitCode: result.status, stdout: result.stdout, stderr: result.stderr)
+        do { return APIResponse(status: 200, body: try JSONEncoder().encode(body)) } catch { return .error(500, "\(error)") }
+    }
+
+    func wakeAll() async {
+        for worker in workers.values { await worker.wake() }
+    }
+}

@@ -1,0 +1,717 @@
+import AgentStore
+import Cgroups
+import Foundation
+import Images
+import KubeAPI
+import OCISpec
+
+/// What a pod worker needs from the agent.
+struct WorkerContext: Sendable {
+    let config: AgentConfig
+    let store: AgentStore
+    let runtime: RuntimeService
+    let images: ImageStore
+    let rootfs: RootfsManager
+    let events: EventRecorder
+    let memoryCapacity: Int64
+}
+
+/// One worker per pod (kubelet's podWorkers + syncPod): a loop that compares the pod's spec with what the
+/// runtime reports and acts, idempotently. Wake-ups only shorten the wait; every pass re-reads the state.
+actor PodWorker {
+    let uid: String
+    let context: WorkerContext
+    let pod: Pod
+    private var terminating = false
+    /// A pod rejected at admission never starts containers.
+    private let rejection: (reason: String, message: String)?
+    private let waker = Waker()
+    /// Start failures and back-off holds per container (kubelet's reasonCache), shown as Waiting.
+    private var waiting: [String: (reason: String, message: String)] = [:]
+    private var retryAt: [String: Date] = [:]
+    private var pullBackoff = PullBackoff()
+    /// When a running container's pid was first seen gone without an exit record.
+    private var missingSince: [String: Date] = [:]
+    private var lastStatus: PodStatus?
+    /// Whether the namespace pins are known to be mounted (checked once, then kept: reading mountinfo on
+    /// every pass of every pod would dominate the agent's idle CPU).
+    private var sandboxReady: Bool?
+    /// Exec probe state per container and kind (kubelet's prober workers, run from the pod worker's loop).
+    private var probes: [String: ProbeState] = [:]
+
+    struct ProbeState {
+        var runID: String
+        var result: Bool
+        var successes = 0
+        var failures = 0
+        var nextAt: Date
+    }
+    private var done = false
+
+    init(uid: String, pod: Pod, context: WorkerContext, rejection: (reason: String, message: String)? = nil, previousStatus: PodStatus? = nil) {
+        self.uid = uid
+        self.lastStatus = previousStatus
+        self.pod = pod
+        self.context = context
+        self.rejection = rejection
+    }
+
+    nonisolated var podDirectory: String { context.config.root + "/pods/" + uid }
+    var sandbox: Sandbox { Sandbox(podDirectory: podDirectory) }
+    nonisolated var name: String { pod.metadata.name ?? "" }
+    nonisolated var namespace: String { pod.metadata.namespace ?? "default" }
+    /// format.Pod: `name_namespace(uid)`.
+    nonisolated var podDescription: String { "\(name)_\(namespace)(\(uid))" }
+    var podCgroup: String { context.config.cgroupParent.isEmpty ? "pods/\(uid)" : "\(context.config.cgroupParent)/pods/\(uid)" }
+
+    func wake() async { await waker.wake() }
+
+    /// Marks the pod for removal: the next pass kills its containers and removes everything it owns.
+    func terminate() async {
+        terminating = true
+        await waker.wake()
+    }
+
+    /// The loop; returns once the pod is terminated and cleaned up.
+    func run() async {
+        while true {
+            if terminating {
+                await terminateAndCleanUp()
+                return
+            }
+            let next = await sync()
+            await waker.wait(timeout: next)
+        }
+    }
+
+    // MARK: - Observe
+
+    /// The pod's container runs. Only this worker writes them, so after the first read they are served
+    /// from memory (the store stays the durable copy): an idle pod costs no database reads per pass.
+    private var cachedRecords: [ContainerRecord]?
+
+    private func records() -> [ContainerRecord] {
+        if let cachedRecords { return cachedRecords }
+        do {
+            let loaded = try context.store.containers(podUID: uid)
+            cachedRecords = loaded
+            return loaded
+        } catch {
+            Log.error("pod \(podDescription): \(error)")
+            return []
+        }
+    }
+
+    private func save(_ record: ContainerRecord) {
+        do { try context.store.saveContainer(record) } catch {
+            Log.error("pod \(podDescription): \(error)")
+        }
+        // Re-read after any write so the cache never disagrees with the store (a failed write included).
+        cachedRecords = nil
+    }
+
+    func containerDirectory(_ id: String) -> String { podDirectory + "/containers/" + id }
+    func exitFile(_ id: String) -> String { containerDirectory(id) + "/exit.json" }
+
+    /// Brings the recorded container runs up to date with the shim's exit files and the runtime.
+    private func observe() async {
+        for var record in records() where record.state == .creating || record.state == .running {
+            if let exit = RuntimeService.readExit(exitFile(record.id)) {
+                record.state = .exited
+                record.exitCode = exit.exitCode
+                record.signal = exit.signal == 0 ? nil : exit.signal
+                record.finishedAt = RFC3339.parse(exit.finishedAt) ?? Date()
+                record.reason = exit.oomKilled ? "OOMKilled" : exit.exitCode == 0 ? "Completed" : "Error"
+                record.message = terminationMessage(record)
+                save(record)
+                await removeRuntimeContainer(&record)
+                continue
+            }
+            if record.state == .creating {
+                // The agent died between recording the run and confirming the start: ask the runtime.
+                let state = try? await context.runtime.state(id: record.id)
+                if let state, state.status == "running" {
+                    record.state = .running
+                    record.pid = state.pid
+                    record.startedAt = record.startedAt ?? Date()
+                    save(record)
+                } else if state == nil || state?.status == "stopped" || state?.status == "created" {
+                    if state != nil { try? await context.runtime.delete(id: record.id) }
+                    record.state = .failed
+                    record.message = "the agent stopped while the container was being created"
+                    save(record)
+                    await removeRuntimeContainer(&record)
+                }
+                continue
+            }
+            if let pid = record.pid, kill(pid, 0) != 0 && errno == ESRCH {
+                // The shim writes the exit file right after reaping; give it a moment before declaring the run lost.
+                let since = missingSince[record.id] ?? Date()
+                missingSince[record.id] = since
+                if Date().timeIntervalSince(since) > 5 {
+                    record.state = .exited
+                    record.exitCode = 137
+                    record.reason = "ContainerStatusUnknown"
+                    record.message = "The container could not be located when the pod was terminated"
+                    record.finishedAt = Date()
+                    save(record)
+                    await removeRuntimeContainer(&record)
+                }
+            }
+        }
+    }
+
+    /// The container's termination message: the file it wrote at terminationMessagePath (at most 4096 bytes),
+    /// or with FallbackToLogsOnError after a failure and an empty file, the log's last 80 lines / 2048 bytes.
+    private func terminationMessage(_ record: ContainerRecord) -> String? {
+        let containers = record.isInit ? pod.spec.initContainers ?? [] : pod.spec.containers
+        let container = containers.first { $0.name == record.name }
+        var message = ""
+        if let handle = FileHandle(forReadingAtPath: containerDirectory(record.id) + "/termination-log") {
+            let data = (try? handle.read(upToCount: 4096)) ?? nil
+            try? handle.close()
+            message = String(decoding: data ?? Data(), as: UTF8.self)
+        }
+        if message.isEmpty && container?.terminationMessagePolicy == "FallbackToLogsOnError" && (record.exitCode ?? 0) != 0 {
+            let log = (try? String(contentsOfFile: podDirectory + "/logs/\(record.name)/\(record.attempt).log", encoding: .utf8)) ?? ""
+            let lines = CRILog.decode(log, timestamps: false).suffix(80).joined(separator: "\n")
+            message = String(decoding: Array(lines.utf8.suffix(2048)), as: UTF8.self)
+        }
+        return message.isEmpty ? nil : message
+    }
+
+    /// Deletes the runtime container and its rootfs; the record stays for status (lastState).
+    private func removeRuntimeContainer(_ record: inout ContainerRecord) async {
+        do {
+            try await context.runtime.delete(id: record.id)
+            try context.rootfs.release(containerID: record.id)
+            record.removed = true
+            save(record)
+        } catch {
+            Log.error("pod \(podDescription): removing container \(record.name) (\(record.id)): \(error)")
+        }
+    }
+
+    // MARK: - Sync
+
+    /// One pass of syncPod. Returns how long to wait before the next pass at most.
+    private func sync() async -> Duration {
+        await observe()
+        if sandboxReady == nil { sandboxReady = sandbox.isReady }
+        var next: Duration = .seconds(1)
+        defer { publishStatus() }
+        if rejection != nil { return .seconds(30) }
+        let status = computeStatus()
+        if status.phase == PodPhase.succeeded || status.phase == PodPhase.failed { return .seconds(5) }
+        if sandboxReady != true {
+            do {
+                try FileManager.default.createDirectory(atPath: podDirectory + "/containers", withIntermediateDirectories: true)
+                try await sandbox.create(hostname: BundleBuilder.hostname(pod))
+                sandboxReady = true
+            } catch {
+                context.events.pod(uid: uid, namespace: namespace, name: name, "Warning", "FailedCreatePodSandBox", "Failed to create pod sandbox: \(error)")
+                return .seconds(10)
+            }
+        }
+        let all = records()
+        let policy = pod.spec.restartPolicy ?? "Always"
+        // Init containers, strictly in order.
+        for container in pod.spec.initContainers ?? [] {
+            let latest = Self.latestRun(all, container.name)
+            switch latest?.state {
+            case nil, .failed:
+                next = min(next, await startIfDue(container, isInit: true, previous: latest, runs: all))
+                return next
+            case .creating, .running:
+                return next
+            case .exited:
+                if latest?.exitCode == 0 { continue }
+                if policy == "Never" { return next }
+                next = min(next, await startIfDue(container, isInit: true, previous: latest, runs: all))
+                return next
+            }
+        }
+        for container in pod.spec.containers {
+            let latest = Self.latestRun(all, container.name)
+            switch latest?.state {
+            case nil, .failed:
+                next = min(next, await startIfDue(container, isInit: false, previous: latest, runs: all))
+            case .creating, .running:
+                waiting[container.name] = nil
+                if let latest, latest.state == .running { next = min(next, await probe(container, run: latest)) }
+            case .exited:
+                let restart = policy == "Always" || (policy == "OnFailure" && latest?.exitCode != 0)
+                if restart { next = min(next, await startIfDue(container, isInit: false, previous: latest, runs: all)) }
+            }
+        }
+        return next
+    }
+
+    // MARK: - Probes (exec)
+
+    /// Runs the container's exec liveness/readiness probes when due (kubelet.md §1: thresholds, initial
+    /// results: readiness Failure, liveness Success). A liveness failure kills the container; the restart
+    /// policy and back-off then apply as for any exit. Returns when the next probe is due.
+    private func probe(_ container: Container, run: ContainerRecord) async -> Duration {
+        var next: Duration = .seconds(1)
+        for (kind, spec) in [("Liveness", container.livenessProbe), ("Readiness", container.readinessProbe)] {
+            guard let spec, let command = spec.exec?.command else { continue }
+            let key = "\(container.name)/\(kind)"
+            let now = Date()
+            var state =
+                probes[key].flatMap { $0.runID == run.id ? $0 : nil }
+                ?? ProbeState(
+                    runID: run.id, result: kind == "Liveness",
+                    nextAt: (run.startedAt ?? now).addingTimeInterval(Double(spec.initialDelaySeconds ?? 0)))
+            if now >= state.nextAt {
+                let timeout = Int(spec.timeoutSeconds ?? 1)
+                let result = try? await context.runtime.exec(id: run.id, command: command, timeout: .seconds(max(1, timeout)))
+                let output = ((result?.stdout ?? "") + (result?.stderr ?? "")).trimmingCharacters(in: .whitespacesAndNewlines)
+                if let result, result.succeeded {
+                    state.failures = 0
+                    state.successes += 1
+                    if state.successes >= Int(spec.successThreshold ?? 1) { state.result = true }
+                } else {
+                    state.successes = 0
+                    state.failures += 1
+                    let detail = result == nil || result?.status == 137 ? "command \"\(command.joined(separator: " "))\" timed out" : output
+                    context.events.pod(
+                        uid: uid, namespace: namespace, name: name, "Warning", "Unhealthy", "\(kind) probe failed: \(detail)",
+                        fieldPath: fieldPath(container, false))
+                    if state.failures >= Int(spec.failureThreshold ?? 3) { state.result = false }
+                }
+                state.nextAt = Date().addingTimeInterval(Double(spec.periodSeconds ?? 10))
+            }
+            probes[key] = state
+            if kind == "Liveness" && !state.result {
+                probes[key] = nil
+                await killForLiveness(container, run: run, probe: spec)
+                return .milliseconds(100)
+            }
+            next = min(next, .milliseconds(max(10, Int(state.nextAt.timeIntervalSinceNow * 1000))))
+        }
+        return next
+    }
+
+    /// Readiness per container: true without a readiness probe, else the probe's current result.
+    func readiness() -> [String: Bool] {
+        var ready: [String: Bool] = [:]
+        for container in pod.spec.containers where container.readinessProbe?.exec != nil {
+            let state = probes["\(container.name)/Readiness"]
+            let current = Self.runs(records(), container.name).last
+            ready[container.name] = state?.runID == current?.id && state?.result == true
+        }
+        return ready
+    }
+
+    /// kubelet: Killing "Container X failed liveness probe, will be restarted", then stop with the probe's
+    /// (or the pod's) grace period.
+    private func killForLiveness(_ container: Container, run: ContainerRecord, probe: Probe) async {
+        context.events.pod(
+            uid: uid, namespace: namespace, name: name, "Normal", "Killing", "Container \(container.name) failed liveness probe, will be restarted",
+            fieldPath: fieldPath(container, false))
+        let grace = max(2, Int(probe.terminationGracePeriodSeconds ?? pod.spec.terminationGracePeriodSeconds ?? 30))
+        try? await context.runtime.kill(id: run.id, signal: "TERM")
+        let deadline = Date().addingTimeInterval(Double(grace))
+        while Date() < deadline && !FileManager.default.fileExists(atPath: exitFile(run.id)) {
+            try? await Task.sleep(for: .milliseconds(100))
+        }
+        if !FileManager.default.fileExists(atPath: exitFile(run.id)) { try? await context.runtime.kill(id: run.id, signal: "KILL") }
+        await observe()
+    }
+
+    /// The latest run of a container: a failed start (never ran) counts only when it is the newest row.
+    static func latestRun(_ records: [ContainerRecord], _ name: String) -> ContainerRecord? {
+        records.filter { $0.name == name }.max { ($0.attempt, $0.state == .failed ? 0 : 1) < ($1.attempt, $1.state == .failed ? 0 : 1) }
+    }
+
+    /// Runs that actually ran (for restart counts and lastState), newest last.
+    static func runs(_ records: [ContainerRecord], _ name: String) -> [ContainerRecord] {
+        records.filter { $0.name == name && $0.state != .failed }.sorted { $0.attempt < $1.attempt }
+    }
+
+    /// Starts the container unless CrashLoopBackOff or a start-failure retry holds it back.
+    private func startIfDue(_ container: Container, isInit: Bool, previous: ContainerRecord?, runs all: [ContainerRecord]) async -> Duration {
+        let now = Date()
+        if let retry = retryAt[container.name], retry > now {
+            return .milliseconds(Int(retry.timeIntervalSince(now) * 1000) + 10)
+        }
+        let ran = Self.runs(all, container.name)
+        if let last = ran.last, last.state == .exited, let finished = last.finishedAt {
+            // doBackOff: the most recent exited instance decides.
+            let entry = try? context.store.backoff(podUID: uid, name: container.name)
+            let expired = entry.map { finished.timeIntervalSince($0.lastUpdate) > 600 } ?? true
+            if let entry, !expired, now.timeIntervalSince(finished) < Double(entry.seconds) {
+                let message = "back-off \(goDuration(seconds: entry.seconds)) restarting failed container=\(container.name) pod=\(podDescription)"
+                if waiting[container.name]?.reason != "CrashLoopBackOff" {
+                    context.events.pod(
+                        uid: uid, namespace: namespace, name: name, "Warning", "BackOff",
+                        "Back-off restarting failed container \(container.name) in pod \(podDescription)", fieldPath: fieldPath(container, isInit))
+                }
+                waiting[container.name] = ("CrashLoopBackOff", message)
+                let until = finished.addingTimeInterval(Double(entry.seconds))
+                return .milliseconds(Int(until.timeIntervalSince(now) * 1000) + 10)
+            }
+            let seconds = (entry == nil || expired) ? 10 : min(entry.map { $0.seconds * 2 } ?? 10, 300)
+            do { try context.store.saveBackoff(BackoffRecord(podUID: uid, name: container.name, seconds: seconds, lastUpdate: now)) } catch {
+                Log.error("pod \(podDescription): \(error)")
+            }
+        }
+        let attempt = (ran.last.map { $0.attempt + 1 }) ?? 0
+        await start(container, isInit: isInit, attempt: attempt)
+        return .seconds(1)
+    }
+
+    func fieldPath(_ container: Container, _ isInit: Bool) -> String {
+        isInit ? "spec.initContainers{\(container.name)}" : "spec.containers{\(container.name)}"
+    }
+
+    /// Pull (per policy), rootfs, OCI bundle, then the shim. Failures become Waiting reasons and events.
+    private func start(_ container: Container, isInit: Bool, attempt: Int) async {
+        let field = fieldPath(container, isInit)
+        let image = container.image ?? ""
+        func fail(_ reason: String, _ message: String, event: Bool = true, retry: Double = 10) {
+            waiting[container.name] = (reason, message)
+            retryAt[container.name] = Date().addingTimeInterval(retry)
+            if event {
+                context.events.pod(uid: uid, namespace: namespace, name: name, "Warning", "Failed", "Error: \(message)", fieldPath: field)
+            }
+        }
+        // Image.
+        let record: ImageRecord
+        do {
+            record = try await ensureImage(image, policy: container.imagePullPolicy, field: field)
+        } catch {
+            waiting[container.name] = (error.reason.rawValue, error.description)
+            retryAt[container.name] = Date().addingTimeInterval(Double(pullBackoff.delay(for: image).map { Int($0.components.seconds) } ?? 10))
+            return
+        }
+        let id = "\(uid.prefix(12))-\(container.name)-\(attempt)"
+        var run = ContainerRecord(
+            id: id, podUID: uid, name: container.name, isInit: isInit, attempt: attempt, image: image,
+            imageID: record.repoDigests.first ?? record.id.description)
+        let directory = containerDirectory(id)
+        // A leftover of an earlier failed try with the same ID goes first.
+        try? await context.runtime.delete(id: id)
+        try? context.rootfs.release(containerID: id)
+        try? FileManager.default.removeItem(atPath: directory)
+        var spec: OCI.Spec
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            let rootfs = try await context.rootfs.prepare(containerID: id, image: record)
+            let builder = BundleBuilder(
+                pod: pod, container: container, podUID: uid, podDirectory: podDirectory, sandbox: sandbox,
+                cgroupsPath: (context.config.cgroupParent.isEmpty ? "" : context.config.cgroupParent + "/") + "pods/\(uid)/\(container.name)",
+                nodeName: context.config.nodeName, memoryCapacity: context.memoryCapacity)
+            let env: [(name: String, value: String)]
+            do { env = try builder.environment() } catch {
+                try? context.rootfs.release(containerID: id)
+                fail("CreateContainerConfigError", error.message)
+                return
+            }
+            let processSpec = ContainerProcessSpec(
+                command: container.command ?? [], args: container.args ?? [], env: env, workingDir: container.workingDir,
+                runAsUser: container.securityContext?.runAsUser ?? pod.spec.securityContext?.runAsUser,
+                runAsGroup: container.securityContext?.runAsGroup ?? pod.spec.securityContext?.runAsGroup)
+            let defaults: ProcessDefaults
+            do { defaults = try record.imageConfig.processDefaults(for: processSpec, rootfs: rootfs) } catch {
+                try? context.rootfs.release(containerID: id)
+                fail("CreateContainerConfigError", error.description)
+                return
+            }
+            // The termination message file, bind-mounted at terminationMessagePath (kubelet does the same).
+            let messageFile = directory + "/termination-log"
+            guard FileManager.default.createFile(atPath: messageFile, contents: nil) else {
+                throw ContainerConfigError(message: "cannot create the termination message file \(messageFile)")
+            }
+            chmod(messageFile, 0o666)
+            do {
+                spec = try builder.spec(rootfs: rootfs, process: defaults, volumeDirectory: volumeDirectory)
+                if let path = container.terminationMessagePath, !path.isEmpty {
+                    spec.mounts = (spec.mounts ?? []) + [OCI.Mount(destination: path, type: "bind", source: messageFile, options: ["rbind", "rw"])]
+                }
+            } catch {
+                try? context.rootfs.release(containerID: id)
+                fail("CreateContainerConfigError", error.message)
+                return
+            }
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try encoder.encode(spec).write(to: URL(fileURLWithPath: directory + "/config.json"))
+        } catch {
+            try? context.rootfs.release(containerID: id)
+            fail("CreateContainerError", "\(error)")
+            return
+        }
+        // Recorded before the runtime is asked, so a crash in between is found and resolved on restart.
+        save(run)
+        let logDirectory = podDirectory + "/logs/" + container.name
+        do {
+            try FileManager.default.createDirectory(atPath: logDirectory, withIntermediateDirectories: true)
+            let pid = try await context.runtime.start(
+                id: id, bundle: directory, logPath: logDirectory + "/\(attempt).log", exitFile: exitFile(id), pidFile: directory + "/pid")
+            run.state = .running
+            run.pid = pid
+            run.startedAt = Date()
+            save(run)
+            waiting[container.name] = nil
+            retryAt[container.name] = nil
+            context.events.pod(uid: uid, namespace: namespace, name: name, "Normal", "Created", "Created container: \(container.name)", fieldPath: field)
+            context.events.pod(uid: uid, namespace: namespace, name: name, "Normal", "Started", "Started container \(container.name)", fieldPath: field)
+            if let hook = container.lifecycle?.postStart, let failure = await runHook(hook, containerID: id, container: container, budget: nil) {
+                // kubelet: the container is killed and the start counts as failed (PostStartHookError).
+                Log.warning("pod \(podDescription): postStart hook of \(container.name) failed: \(failure)")
+                context.events.pod(uid: uid, namespace: namespace, name: name, "Warning", "FailedPostStartHook", "PostStartHook failed", fieldPath: field)
+                try? await context.runtime.kill(id: id, signal: "KILL")
+            }
+        } catch {
+            // As with containerd: the run counts (restartCount, back-off) and ends as StartError, exit code 128;
+            // while a restart is pending the container waits with RunContainerError.
+            let message = "\(error)"
+            run.state = .exited
+            run.exitCode = 128
+            run.reason = "StartError"
+            run.message = message
+            run.startedAt = Date()
+            run.finishedAt = Date()
+            save(run)
+            await removeRuntimeContainer(&run)
+            let policy = pod.spec.restartPolicy ?? "Always"
+            if policy != "Never" {
+                waiting[container.name] = ("RunContainerError", message)
+            }
+            context.events.pod(uid: uid, namespace: namespace, name: name, "Warning", "Failed", "Error: \(message)", fieldPath: field)
+        }
+        cachedRecords = nil
+        do { try context.store.pruneContainers(podUID: uid, name: container.name, keepFromAttempt: attempt - 1) } catch {
+            Log.error("pod \(podDescription): \(error)")
+        }
+    }
+
+    private func ensureImage(_ image: String, policy: String?, field: String) async throws(ImageError) -> ImageRecord {
+        let pullPolicy = policy.flatMap { PullPolicy(rawValue: $0) } ?? PullPolicy.defaultPolicy(for: image)
+        if pullPolicy != .always, let present = try? context.images.find(image) {
+            context.events.pod(
+                uid: uid, namespace: namespace, name: name, "Normal", "Pulled", "Container image \"\(image)\" already present on machine", fieldPath: field)
+            return present
+        }
+        if pullPolicy == .never {
+            let error = ImageError.neverPull(image: image)
+            context.events.pod(
+                uid: uid, namespace: namespace, name: name, "Warning", "ErrImageNeverPull",
+                "Container image \"\(image)\" is not present with pull policy of Never", fieldPath: field)
+            throw error
+        }
+        do { try pullBackoff.check(image) } catch {
+            context.events.pod(uid: uid, namespace: namespace, name: name, "Normal", "BackOff", "Back-off pulling image \"\(image)\"", fieldPath: field)
+            throw error
+        }
+        context.events.pod(uid: uid, namespace: namespace, name: name, "Normal", "Pulling", "Pulling image \"\(image)\"", fieldPath: field)
+        let started = ContinuousClock.now
+        do {
+            let record = try await context.images.pull(image, policy: pullPolicy)
+            pullBackoff.recordSuccess(image)
+            let took = ContinuousClock.now - started
+            context.events.pod(
+                uid: uid, namespace: namespace, name: name, "Normal", "Pulled",
+                "Successfully pulled image \"\(image)\" in \(String(format: "%.3fs", Double(took.components.seconds) + Double(took.components.attoseconds) / 1e18)). Image size: \(record.size) bytes.",
+                fieldPath: field)
+            return record
+        } catch {
+            pullBackoff.recordFailure(image, error: error)
+            context.events.pod(
+                uid: uid, namespace: namespace, name: name, "Warning", "Failed", "Failed to pull image \"\(image)\": \(error)", fieldPath: field)
+            context.events.pod(uid: uid, namespace: namespace, name: name, "Warning", "Failed", "Error: \(error.reason.rawValue)", fieldPath: field)
+            throw error
+        }
+    }
+
+    /// emptyDir: a directory in the pod's state directory (mode 0777, as kubelet makes it); hostPath: the host path.
+    nonisolated func volumeDirectory(_ volumeName: String) -> String? {
+        guard let volume = pod.spec.volumes?.first(where: { $0.name == volumeName }) else { return nil }
+        if let emptyDir = volume.emptyDir {
+            let directory = podDirectory + "/volumes/" + volumeName
+            guard (try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)) != nil else { return nil }
+            chmod(directory, 0o777)
+            if emptyDir.medium == "Memory" && !MountTable.isMountPoint(directory) {
+                // A tmpfs per volume, sized by sizeLimit (kubelet; unlimited means half of RAM, tmpfs' default).
+                var options = "mode=1777"
+                if let limit = emptyDir.sizeLimit, limit.value > 0 { options += ",size=\(limit.value)" }
+                guard mount("tmpfs", directory, "tmpfs", UInt(MS_NOSUID | MS_NODEV), options) == 0 else {
+                    Log.error("pod \(podDescription): mounting tmpfs for emptyDir \(volumeName): \(String(cString: strerror(errno)))")
+                    return nil
+                }
+            }
+            return directory
+        }
+        if let hostPath = volume.hostPath {
+            let path = hostPath.path
+            if hostPath.type == "DirectoryOrCreate" && !FileManager.default.fileExists(atPath: path) {
+                guard (try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)) != nil else { return nil }
+                chmod(path, 0o755)
+            }
+            return path
+        }
+        return nil
+    }
+
+    // MARK: - Status
+
+    func computeStatus() -> PodStatus {
+        StatusBuilder(
+            pod: pod, uid: uid, records: records(), waiting: waiting, sandboxReady: sandboxReady ?? false, rejection: rejection, previous: lastStatus,
+            readiness: readiness()
+        ).build()
+    }
+
+    private func publishStatus() {
+        let status = computeStatus()
+        guard status != lastStatus else { return }
+        lastStatus = status
+        do { try context.store.updatePodStatus(uid: uid, status: try KubeJSON.encoder(pretty: false).encode(status)) } catch {
+            Log.error("pod \(podDescription): saving status: \(error)")
+        }
+    }
+
+    // MARK: - Hooks
+
+    /// Runs a lifecycle handler; nil on success, else the failure message (kubelet's wording).
+    /// exec runs in the container (`minirun exec`); sleep waits; httpGet/tcpSocket need the pod network.
+    func runHook(_ handler: LifecycleHandler, containerID: String, container: Container, budget: Duration?) async -> String? {
+        if let exec = handler.exec {
+            let command = exec.command ?? []
+            do {
+                let result = try await context.runtime.exec(id: containerID, command: command, timeout: budget ?? .seconds(600))
+                if result.succeeded { return nil }
+                return "Exec lifecycle hook (\(command)) for Container \"\(container.name)\" in Pod \"\(podDescription)\" failed - error: "
+                    + "command '\(command.joined(separator: " "))' exited with \(result.status): \(result.stderr), message: \"\(result.stdout)\""
+            } catch {
+                return "Exec lifecycle hook (\(command)) for Container \"\(container.name)\" in Pod \"\(podDescription)\" failed - error: \(error)"
+            }
+        }
+        if let sleep = handler.sleep {
+            try? await Task.sleep(for: .seconds(sleep.seconds))
+            return nil
+        }
+        return "lifecycle handler of container \(container.name): only exec and sleep are supported by this agent yet (no pod network)"
+    }
+
+    /// `agentctl exec`: a command in a running container, its output and exit status.
+    func exec(container: String, command: [String]) async -> (status: Int32, stdout: String, stderr: String)? {
+        guard let run = Self.runs(records(), container).last, run.state == .running else { return nil }
+        do {
+            let result = try await context.runtime.exec(id: run.id, command: command, timeout: .seconds(300))
+            return (result.status, result.stdout, result.stderr)
+        } catch {
+            return (126, "", "\(error)\n")
+        }
+    }
+
+    // MARK: - Termination
+
+    private func terminateAndCleanUp() async {
+        await observe()
+        let grace = max(2, Int(pod.spec.terminationGracePeriodSeconds ?? 30))
+        let running = records().filter { $0.state == .running || $0.state == .creating }
+        await withTaskGroup(of: Void.self) { group in
+            for record in running {
+                let field = record.isInit ? "spec.initContainers{\(record.name)}" : "spec.containers{\(record.name)}"
+                context.events.pod(uid: uid, namespace: namespace, name: name, "Normal", "Killing", "Stopping container \(record.name)", fieldPath: field)
+                let runtime = context.runtime
+                let exitPath = exitFile(record.id)
+                let preStop =
+                    (pod.spec.initContainers ?? []).first { $0.name == record.name && record.isInit }?.lifecycle?.preStop
+                    ?? pod.spec.containers.first { $0.name == record.name && !record.isInit }?.lifecycle?.preStop
+                let container = (record.isInit ? pod.spec.initContainers ?? [] : pod.spec.containers).first { $0.name == record.name }
+                group.addTask {
+                    // preStop first, within the grace period; then SIGTERM, the rest of it, then SIGKILL.
+                    var remaining = Double(grace)
+                    if let preStop, let container {
+                        let started = Date()
+                        if let failure = await self.runHook(preStop, containerID: record.id, container: container, budget: .seconds(grace)) {
+                            Log.warning("pod \(self.podDescription): preStop hook of \(record.name) failed: \(failure)")
+                            self.context.events.pod(
+                                uid: self.uid, namespace: self.namespace, name: self.name, "Warning", "FailedPreStopHook", "PreStopHook failed",
+                                fieldPath: field)
+                        }
+                        // Whole seconds are subtracted, as kubelet does; at least 2 s remain for SIGTERM.
+                        remaining = max(2, remaining - Date().timeIntervalSince(started).rounded(.down))
+                    }
+                    try? await runtime.kill(id: record.id, signal: "TERM")
+                    let deadline = Date().addingTimeInterval(remaining)
+                    while Date() < deadline && !FileManager.default.fileExists(atPath: exitPath) {
+                        try? await Task.sleep(for: .milliseconds(100))
+                    }
+                    if !FileManager.default.fileExists(atPath: exitPath) {
+                        try? await runtime.kill(id: record.id, signal: "KILL")
+                        let killDeadline = Date().addingTimeInterval(10)
+                        while Date() < killDeadline && !FileManager.default.fileExists(atPath: exitPath) {
+                            try? await Task.sleep(for: .milliseconds(100))
+                        }
+                    }
+                }
+            }
+        }
+        await observe()
+        // Cleanup is retried until everything is gone: the pod stays listed (Terminating) meanwhile.
+        var delay = 1
+        while await !cleanUp() {
+            try? await Task.sleep(for: .seconds(delay))
+            delay = min(delay * 2, 30)
+        }
+    }
+
+    /// Removes everything the pod owns: runtime containers, rootfs mounts, the cgroup, the namespaces,
+    /// the state directory and the store rows. Also used for pods found orphaned at start.
+    func cleanUp() async -> Bool {
+        var clean = true
+        for var record in records() where !record.removed {
+            await removeRuntimeContainer(&record)
+            if !record.removed { clean = false }
+        }
+        // Runtime containers of this pod the store does not know (a crash between create and record).
+        for id in context.runtime.list() where id.hasPrefix("\(uid.prefix(12))-") {
+            try? await context.runtime.delete(id: id)
+            try? context.rootfs.release(containerID: id)
+        }
+        do {
+            let cgroup = try makeCgroupManager(path: podCgroup)
+            try cgroup.destroy()
+        } catch {
+            clean = false
+            Log.error("pod \(podDescription): removing cgroup \(podCgroup): \(error)")
+        }
+        // Named v1 hierarchies (name=systemd) carry no limits, so the Cgroups managers skip them, but the runtime
+        // creates the container's directories there (as runc does) and keeps the parents: remove the pod level.
+        for directory in NamedHierarchies.directories(relative: podCgroup) where FileManager.default.fileExists(atPath: directory) {
+            if rmdir(directory) != 0 && errno != ENOENT {
+                clean = false
+                Log.error("pod \(podDescription): removing cgroup \(directory): \(String(cString: strerror(errno)))")
+            }
+        }
+        do { try await sandbox.destroy() } catch {
+            clean = false
+            Log.error("pod \(podDescription): removing namespaces: \(error)")
+        }
+        // Anything else mounted below the pod directory (deepest first, every stacked layer).
+        var rounds = 0
+        while case let mounts = MountTable.mounts(under: podDirectory), !mounts.isEmpty, rounds < 64 {
+            rounds += 1
+            for mount in mounts.sorted(by: >) { _ = try? await Command.run(["/bin/umount", "-l", mount]) }
+        }
+        guard clean, MountTable.mounts(under: podDirectory).isEmpty else {
+            Log.error("pod \(podDescription): cleanup incomplete; retrying")
+            return false
+        }
+        do {
+            if FileManager.default.fileExists(atPath: podDirectory) { try FileManager.default.removeItem(atPath: podDirectory) }
+            try context.store.deletePod(uid: uid)
+        } catch {
+            Log.error("pod \(podDescription): removing state: \(error)")
+            return false
+        }
+        done = true
+        Log.info("pod \(namespace)/\(name) (\(uid)) removed")
+        return true
+    }
+}

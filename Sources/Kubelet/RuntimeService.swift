@@ -1,0 +1,114 @@
+import Foundation
+
+/// What the runtime reports about a container (`minirun state`).
+struct RuntimeState: Sendable, Decodable {
+    var id: String
+    var pid: Int32?
+    var status: String
+}
+
+/// The shim's exit record: `{"pid","exitCode","signal","finishedAt","oomKilled"}`.
+struct ShimExit: Sendable, Decodable {
+    var pid: Int32
+    var exitCode: Int32
+    var signal: Int32
+    var finishedAt: String
+    var oomKilled: Bool
+}
+
+/// The OCI runtime, used only through its command line (`minirun`, runc-compatible) and the shim.
+/// Containers are started by the shim, which stays behind as their parent: they outlive the agent.
+struct RuntimeService: Sendable {
+    let runtimePath: String
+    let shimPath: String
+    /// The runtime's state directory (`--root` of minirun): the truth about which containers exist.
+    let runtimeRoot: String
+
+    private var base: [String] { [runtimePath, "--root", runtimeRoot] }
+
+    /// Creates and starts the container under a new shim; returns the container's pid.
+    func start(id: String, bundle: String, logPath: String, exitFile: String, pidFile: String) async throws(CommandError) -> Int32 {
+        let argv = [
+            shimPath, "--runtime", runtimePath, "--runtime-root", runtimeRoot, "--bundle", bundle, "--id", id, "--log-path", logPath,
+            "--exit-file", exitFile, "--pid-file", pidFile, "--log-max-size", String(10 << 20), "--log-max-files", "5",
+        ]
+        let result = try await Command.run(argv, stdoutFile: bundle + "/shim.out", timeout: .seconds(120))
+        guard result.succeeded else {
+            // The runtime's own message is the useful part ("exec: /x: No such file or directory"), said the
+            // way containerd reports it, without the shim's command line.
+            let lines = result.stderr.split(separator: "\n").map(String.init)
+            var message = lines.last ?? "the shim exited with status \(result.status)"
+            if let range = message.range(of: "create failed (exit status ") ?? message.range(of: "start failed (exit status "),
+                let close = message[range.upperBound...].range(of: "): ")
+            {
+                message = String(message[close.upperBound...])
+            }
+            throw CommandError(argv: [], detail: "OCI runtime create failed: \(message)")
+        }
+        guard let pid = Int32(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) else {
+            throw CommandError(argv: argv, detail: "the shim printed no pid: \(result.stdout.debugDescription) \(result.stderr)")
+        }
+        return pid
+    }
+
+    /// nil when the runtime does not know the container.
+    func state(id: String) async throws(CommandError) -> RuntimeState? {
+        let result = try await Command.run(base + ["state", id], timeout: .seconds(30))
+        guard result.succeeded else {
+            if result.stderr.contains("does not exist") || result.stderr.contains("not exist") { return nil }
+            throw CommandError(argv: base + ["state", id], detail: "exit status \(result.status): \(result.stderr)")
+        }
+        do { return try JSONDecoder().decode(RuntimeState.self, from: Data(result.stdout.utf8)) } catch {
+            throw CommandError(argv: base + ["state", id], detail: "cannot decode the state: \(error)")
+        }
+    }
+
+    /// Runs a command in the container's namespaces (its process config: user, env, cwd).
+    func exec(id: String, command: [String], timeout: Duration) async throws(CommandError) -> CommandResult {
+        try await Command.run(base + ["exec", id] + command, timeout: timeout)
+    }
+
+    func kill(id: String, signal: String) async throws(CommandError) {
+        let result = try await Command.run(base + ["kill", id, signal], timeout: .seconds(30))
+        // A container that already stopped cannot be signalled; that is the outcome we wanted.
+        if !result.succeeded && !result.stderr.contains("not running") && !result.stderr.contains("does not exist")
+            && !result.stderr.contains("stopped")
+        {
+            throw CommandError(argv: base + ["kill", id, signal], detail: "exit status \(result.status): \(result.stderr)")
+        }
+    }
+
+    func delete(id: String) async throws(CommandError) {
+        let result = try await Command.run(base + ["delete", "--force", id], timeout: .seconds(60))
+        if !result.succeeded && !result.stderr.contains("does not exist") {
+            throw CommandError(argv: base + ["delete", "--force", id], detail: "exit status \(result.status): \(result.stderr)")
+        }
+    }
+
+    /// IDs of the containers in the runtime's state directory.
+    func list() -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: runtimeRoot)) ?? []).filter { !$0.hasPrefix(".") }.sorted()
+    }
+
+    static func readExit(_ path: String) -> ShimExit? {
+        guard let data = FileManager.default.contents(atPath: path) else { return nil }
+        return try? JSONDecoder().decode(ShimExit.self, from: data)
+    }
+}
+
+/// RFC 3339 with up to nanosecond fractions, as the shim writes them.
+enum RFC3339 {
+    static func parse(_ text: String) -> Date? {
+        var base = text
+        var fraction = 0.0
+        if let dot = text.firstIndex(of: ".") {
+            var end = text.index(after: dot)
+            while end < text.endIndex, text[end].isNumber { end = text.index(after: end) }
+            fraction = Double("0" + text[dot..<end]) ?? 0
+            base = String(text[..<dot]) + String(text[end...])
+        }
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime]
+        return formatter.date(from: base).map { $0.addingTimeInterval(fraction) }
+    }
+}

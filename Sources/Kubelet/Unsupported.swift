@@ -1,0 +1,44 @@
+import KubeAPI
+
+/// Fields this agent accepts but does not act on yet. Each is reported as a Warning event on the pod
+/// (rule 5: never silently dropped); the pod still runs without it.
+enum Unsupported {
+    static func fields(of pod: Pod) -> [String] {
+        var fields: [String] = []
+        let spec = pod.spec
+        if spec.hostNetwork == true { fields.append("spec.hostNetwork") }
+        if spec.hostPID == true { fields.append("spec.hostPID") }
+        if spec.hostIPC == true { fields.append("spec.hostIPC") }
+        if spec.shareProcessNamespace == true { fields.append("spec.shareProcessNamespace") }
+        if spec.activeDeadlineSeconds != nil { fields.append("spec.activeDeadlineSeconds") }
+        if spec.dnsConfig != nil { fields.append("spec.dnsConfig") }
+        if !(spec.hostAliases ?? []).isEmpty { fields.append("spec.hostAliases") }
+        for (index, volume) in (spec.volumes ?? []).enumerated() {
+            if volume.emptyDir == nil && volume.hostPath == nil { fields.append("spec.volumes[\(index)] (only emptyDir and hostPath are supported)") }
+        }
+        let groups: [(String, [Container])] = [("spec.initContainers", spec.initContainers ?? []), ("spec.containers", spec.containers)]
+        for (prefix, containers) in groups {
+            for (index, container) in containers.enumerated() {
+                let path = "\(prefix)[\(index)]"
+                for (kind, probe) in [("livenessProbe", container.livenessProbe), ("readinessProbe", container.readinessProbe)] {
+                    if let probe, probe.exec == nil || prefix == "spec.initContainers" { fields.append("\(path).\(kind) (only exec probes of app containers)") }
+                }
+                if container.startupProbe != nil { fields.append("\(path).startupProbe") }
+                for (hookName, hook) in [("postStart", container.lifecycle?.postStart), ("preStop", container.lifecycle?.preStop)] {
+                    if hook?.httpGet != nil || hook?.tcpSocket != nil { fields.append("\(path).lifecycle.\(hookName) (only exec and sleep)") }
+                }
+                if container.lifecycle?.stopSignal != nil { fields.append("\(path).lifecycle.stopSignal") }
+                if !(container.envFrom ?? []).isEmpty { fields.append("\(path).envFrom") }
+                if container.restartPolicy != nil { fields.append("\(path).restartPolicy (sidecar containers)") }
+                if container.tty == true || container.stdin == true { fields.append("\(path).stdin/tty") }
+                if container.securityContext?.privileged == true { fields.append("\(path).securityContext.privileged") }
+                if container.securityContext?.runAsNonRoot != nil { fields.append("\(path).securityContext.runAsNonRoot") }
+                if container.securityContext?.seccompProfile != nil { fields.append("\(path).securityContext.seccompProfile") }
+                for (portIndex, port) in (container.ports ?? []).enumerated() where (port.hostPort ?? 0) != 0 {
+                    fields.append("\(path).ports[\(portIndex)].hostPort")
+                }
+            }
+        }
+        return fields
+    }
+}

@@ -1,0 +1,62 @@
+// minikubelet: the node agent. Turns the manifest directory into running pods.
+import ArgumentParser
+import Foundation
+import Kubelet
+
+@main
+struct Minikubelet: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "minikubelet",
+        abstract: "A single-node Kubernetes agent: runs the pods defined in a manifest directory.",
+        discussion: """
+            Every *.yaml, *.yml and *.json file in --manifests is read (dotfiles and editor leftovers such as \
+            x~, #x# and x.swp are ignored); changes are picked up with inotify and by a full re-read every 20 s. \
+            Containers run under minirun-shim and keep running if the agent stops; on start the agent adopts them. \
+            The local API (HTTP+JSON, /v1/...) listens on --socket, mode 0600, root only; agentctl talks to it.
+            """)
+
+    @Option(help: "Directory of pod manifests.")
+    var manifests = "/etc/minikubelet"
+
+    @Option(help: "State directory (store, images, pod state, runtime state).")
+    var root = "/var/lib/minikubelet"
+
+    @Option(help: "Unix socket of the local API.")
+    var socket = "/run/minikubelet/agent.sock"
+
+    @Option(help: "Node name (default: the host name).")
+    var nodeName: String?
+
+    @Option(help: "Maximum number of pods admitted.")
+    var maxPods = 110
+
+    @Option(help: "OCI runtime (default: minirun next to this binary).")
+    var runtimePath: String?
+
+    @Option(help: "Container shim (default: minirun-shim next to this binary).")
+    var shimPath: String?
+
+    @Option(help: "Cgroup parent for pods, relative to the agent's own cgroup (pods go to <agent cgroup>/<parent>/pods/<uid>/<container>).")
+    var cgroupParent = ""
+
+    @Option(help: "Seconds between full re-reads of the manifest directory.")
+    var fileCheckFrequency = 20
+
+    func run() async throws {
+        let binDirectory = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent().path
+        let hostName = ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init) ?? "localhost"
+        let config = AgentConfig(
+            manifests: manifests, root: root, socket: socket, nodeName: (nodeName ?? hostName).lowercased(), maxPods: maxPods,
+            runtimePath: runtimePath ?? binDirectory + "/minirun", shimPath: shimPath ?? binDirectory + "/minirun-shim", cgroupParent: cgroupParent,
+            fileCheckInterval: .seconds(max(1, fileCheckFrequency)))
+        // A closed stdout/stderr reader must not kill the agent.
+        signal(SIGPIPE, SIG_IGN)
+        do {
+            let agent = try Agent(config: config)
+            try await agent.run()
+        } catch {
+            FileHandle.standardError.write(Data("minikubelet: \(error)\n".utf8))
+            throw ExitCode.failure
+        }
+    }
+}
