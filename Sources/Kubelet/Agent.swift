@@ -219,7 +219,7 @@ public actor Agent {
         guard let record = podRecord(namespace: namespace, name: name), let worker = workers[record.uid] else {
             return .error(404, "pods \"\(name)\" not found")
         }
-        let pod = await worker.pod
+        let pod = worker.pod
         guard let containerName = container ?? (pod.spec.containers.count == 1 ? pod.spec.containers.first?.name : nil) else {
             return .error(400, "a container name must be specified for pod \(name), choose one of: [\(pod.spec.containers.map(\.name).joined(separator: " "))]")
         }
