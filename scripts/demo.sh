@@ -1,47 +1,70 @@
 #!/usr/bin/env bash
-# The main job on this machine, from nothing: installs the packages, builds the project (release),
-# builds a busybox root filesystem from Debian's busybox-static, and runs containers through minirun.
-# Run as root. Everything it creates lives under $DEMO_DIR (default /var/lib/minikubelet/demo).
+# The main job, from nothing: installs the packages, builds the project (release), builds the offline busybox
+# image (Debian's busybox-static, no downloads), starts the agent, loads the image, drops the examples into the
+# manifest directory, waits for the pods and prints `agentctl ps`.
+#
+#   sudo scripts/demo.sh                 # host mode (a user's VM): agent on the host, /etc/minikubelet
+#   sudo scripts/demo.sh --netns NAME    # the agent runs inside network namespace NAME, created here
+#                                        # (use this on shared machines: the host's network is never touched)
+#   sudo scripts/demo.sh --stop          # stops the agent started by this script (pods keep their state)
+#
+# Environment: MANIFESTS (default /etc/minikubelet), ROOT (/var/lib/minikubelet), SOCKET (/run/minikubelet/agent.sock).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ "$(id -u)" = 0 ] || { echo "demo.sh: run as root (containers need namespaces, mounts and cgroups)" >&2; exit 1; }
+[ "$(id -u)" = 0 ] || { echo "demo.sh: run as root (the agent creates namespaces, mounts and cgroups)" >&2; exit 1; }
 export PATH=/opt/swift/usr/bin:$PATH
-DEMO_DIR=${DEMO_DIR:-/var/lib/minikubelet/demo}
+MANIFESTS=${MANIFESTS:-/etc/minikubelet}
+ROOT=${ROOT:-/var/lib/minikubelet}
+SOCKET=${SOCKET:-/run/minikubelet/agent.sock}
+pidfile=/run/minikubelet/demo-agent.pid
+netns=""
+case "${1:-}" in
+    --netns) netns=${2:?--netns needs a name} ;;
+    --stop)
+        [ -f "$pidfile" ] && kill "$(cat "$pidfile")" 2>/dev/null && echo "agent stopped" || echo "no demo agent running"
+        rm -f "$pidfile"; exit 0 ;;
+    "") ;;
+    *) echo "usage: demo.sh [--netns NAME | --stop]" >&2; exit 2 ;;
+esac
 
 scripts/install-deps.sh
-echo "== building (release, static Swift stdlib)"
-for product in minirun minirun-shim; do
-    swift build -c release --static-swift-stdlib --product "$product" 2>&1 | grep -E 'error|Compiling|Build' | tail -2
+echo "== building (release): minikubelet agentctl minirun minirun-shim"
+for product in minirun minirun-shim minikubelet agentctl; do
+    swift build -c release --static-swift-stdlib --product "$product" 2>&1 | grep -E 'error|Build' | tail -1
 done
 bin=$(swift build -c release --static-swift-stdlib --show-bin-path)
+agentctl() { "$bin/agentctl" --socket "$SOCKET" "$@"; }
 
-bundle=$DEMO_DIR/busybox
-if [ ! -x "$bundle/rootfs/bin/busybox" ]; then
-    scripts/make-busybox-rootfs.sh "$bundle/rootfs"
+layout=$ROOT/demo/busybox-layout
+[ -f "$layout/index.json" ] || examples/make-busybox-image.sh "$layout"
+
+if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+    echo "== agent already running (pid $(cat "$pidfile"))"
+else
+    mkdir -p "$(dirname "$SOCKET")" "$MANIFESTS" "$ROOT"
+    launch=()
+    if [ -n "$netns" ]; then
+        ip netns list | grep -qw "$netns" || ip netns add "$netns"
+        ip -n "$netns" link set lo up
+        # nsenter rather than `ip netns exec`: the latter also gives the agent a private mount namespace, so a
+        # restarted agent would not see the mounts of the one before it.
+        launch=(nsenter "--net=/run/netns/$netns")
+        echo "== agent runs in network namespace $netns"
+    fi
+    log=$ROOT/demo/agent.log
+    mkdir -p "$(dirname "$log")"
+    setsid "${launch[@]}" "$bin/minikubelet" --manifests "$MANIFESTS" --root "$ROOT" --socket "$SOCKET" >>"$log" 2>&1 < /dev/null &
+    echo $! > "$pidfile"
+    for _ in $(seq 100); do [ -S "$SOCKET" ] && break; sleep 0.1; done
+    [ -S "$SOCKET" ] || { echo "agent did not start; log: $log" >&2; tail -20 "$log" >&2; exit 1; }
+    echo "== agent started (pid $(cat "$pidfile"), log $log)"
 fi
-cd "$bundle"
-rm -f config.json && "$bin/minirun" spec
-hard=$(ulimit -Hn)
-# A non-interactive demo: print who and where we are, with a 64 MiB memory limit and a pids limit.
-jq --argjson nofile "$hard" '
-  .process.terminal = false
-  | .process.args = ["sh", "-c", "echo hello from minirun: pid $$ on $(hostname); id; cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max"]
-  | .process.rlimits = [{"type": "RLIMIT_NOFILE", "hard": $nofile, "soft": $nofile}]
-  | .hostname = "demo"
-  | .linux.cgroupsPath = "minirun-demo"
-  | .linux.resources = {"memory": {"limit": 67108864}, "pids": {"limit": 64}}
-' config.json > config.json.new && mv config.json.new config.json
 
-echo "== minirun run"
-"$bin/minirun" --root /run/minirun-demo run --bundle "$bundle" demo-$$
-echo "== lifecycle: create, state, start, kill, delete"
-jq '.process.args = ["sleep", "30"]' config.json > config.json.new && mv config.json.new config.json
-id=demo-life-$$
-"$bin/minirun" --root /run/minirun-demo create --bundle "$bundle" "$id"
-"$bin/minirun" --root /run/minirun-demo state "$id"
-"$bin/minirun" --root /run/minirun-demo start "$id"
-"$bin/minirun" --root /run/minirun-demo list
-"$bin/minirun" --root /run/minirun-demo kill "$id" KILL
-sleep 0.2
-"$bin/minirun" --root /run/minirun-demo delete "$id"
-echo "== done"
+agentctl image load "$layout" --name minikubelet.local/busybox:1.36
+for f in examples/my-pod.yml examples/exec-liveness.yaml; do agentctl apply -f "$f"; done
+echo "== waiting for the pods"
+for _ in $(seq 60); do
+    agentctl get pods | awk 'NR > 1 && $3 != "Running" { pending = 1 } END { exit pending }' && break
+    sleep 0.5
+done
+agentctl ps
