@@ -13,7 +13,13 @@ let package = Package(
         .executable(name: "minirun-selftest", targets: ["minirun-selftest"]),
         .library(name: "Runtime", targets: ["Runtime"]),
     ],
-    dependencies: [.package(url: "https://github.com/jpsim/Yams", from: "6.0.0")],
+    dependencies: [
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/grpc/grpc-swift-2", from: "2.4.3"),
+        .package(url: "https://github.com/grpc/grpc-swift-nio-transport", from: "2.9.2"),
+    ],
     targets: [
         // C: the pre-exec container init stage and the few syscalls Swift cannot import.
         .target(name: "CShims", path: "CShims"),
@@ -47,6 +53,15 @@ let package = Package(
         .executableTarget(name: "minirun-selftest", dependencies: ["Cgroups"], swiftSettings: strict),
         // Kubernetes object model (Pod, ...) and manifest decoding/validation with Kubernetes defaults and messages.
         .target(name: "KubeAPI", dependencies: [.product(name: "Yams", package: "Yams")], swiftSettings: strict),
+        // Probe handlers (httpGet, tcpSocket, exec, grpc) run by the agent, and kubelet's probe workers.
+        .target(
+            name: "Prober",
+            dependencies: [
+                "KubeAPI", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+            ], swiftSettings: strict),
         // Shared test helpers: busybox rootfs, bundles, running processes.
         .target(name: "TestSupport", dependencies: ["OCISpec"], path: "Tests/TestSupport", swiftSettings: strict),
         .testTarget(name: "OCISpecTests", dependencies: ["OCISpec"], swiftSettings: strict),
@@ -54,6 +69,14 @@ let package = Package(
         .testTarget(name: "SecurityTests", dependencies: ["Security", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "KubeAPITests", dependencies: ["KubeAPI"], swiftSettings: strict),
+        .testTarget(
+            name: "ProberTests",
+            dependencies: [
+                "Prober", "KubeAPI", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+            ], swiftSettings: strict),
         .testTarget(name: "IntegrationTests", dependencies: ["Runtime", "TestSupport"], swiftSettings: strict),
     ]
 )
