@@ -101,8 +101,11 @@ public actor ProbeManager {
     private let epoch: ContinuousClock.Instant
     public nonisolated let metrics = ProbeMetrics()
     private var pods: [String: PodEntry] = [:]
+    private let jitter: Bool
 
-    public init(prober: Prober, status: @escaping StatusProvider, output: @escaping @Sendable (Output) async -> Void) {
+    /// `jitter: false` turns off the start-up jitter (tests).
+    public init(prober: Prober, status: @escaping StatusProvider, output: @escaping @Sendable (Output) async -> Void, jitter: Bool = true) {
+        self.jitter = jitter
         self.prober = prober
         self.status = status
         self.output = output
@@ -127,12 +130,12 @@ public actor ProbeManager {
                 let signal = WakeSignal()
                 entry.signals["\(container.name)/\(kind.rawValue)"] = signal
                 let period = worker.timing.period
-                let jitter = now() < period ? Duration.seconds(Double.random(in: 0..<1) * Double(worker.timing.periodSeconds)) : .zero
+                let delay = self.jitter && now() < period ? Duration.seconds(Double.random(in: 0..<1) * Double(worker.timing.periodSeconds)) : .zero
                 let uid = info.uid
                 let name = container.name
                 entry.tasks.append(
                     Task {
-                        if jitter > .zero { try? await Task.sleep(for: jitter) }
+                        if delay > .zero { try? await Task.sleep(for: delay) }
                         while !Task.isCancelled {
                             guard await self.tick(uid: uid, container: name, kind: kind) else { return }
                             await signal.wait(timeout: period)

@@ -1,11 +1,12 @@
+import KubeAPI
+import NIOCore
+import NIOPosix
+
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Musl)
     import Musl
 #endif
-import KubeAPI
-import NIOCore
-import NIOPosix
 
 /// kubelet's TCP probe (pkg/probe/tcp): connect within the timeout, send nothing, close.
 public struct TCPProber: Sendable {

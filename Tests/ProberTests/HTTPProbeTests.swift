@@ -1,11 +1,11 @@
 import KubeAPI
+import Testing
+
+@testable import Prober
 
 #if canImport(Glibc)
     import Glibc
 #endif
-import Testing
-
-@testable import Prober
 
 func container(ports: [(String, Int32)] = []) -> Container {
     var c = Container()
@@ -123,16 +123,20 @@ func httpAction(_ path: String, port: IntOrString, headers: [(String, String)] =
         HeaderCase(
             headers: [], present: ["User-Agent: kube-probe/\(kubeProbeVersion)", "Accept: */*", "Connection: close", "Host: 127.0.0.1:"],
             absent: ["Accept-Encoding", "Keep-Alive"]),
-        HeaderCase(headers: [("user-agent", "mine/1"), ("ACCEPT", "text/plain")], present: ["User-Agent: mine/1", "Accept: text/plain"], absent: ["kube-probe"]),
+        HeaderCase(
+            headers: [("user-agent", "mine/1"), ("ACCEPT", "text/plain")], present: ["User-Agent: mine/1", "Accept: text/plain"], absent: ["kube-probe"]),
         HeaderCase(headers: [("Accept", "")], present: ["User-Agent: kube-probe/"], absent: ["Accept:"]),
-        HeaderCase(headers: [("host", "example.test"), ("X-Custom", "a"), ("x-custom", "b")], present: ["Host: example.test", "X-Custom: a", "X-Custom: b"], absent: ["Host: 127.0.0.1"]),
+        HeaderCase(
+            headers: [("host", "example.test"), ("X-Custom", "a"), ("x-custom", "b")], present: ["Host: example.test", "X-Custom: a", "X-Custom: b"],
+            absent: ["Host: 127.0.0.1"]),
     ]
 
     @Test(arguments: headerCases) func headers(_ c: HeaderCase) async throws {
         let server = try TestHTTPServer()
         defer { server.stop() }
         let target = ProbeTarget(podIP: "127.0.0.1", container: container())
-        let outcome = try await HTTPProber().probe(httpAction("/headers", port: .int(Int32(server.port)), headers: c.headers), target: target, timeout: .seconds(1))
+        let outcome = try await HTTPProber().probe(
+            httpAction("/headers", port: .int(Int32(server.port)), headers: c.headers), target: target, timeout: .seconds(1))
         #expect(outcome.result == .success)
         for text in c.present { #expect(outcome.output.contains(text), "\(text) in \(outcome.output)") }
         for text in c.absent { #expect(!outcome.output.contains(text), "\(text) in \(outcome.output)") }
@@ -142,7 +146,8 @@ func httpAction(_ path: String, port: IntOrString, headers: [(String, String)] =
         let server = try TestHTTPServer()
         defer { server.stop() }
         let target = ProbeTarget(podIP: "127.0.0.1", container: container())
-        let outcome = try await HTTPProber().probe(httpAction("/to/200", port: .int(Int32(server.port)), headers: [("Host", "vhost.test")]), target: target, timeout: .seconds(1))
+        let outcome = try await HTTPProber().probe(
+            httpAction("/to/200", port: .int(Int32(server.port)), headers: [("Host", "vhost.test")]), target: target, timeout: .seconds(1))
         #expect(outcome.result == .success)
         let hosts = server.requests.withLock { $0.map { $0.contains("Host: vhost.test") } }
         #expect(hosts == [true, true])

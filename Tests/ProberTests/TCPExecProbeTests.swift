@@ -1,6 +1,6 @@
 import Foundation
-import Synchronization
 import KubeAPI
+import Synchronization
 import Testing
 
 @testable import Prober
@@ -40,7 +40,9 @@ import Testing
             addr.sin_family = sa_family_t(AF_INET)
             addr.sin_port = in_port_t(UInt16(port).bigEndian)
             addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-            _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(s, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+            _ = withUnsafePointer(to: &addr) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(s, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
             fillers.append(s)
         }
         try await Task.sleep(for: .milliseconds(200))
@@ -62,11 +64,16 @@ import Testing
     }
 
     static let cases: [Case] = [
-        Case(name: "exit 0", behaviour: { _, _ throws(ExecError) in ExecOutput(exitCode: 0, stdout: Array("ok\n".utf8)) }, expect: ProbeOutcome(.success, "ok\n")),
         Case(
-            name: "exit 1", behaviour: { _, _ throws(ExecError) in ExecOutput(exitCode: 1, stdout: Array("out ".utf8), stderr: Array("cat: can't open '/tmp/healthy'\n".utf8)) },
+            name: "exit 0", behaviour: { _, _ throws(ExecError) in ExecOutput(exitCode: 0, stdout: Array("ok\n".utf8)) }, expect: ProbeOutcome(.success, "ok\n")
+        ),
+        Case(
+            name: "exit 1",
+            behaviour: { _, _ throws(ExecError) in ExecOutput(exitCode: 1, stdout: Array("out ".utf8), stderr: Array("cat: can't open '/tmp/healthy'\n".utf8))
+            },
             expect: ProbeOutcome(.failure, "out cat: can't open '/tmp/healthy'\n")),
-        Case(name: "timeout", behaviour: { _, _ throws(ExecError) in throw .timedOut }, expect: ProbeOutcome(.failure, "command \"cat /tmp/healthy\" timed out")),
+        Case(
+            name: "timeout", behaviour: { _, _ throws(ExecError) in throw .timedOut }, expect: ProbeOutcome(.failure, "command \"cat /tmp/healthy\" timed out")),
         Case(
             name: "hangs past its timeout",
             behaviour: { _, _ throws(ExecError) in
@@ -96,7 +103,8 @@ import Testing
         }
         var c = container()
         c.env = [EnvVar(name: "FILE", value: "/tmp/x")]
-        _ = try await prober.probe(ExecAction(command: ["cat", "$(FILE)", "$(MISSING)", "$$(FILE)"]), target: ProbeTarget(podIP: "", container: c), timeout: .seconds(1))
+        _ = try await prober.probe(
+            ExecAction(command: ["cat", "$(FILE)", "$(MISSING)", "$$(FILE)"]), target: ProbeTarget(podIP: "", container: c), timeout: .seconds(1))
         #expect(seen.withLock { $0 } == ["cat", "/tmp/x", "$(MISSING)", "$(FILE)"])
     }
 

@@ -50,11 +50,14 @@ struct Simulation {
     }
 
     static let thresholds: [ThresholdCase] = [
-        ThresholdCase(kind: .liveness, success: 1, failure: 3, verdicts: [.success, .failure, .failure, .failure], stored: [.success, .success, .success, .failure]),
-        ThresholdCase(kind: .liveness, success: 1, failure: 3, verdicts: [.failure, .failure, .success, .failure, .failure], stored: Array(repeating: .success, count: 5)),
+        ThresholdCase(
+            kind: .liveness, success: 1, failure: 3, verdicts: [.success, .failure, .failure, .failure], stored: [.success, .success, .success, .failure]),
+        ThresholdCase(
+            kind: .liveness, success: 1, failure: 3, verdicts: [.failure, .failure, .success, .failure, .failure], stored: Array(repeating: .success, count: 5)),
         ThresholdCase(kind: .liveness, success: 1, failure: 1, verdicts: [.failure], stored: [.failure]),
         ThresholdCase(kind: .readiness, success: 1, failure: 3, verdicts: [.success], stored: [.success]),
-        ThresholdCase(kind: .readiness, success: 3, failure: 1, verdicts: [.success, .success, .success, .failure], stored: [.failure, .failure, .success, .failure]),
+        ThresholdCase(
+            kind: .readiness, success: 3, failure: 1, verdicts: [.success, .success, .success, .failure], stored: [.failure, .failure, .success, .failure]),
         ThresholdCase(
             kind: .readiness, success: 2, failure: 2, verdicts: [.success, .failure, .success, .success, .failure, .failure],
             stored: [.failure, .failure, .failure, .success, .success, .failure]),
@@ -183,16 +186,19 @@ struct Simulation {
     static let kills: [KillCase] = [
         KillCase(
             kind: .liveness, restartPolicy: nil, probeGrace: nil, podGrace: 30,
-            expect: KillDecision(container: "app", reason: "LivenessProbe", message: "Container app failed liveness probe, will be restarted", gracePeriodSeconds: 30)),
+            expect: KillDecision(
+                container: "app", reason: "LivenessProbe", message: "Container app failed liveness probe, will be restarted", gracePeriodSeconds: 30)),
         KillCase(
             kind: .liveness, restartPolicy: "OnFailure", probeGrace: 5, podGrace: 30,
-            expect: KillDecision(container: "app", reason: "LivenessProbe", message: "Container app failed liveness probe, will be restarted", gracePeriodSeconds: 5)),
+            expect: KillDecision(
+                container: "app", reason: "LivenessProbe", message: "Container app failed liveness probe, will be restarted", gracePeriodSeconds: 5)),
         KillCase(
             kind: .liveness, restartPolicy: "Never", probeGrace: 0, podGrace: 30,
             expect: KillDecision(container: "app", reason: "LivenessProbe", message: "Container app failed liveness probe", gracePeriodSeconds: 2)),
         KillCase(
             kind: .startup, restartPolicy: "Always", probeGrace: 7, podGrace: 30,
-            expect: KillDecision(container: "app", reason: "StartupProbe", message: "Container app failed startup probe, will be restarted", gracePeriodSeconds: 7)),
+            expect: KillDecision(
+                container: "app", reason: "StartupProbe", message: "Container app failed startup probe, will be restarted", gracePeriodSeconds: 7)),
     ]
 
     @Test(arguments: kills) func killDecisions(_ c: KillCase) {
