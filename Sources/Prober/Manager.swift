@@ -182,7 +182,7 @@ public actor ProbeManager {
         let target = ProbeTarget(podIP: info.podIP, podName: info.name, namespace: info.namespace, container: probes.container)
         let started = clock.now
         let run = await prober.run(kind, worker.probe, target: target)
-        metrics.record(kind: kind, run: run, duration: clock.now - started, container: name, pod: info.name, namespace: info.namespace)
+        metrics.record(kind: kind, run: run, duration: clock.now - started, container: name, pod: info.name, namespace: info.namespace, podUID: uid)
         guard var current = pods[uid]?.containers[name] else { return false }
         let recorded = current.record(kind, run)
         pods[uid]?.containers[name] = current

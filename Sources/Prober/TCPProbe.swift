@@ -23,6 +23,7 @@ public struct TCPProber: Sendable {
             .channelInitializer { channel in channel.eventLoop.makeSucceededVoidFuture() }
         do {
             let channel = try await bootstrap.connect(host: host, port: port).get()
+            // Nothing was sent; a close error (peer already gone) does not change the verdict.
             try? await channel.close()
             return ProbeOutcome(.success, "")
         } catch {

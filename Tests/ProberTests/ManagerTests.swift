@@ -42,7 +42,7 @@ final class Outputs: Sendable {
         #expect(all.filter { $0 == .kill(podUID: "u1", kill) }.count == 1)
         // Readiness (period 60 s) ran once at start; it succeeded, so ready.
         #expect(await manager.containerStatus(podUID: "u1", container: "app", running: true) == (true, true))
-        #expect(manager.metrics.total(probeType: "Liveness", result: "failed", container: "app", pod: "web", namespace: "default") == 2)
+        #expect(manager.metrics.total(probeType: "Liveness", result: "failed", container: "app", pod: "web", namespace: "default", podUID: "u1") == 2)
         await manager.removePod(uid: "u1")
     }
 

@@ -239,7 +239,8 @@ struct Simulation {
         metrics.record(kind: .liveness, run: run(.success), duration: .milliseconds(3), container: "app", pod: "web", namespace: "default")
         #expect(metrics.total(probeType: "Liveness", result: "successful", container: "app", pod: "web", namespace: "default") == 2)
         let text = metrics.render()
-        #expect(text.contains("prober_probe_total{container=\"app\",namespace=\"default\",pod=\"web\",probe_type=\"Liveness\",result=\"failed\"} 1"))
+        #expect(
+            text.contains("prober_probe_total{container=\"app\",namespace=\"default\",pod=\"web\",pod_uid=\"\",probe_type=\"Liveness\",result=\"failed\"} 1"))
         #expect(text.contains("prober_probe_duration_seconds_count{container=\"app\",namespace=\"default\",pod=\"web\",probe_type=\"Liveness\"} 3"))
     }
 }
