@@ -67,6 +67,45 @@ struct HealthService: RegistrableRPCService {
         #expect(outcome == ProbeOutcome(.failure, "timeout: failed to connect service \"127.0.0.1:\(port)\" within 1s: context deadline exceeded"))
     }
 
+    @Test func serverWithoutHealthService() async throws {
+        let server = GRPCServer(transport: .http2NIOPosix(address: .ipv4(host: "127.0.0.1", port: 0), transportSecurity: .plaintext), services: [])
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { try await server.serve() }
+            let port = try #require(try await server.transport.listeningAddress.ipv4?.port)
+            let target = ProbeTarget(podIP: "127.0.0.1", container: container())
+            let outcome = try await GRPCProber().probe(GRPCAction(port: Int32(port)), target: target, timeout: .seconds(2))
+            #expect(outcome.result == .failure)
+            #expect(
+                outcome.output.hasPrefix("error: this server does not implement the grpc health protocol (grpc.health.v1.Health): "),
+                "\(outcome.output)")
+            server.beginGracefulShutdown()
+        }
+    }
+
+    /// A listener that never answers (connections sit in the accept queue): bounded by the timeout.
+    @Test func silentServerTimesOut() async throws {
+        let (fd, port) = try listenLoopback()
+        defer { close(fd) }
+        let target = ProbeTarget(podIP: "127.0.0.1", container: container())
+        let clock = ContinuousClock()
+        let start = clock.now
+        let outcome = try await GRPCProber().probe(GRPCAction(port: Int32(port)), target: target, timeout: .seconds(1))
+        #expect(outcome == ProbeOutcome(.failure, "timeout: health rpc did not complete within 1s"))
+        #expect(clock.now - start < .milliseconds(1800))
+    }
+
+    /// An HTTP/1 server on the port: a failure, bounded by the timeout.
+    @Test func http1ServerFails() async throws {
+        let server = try TestHTTPServer()
+        defer { server.stop() }
+        let target = ProbeTarget(podIP: "127.0.0.1", container: container())
+        let clock = ContinuousClock()
+        let start = clock.now
+        let outcome = try await GRPCProber().probe(GRPCAction(port: Int32(server.port)), target: target, timeout: .seconds(1))
+        #expect(outcome.result == .failure)
+        #expect(clock.now - start < .milliseconds(1800))
+    }
+
     @Test func codecRoundTrip() throws {
         let request = HealthCheckRequest(service: "grpc.health.v1.Health")
         let bytes: [UInt8] = try GRPCHealthCodec.request.serialize(request)
