@@ -10,7 +10,9 @@ DEMO_DIR=${DEMO_DIR:-/var/lib/minikubelet/demo}
 
 scripts/install-deps.sh
 echo "== building (release, static Swift stdlib)"
-swift build -c release --static-swift-stdlib --product minirun --product minirun-shim 2>&1 | tail -3
+for product in minirun minirun-shim; do
+    swift build -c release --static-swift-stdlib --product "$product" 2>&1 | grep -E 'error|Compiling|Build' | tail -2
+done
 bin=$(swift build -c release --static-swift-stdlib --show-bin-path)
 
 bundle=$DEMO_DIR/busybox
@@ -18,7 +20,7 @@ if [ ! -x "$bundle/rootfs/bin/busybox" ]; then
     scripts/make-busybox-rootfs.sh "$bundle/rootfs"
 fi
 cd "$bundle"
-"$bin/minirun" spec --force >/dev/null 2>&1 || "$bin/minirun" spec
+rm -f config.json && "$bin/minirun" spec
 hard=$(ulimit -Hn)
 # A non-interactive demo: print who and where we are, with a 64 MiB memory limit and a pids limit.
 jq --argjson nofile "$hard" '

@@ -185,4 +185,22 @@ int mk_recv_fd(int sock);
 /// Copies stdin -> pty master and master -> stdout (stdin in raw mode if a tty) until the container exits.
 void mk_pty_proxy(int master);
 
+/// Loads `insn_count` eBPF instructions (`struct bpf_insn`, 8 bytes each) as a BPF_PROG_TYPE_CGROUP_DEVICE
+/// program: bpf(BPF_PROG_LOAD). If `log` is non-NULL the verifier log is written there (`log_size` bytes,
+/// NUL-terminated). Returns the program fd (close-on-exec), or -1 with errno set.
+int mk_bpf_load_device_program(const void *insns, uint32_t insn_count, const char *license, char *log, uint32_t log_size);
+
+/// Attaches `prog_fd` to the cgroup directory `cgroup_fd` as a BPF_CGROUP_DEVICE program with
+/// BPF_F_ALLOW_MULTI: bpf(BPF_PROG_ATTACH). Returns 0, or -1 with errno set.
+int mk_bpf_attach_device_program(int prog_fd, int cgroup_fd);
+
+/// The ids of the BPF_CGROUP_DEVICE programs attached to the cgroup `cgroup_fd` itself (not inherited ones):
+/// bpf(BPF_PROG_QUERY). Stores up to `max` ids in `ids` and the number attached in `*count` (which can exceed
+/// `max`: then call again with more room). Returns 0, or -1 with errno set.
+int mk_bpf_device_program_ids(int cgroup_fd, uint32_t *ids, uint32_t max, uint32_t *count);
+
+/// Detaches the BPF_CGROUP_DEVICE program with id `prog_id` from `cgroup_fd`: bpf(BPF_PROG_GET_FD_BY_ID) then
+/// bpf(BPF_PROG_DETACH). Returns 0, or -1 with errno set.
+int mk_bpf_detach_device_program(int cgroup_fd, uint32_t prog_id);
+
 #endif

@@ -32,12 +32,19 @@ public struct CgroupResources: Sendable, Equatable {
     public var pidsLimit: Int64?
     /// Raw unified (v2) key/value writes, e.g. "memory.high". Ignored on v1.
     public var unified: [String: String]
+    /// v1 `memory.swappiness` (0-100); nil (or UInt64.max, Docker's -1) = not written. cgroup v2 has no
+    /// per-cgroup swappiness: ignored there, as runc's fs2 manager does.
+    public var memorySwappiness: UInt64?
+    /// OCI `linux.resources.devices`, in order, applied to a deny-all start (so a list without a leading
+    /// `a` rule is still an allow-list). Empty = the device controller is left as it is.
+    /// v1: `devices.deny`/`devices.allow` writes; v2: an eBPF device program attached to the cgroup.
+    public var devices: [DeviceRule]
 
     public init(
         memoryLimit: Int64? = nil, memorySwap: Int64? = nil, memoryReservation: Int64? = nil,
         cpuShares: UInt64? = nil, cpuQuota: Int64? = nil, cpuPeriod: UInt64? = nil,
         cpusetCpus: String? = nil, cpusetMems: String? = nil, pidsLimit: Int64? = nil,
-        unified: [String: String] = [:]
+        unified: [String: String] = [:], memorySwappiness: UInt64? = nil, devices: [DeviceRule] = []
     ) {
         self.memoryLimit = memoryLimit
         self.memorySwap = memorySwap
@@ -49,6 +56,8 @@ public struct CgroupResources: Sendable, Equatable {
         self.cpusetMems = cpusetMems
         self.pidsLimit = pidsLimit
         self.unified = unified
+        self.memorySwappiness = memorySwappiness
+        self.devices = devices
     }
 }
 

@@ -56,10 +56,12 @@ struct CgroupV1Manager: CgroupManager {
         if let cpus = resources.cpusetCpus, !cpus.isEmpty { try write("cpuset", "cpuset.cpus", cpus) }
         if let mems = resources.cpusetMems, !mems.isEmpty { try write("cpuset", "cpuset.mems", mems) }
         if let pids = pidsMaxValue(resources.pidsLimit) { try write("pids", "pids.max", pids) }
+        if !resources.devices.isEmpty { try applyDevices(resources.devices) }
         // resources.unified is v2 vocabulary and has no v1 meaning; ignored as documented in the contract.
     }
 
     private func applyMemory(_ r: CgroupResources) throws(CgroupError) {
+        try applySwappiness(r.memorySwappiness)
         let limit = r.memoryLimit == 0 ? nil : r.memoryLimit
         var swap = r.memorySwap == 0 ? nil : r.memorySwap
         if limit == nil && swap == nil && (r.memoryReservation ?? 0) == 0 { return }
@@ -97,6 +99,39 @@ struct CgroupV1Manager: CgroupManager {
         }
         if let reservation = r.memoryReservation, reservation != 0 {
             try CgroupFS.write(joinPath(dir, "memory.soft_limit_in_bytes"), String(reservation))
+        }
+    }
+
+    /// runc: unset or -1 (UInt64.max from Docker) writes nothing; above 100 is refused before writing.
+    private func applySwappiness(_ swappiness: UInt64?) throws(CgroupError) {
+        guard let swappiness, swappiness != UInt64.max else { return }
+        guard let dir = directory("memory") else { throw notMounted("memory") }
+        let file = joinPath(dir, "memory.swappiness")
+        guard swappiness <= 100 else {
+            throw CgroupError(operation: "write", path: file, detail: "valid memory swappiness range is 0-100", value: String(swappiness))
+        }
+        try CgroupFS.write(file, String(swappiness))
+    }
+
+    /// The minimal devices.deny/devices.allow writes from the cgroup's current devices.list to `rules` (runc's v1
+    /// devices manager): a new cgroup inherits its parent's list, typically `a *:* rwm`, so an allow-list starts
+    /// with `a` written to devices.deny, then each allowed exception in (major, minor, type) order.
+    /// The result is read back and compared, since the kernel silently ignores some writes.
+    private func applyDevices(_ rules: [DeviceRule]) throws(CgroupError) {
+        guard let dir = directory("devices") else { throw notMounted("devices") }
+        let list = joinPath(dir, "devices.list")
+        let target = try DeviceEmulator(rules: rules)
+        let current = try DeviceEmulator(devicesList: try CgroupFS.read(list), path: list)
+        for rule in current.transition(to: target) {
+            try CgroupFS.write(joinPath(dir, rule.allow ? "devices.allow" : "devices.deny"), rule.cgroupLine)
+        }
+        let after = try DeviceEmulator(devicesList: try CgroupFS.read(list), path: list)
+        // devices.list of an allow-all cgroup does not show its deny exceptions: only the mode can be compared.
+        if target.isBlacklist ? !after.isBlacklist : after != target {
+            throw CgroupError(
+                operation: "apply", path: list,
+                detail: "resulting device rules differ from linux.resources.devices: "
+                    + (after.isBlacklist ? "a *:* rwm" : after.orderedRules.map(\.cgroupLine).joined(separator: ", ")))
         }
     }
 

@@ -63,6 +63,8 @@ struct CgroupV2Manager: CgroupManager {
         if let cpus = resources.cpusetCpus, !cpus.isEmpty { try write("cpuset.cpus", cpus) }
         if let mems = resources.cpusetMems, !mems.isEmpty { try write("cpuset.mems", mems) }
         if let pids = pidsMaxValue(resources.pidsLimit) { try write("pids.max", pids) }
+        // memorySwappiness: v2 has no per-cgroup swappiness file; runc's fs2 manager ignores the field, and so do we.
+        if !resources.devices.isEmpty { try DeviceFilter.attach(resources.devices, to: path) }
         for key in resources.unified.keys.sorted() {
             guard !key.isEmpty, !key.contains("/"), !key.hasPrefix(".") else {
                 throw CgroupError(operation: "write", path: joinPath(path, key), detail: "invalid unified key")

@@ -132,6 +132,8 @@ struct CgroupSession: Sendable {
         ("cpu.cfs_quota_us", "linux.resources.cpu.quota"), ("cpu.cfs_period_us", "linux.resources.cpu.period"),
         ("cpu.max", "linux.resources.cpu.quota"), ("cpu.shares", "linux.resources.cpu.shares"), ("cpu.weight", "linux.resources.cpu.shares"),
         ("cpuset.cpus", "linux.resources.cpu.cpus"), ("cpuset.mems", "linux.resources.cpu.mems"), ("pids.max", "linux.resources.pids.limit"),
+        ("memory.swappiness", "linux.resources.memory.swappiness"), ("devices.allow", "linux.resources.devices"),
+        ("devices.deny", "linux.resources.devices"), ("devices.list", "linux.resources.devices"), ("linux.resources.devices", "linux.resources.devices"),
     ]
 
     static func describe(_ error: CgroupError) -> RuntimeError {

@@ -156,11 +156,38 @@ public struct SpecResolver {
             throw .config("\(field).oomScoreAdj", "must be between -1000 and 1000, got \(adj)")
         }
         return ProcessPlan(
-            args: args, env: process.env ?? [], cwd: process.cwd, uid: process.user.uid, gid: process.user.gid,
+            args: args, env: try environmentWithHome(process.env ?? [], uid: process.user.uid), cwd: process.cwd, uid: process.user.uid, gid: process.user.gid,
             additionalGids: process.user.additionalGids ?? [], umask: process.user.umask,
             noNewPrivileges: process.noNewPrivileges ?? false, capabilities: caps, seccompFilter: seccomp?.filter,
             seccompFlags: seccomp?.flags ?? 0, terminal: process.terminal ?? false, rlimits: rlimits,
             oomScoreAdj: process.oomScoreAdj)
+    }
+
+    /// runc (`setupUser`): when the environment has no HOME, or an empty one, HOME is the home directory of the
+    /// process uid's entry in the container's `/etc/passwd`, or "/" without one. Resolved here, before the fork,
+    /// from the rootfs on the host side (symlinks resolved inside the rootfs). An existing empty HOME is replaced
+    /// in place, a missing one appended, as Go's os.Setenv does in runc's init.
+    func environmentWithHome(_ env: [String], uid: UInt32) throws(RuntimeError) -> [String] {
+        let existing = env.lastIndex { $0.hasPrefix("HOME=") }
+        if let existing, env[existing] != "HOME=" { return env }
+        var home = "/"
+        let passwd = FileSystem.secureJoin(root: try resolveRootfs(), "/etc/passwd")
+        if FileSystem.exists(passwd), let entry = Self.passwdHome(try FileSystem.readString(passwd), uid: uid) {
+            home = entry
+        }
+        var out = env
+        if let existing { out[existing] = "HOME=" + home } else { out.append("HOME=" + home) }
+        return out
+    }
+
+    /// The home field of the first `name:password:uid:gid:gecos:home:shell` line with `uid`; nil if none (or empty).
+    static func passwdHome(_ text: String, uid: UInt32) -> String? {
+        for line in text.split(separator: "\n") where !line.hasPrefix("#") {
+            let fields = line.split(separator: ":", omittingEmptySubsequences: false)
+            guard fields.count >= 6, UInt32(fields[2]) == uid else { continue }
+            return fields[5].isEmpty ? nil : String(fields[5])
+        }
+        return nil
     }
 
     // MARK: - namespaces
@@ -379,6 +406,56 @@ public struct SpecResolver {
 
     // MARK: - cgroups
 
+    /// runc's `AllowedDevices` device cgroup rules (specconv): mknod of anything, the default nodes, pts, ptmx, tun.
+    /// A path marks the rules of default device nodes, dropped when `linux.devices` replaces that node.
+    static let defaultDeviceRules: [(path: String?, rule: DeviceRule)] = [
+        (nil, DeviceRule(allow: true, type: .char, access: .mknod)),
+        (nil, DeviceRule(allow: true, type: .block, access: .mknod)),
+        ("/dev/null", DeviceRule(allow: true, type: .char, major: 1, minor: 3, access: .all)),
+        ("/dev/random", DeviceRule(allow: true, type: .char, major: 1, minor: 8, access: .all)),
+        ("/dev/full", DeviceRule(allow: true, type: .char, major: 1, minor: 7, access: .all)),
+        ("/dev/tty", DeviceRule(allow: true, type: .char, major: 5, minor: 0, access: .all)),
+        ("/dev/zero", DeviceRule(allow: true, type: .char, major: 1, minor: 5, access: .all)),
+        ("/dev/urandom", DeviceRule(allow: true, type: .char, major: 1, minor: 9, access: .all)),
+        (nil, DeviceRule(allow: true, type: .char, major: 136, access: .all)),
+        (nil, DeviceRule(allow: true, type: .char, major: 5, minor: 2, access: .all)),
+        (nil, DeviceRule(allow: true, type: .char, major: 10, minor: 200, access: .all)),
+    ]
+
+    /// `linux.resources.devices` in order, then the default rules (runc's specconv order). Applied to a deny-all
+    /// start by the Cgroups module, so a spec without rules still gets an allow-list of the defaults, as in runc.
+    func resolveDeviceRules() throws(RuntimeError) -> [DeviceRule] {
+        var rules: [DeviceRule] = []
+        for (index, entry) in (spec.linux?.resources?.devices ?? []).enumerated() {
+            let here = "linux.resources.devices[\(index)]"
+            let typeName = entry.type.flatMap { $0.isEmpty ? nil : $0 } ?? "a"
+            guard typeName.count == 1, let letter = typeName.first, let type = DeviceRuleType(rawValue: letter) else {
+                throw .config("\(here).type", "must be a, b or c, got \"\(typeName)\"")
+            }
+            guard let accessText = entry.access, !accessText.isEmpty else {
+                throw .config("\(here).access", "must not be empty")
+            }
+            guard let access = DeviceAccess(accessText) else {
+                throw .config("\(here).access", "must be letters of \"rwm\", got \"\(accessText)\"")
+            }
+            // runc and the spec use -1 (or an absent field) for "any".
+            func number(_ value: Int64?, _ name: String) throws(RuntimeError) -> Int64? {
+                guard let value, value != -1 else { return nil }
+                guard value >= 0, value <= Int64(UInt32.max) else { throw .config("\(here).\(name)", "must be -1 or 0...4294967295, got \(value)") }
+                return value
+            }
+            rules.append(
+                DeviceRule(
+                    allow: entry.allow, type: type, major: try number(entry.major, "major"), minor: try number(entry.minor, "minor"),
+                    access: access))
+        }
+        let replaced = Set((spec.linux?.devices ?? []).map { FileSystem.clean($0.path) })
+        for entry in Self.defaultDeviceRules where entry.path.map({ !replaced.contains($0) }) ?? true {
+            rules.append(entry.rule)
+        }
+        return rules
+    }
+
     /// `cgroupsPath` as given; systemd-style `slice:prefix:name` is mapped to a cgroupfs path
     /// (`--systemd-cgroup` is accepted, but minirun always drives cgroupfs).
     func resolveCgroupsPath() -> String {
@@ -394,8 +471,10 @@ public struct SpecResolver {
 
     func resolveResources() throws(RuntimeError) -> CgroupResources {
         var out = CgroupResources()
+        out.devices = try resolveDeviceRules()
         guard let resources = spec.linux?.resources else { return out }
         if let memory = resources.memory {
+            out.memorySwappiness = memory.swappiness
             if let limit = memory.limit, limit != -1, limit <= 0 {
                 throw .config("linux.resources.memory.limit", "must be positive or -1, got \(limit)")
             }

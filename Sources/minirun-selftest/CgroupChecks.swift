@@ -260,6 +260,28 @@ let cgroupChecks: [Check] =
                 return .pass
             }
         },
+        // The Cgroups API alone: an allow-list without /dev/zero refuses it, and applying a list that allows it
+        // replaces the program (all attached device programs must allow an access, so a leftover would refuse it).
+        Check(name: "devices/reapply-replaces-program") {
+            try withCgroup("devices") { manager, _ in
+                let base = [DeviceRule(allow: false, type: .all, access: .all), DeviceRule(allow: true, type: .char, major: 1, minor: 3, access: .all)]
+                func readZero() throws -> (ExitStatus, String) {
+                    var reader = try spawn(["/bin/busybox", "sh", "-c", "head -c 1 /dev/zero > /dev/null"], gated: true)
+                    defer { reader.removeOutput() }
+                    try manager.addProcess(reader.pid)
+                    reader.release()
+                    return (reader.wait(timeout: 20), reader.output)
+                }
+                try manager.apply(CgroupResources(devices: base))
+                let (denied, deniedOutput) = try readZero()
+                try expect(denied == .exited(1), "reading /dev/zero under 'c 1:3 rwm' only: \(denied), expected exit 1: \(tail(deniedOutput))")
+                try expect(deniedOutput.contains("Operation not permitted"), "no EPERM reading /dev/zero: \(tail(deniedOutput))")
+                try manager.apply(CgroupResources(devices: base + [DeviceRule(allow: true, type: .char, major: 1, minor: 5, access: [.read])]))
+                let (allowed, allowedOutput) = try readZero()
+                try expect(allowed == .exited(0), "reading /dev/zero after allowing 'c 1:5 r': \(allowed): \(tail(allowedOutput))")
+                return .pass
+            }
+        },
         Check(name: "oom/kill-detected-via-memory.events") {
             try withCgroup("oom") { manager, dir in
                 try manager.apply(CgroupResources(memoryLimit: 16 * mi, memorySwap: 16 * mi))

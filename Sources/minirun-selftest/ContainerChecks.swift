@@ -24,9 +24,13 @@ func jsonString(_ s: String) -> String {
     return out + "\""
 }
 
+/// The capabilities of `runc spec`.
+let specCapabilities = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
+
 /// An OCI runtime-spec config.json like `runc spec` writes, with `args`, a cgroups path and `resources` (JSON object).
-func ociConfig(args: [String], cgroupsPath: String, resources: String) -> String {
+func ociConfig(args: [String], cgroupsPath: String, resources: String, capabilities: [String] = specCapabilities) -> String {
     let argv = args.map(jsonString).joined(separator: ", ")
+    let caps = capabilities.map(jsonString).joined(separator: ", ")
     return """
         {
           "ociVersion": "1.2.0",
@@ -37,9 +41,9 @@ func ociConfig(args: [String], cgroupsPath: String, resources: String) -> String
             "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm"],
             "cwd": "/",
             "capabilities": {
-              "bounding": ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
-              "effective": ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
-              "permitted": ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
+              "bounding": [\(caps)],
+              "effective": [\(caps)],
+              "permitted": [\(caps)]
             },
             "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
             "noNewPrivileges": true
@@ -69,10 +73,12 @@ func ociConfig(args: [String], cgroupsPath: String, resources: String) -> String
 }
 
 /// Writes a bundle directory `/containers/<name>` whose config.json points at the shared busybox rootfs.
-func makeBundle(_ name: String, args: [String], cgroupsPath: String, resources: String) throws(CheckFailure) -> String {
+func makeBundle(
+    _ name: String, args: [String], cgroupsPath: String, resources: String, capabilities: [String] = specCapabilities
+) throws(CheckFailure) -> String {
     let bundle = "/containers/" + name
     if !isDirectory(bundle) && mkdir(bundle, 0o755) != 0 { throw CheckFailure("mkdir \(bundle): \(errnoString())") }
-    try writeFile(bundle + "/config.json", ociConfig(args: args, cgroupsPath: cgroupsPath, resources: resources))
+    try writeFile(bundle + "/config.json", ociConfig(args: args, cgroupsPath: cgroupsPath, resources: resources, capabilities: capabilities))
     return bundle
 }
 
@@ -113,7 +119,57 @@ func jsonMaxNumber(_ json: String, keys: [String]) -> UInt64? {
 
 func uniqueID(_ base: String) -> String { "selftest-\(base)-\(getpid())" }
 
+/// The device probe: /dev/null in use, then nodes made with mknod (allowed by `c *:* m`) for devices outside the
+/// default allow-list: c 1:1 (/dev/mem) read, and c 1:11 (/dev/kmsg) write. A write-only open of /dev/kmsg needs
+/// no capability, so only the device program can refuse it: that is what separates "filtered" from "not allowed
+/// anyway" (opening /dev/mem also needs CAP_SYS_RAWIO, which the container lacks).
+let deviceProbe = """
+    exec 2>&1
+    head -c 1 /dev/null; echo null-read=$?
+    echo x > /dev/null; echo null-write=$?
+    mknod /dev/mk-mem c 1 1; echo mknod-mem=$?
+    head -c 1 /dev/mk-mem > /dev/null; echo mem-read=$?
+    mknod /dev/mk-kmsg c 1 11; echo mknod-kmsg=$?
+    echo '<7>minirun-selftest device probe' > /dev/mk-kmsg; echo kmsg-write=$?
+    """
+
+/// The device checks need mknod inside the container.
+let deviceCapabilities = specCapabilities + ["CAP_MKNOD"]
+
+/// Runs the device probe in a container with `resources` and returns its output.
+func runDeviceProbe(_ name: String, resources: String) throws(CheckFailure) -> String {
+    let bundle = try makeBundle(
+        name, args: ["/bin/sh", "-c", deviceProbe], cgroupsPath: selftestParent + "/ctr-" + name, resources: resources,
+        capabilities: deviceCapabilities)
+    let (status, output) = try minirunCommand(["run", "--bundle", bundle, uniqueID(name)])
+    try expect(status == .exited(0), "minirun run: \(status): \(tail(output, lines: 12))")
+    return output
+}
+
 let containerChecks: [Check] = [
+    // cgroup v2 has no devices.* files: these prove the eBPF device program minirun attaches.
+    Check(name: "container/devices-default-rules") {
+        try minirunAvailable()
+        let output = try runDeviceProbe("devices", resources: #"{"devices": [{"allow": false, "access": "rwm"}]}"#)
+        for want in ["null-read=0", "null-write=0", "mknod-mem=0", "mknod-kmsg=0", "mem-read=1", "kmsg-write=1"] {
+            try expect(output.contains(want), "device probe: missing '\(want)': \(tail(output, lines: 12))")
+        }
+        for node in ["/dev/mk-mem", "/dev/mk-kmsg"] {
+            try expect(
+                output.contains(node + ": Operation not permitted"), "opening \(node) did not fail with EPERM: \(tail(output, lines: 12))")
+        }
+        return .pass
+    },
+    Check(name: "container/devices-spec-rule-allows") {
+        try minirunAvailable()
+        // The control: the same probe with c 1:11 write allowed by a spec rule succeeds in writing /dev/kmsg.
+        let rules = #"[{"allow": false, "access": "rwm"}, {"allow": true, "type": "c", "major": 1, "minor": 11, "access": "w"}]"#
+        let output = try runDeviceProbe("devices-allow", resources: #"{"devices": "# + rules + "}")
+        for want in ["null-read=0", "mknod-kmsg=0", "kmsg-write=0", "mem-read=1"] {
+            try expect(output.contains(want), "device probe: missing '\(want)': \(tail(output, lines: 12))")
+        }
+        return .pass
+    },
     Check(name: "container/run-output") {
         try minirunAvailable()
         let id = uniqueID("echo")

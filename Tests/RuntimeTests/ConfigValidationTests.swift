@@ -1,4 +1,5 @@
 // Unit tests: config.json problems give one error naming the field.
+import Foundation
 import Testing
 
 @testable import OCISpec
@@ -136,5 +137,42 @@ struct ConfigValidationTests {
         spec.linux?.cgroupsPath = "machine.slice:libpod:abc"
         let plan = try SpecResolver(spec: spec, bundle: rootfs.path, id: "t", host: fakeHost()).resolve()
         #expect(plan.cgroupsPath == "/machine.slice/libpod-abc.scope")
+    }
+
+    @Test func homeComesFromTheContainersPasswdWhenUnset() throws {
+        let rootfs = try TemporaryDirectory()
+        defer { rootfs.remove() }
+        try FileManager.default.createDirectory(atPath: rootfs.path + "/etc", withIntermediateDirectories: true)
+        try "root:x:0:0:root:/root:/bin/sh\nweb:x:33:33::/var/www:/bin/false\nnohome:x:40:40:::/bin/false\n"
+            .write(toFile: rootfs.path + "/etc/passwd", atomically: true, encoding: .utf8)
+        var spec = try defaultSpec()
+        spec.root = OCI.Root(path: rootfs.path)
+        let resolver = SpecResolver(spec: spec, bundle: rootfs.path, id: "t", host: fakeHost())
+        #expect(try resolver.environmentWithHome(["PATH=/bin"], uid: 33) == ["PATH=/bin", "HOME=/var/www"])
+        #expect(try resolver.environmentWithHome(["HOME=", "A=b"], uid: 0) == ["HOME=/root", "A=b"])
+        #expect(try resolver.environmentWithHome(["HOME=/x"], uid: 0) == ["HOME=/x"])
+        #expect(try resolver.environmentWithHome([], uid: 40) == ["HOME=/"])
+        #expect(try resolver.environmentWithHome([], uid: 1234) == ["HOME=/"])
+        try FileManager.default.removeItem(atPath: rootfs.path + "/etc/passwd")
+        #expect(try resolver.environmentWithHome([], uid: 0) == ["HOME=/"])
+    }
+
+    @Test func deviceRulesAreTheSpecsThenRuncsDefaults() throws {
+        let rootfs = try TemporaryDirectory()
+        defer { rootfs.remove() }
+        var spec = try defaultSpec()
+        spec.root = OCI.Root(path: rootfs.path)
+        spec.linux?.resources = OCI.Resources(devices: [
+            OCI.DeviceCgroup(allow: false, access: "rwm"), OCI.DeviceCgroup(allow: true, type: "b", major: 8, minor: -1, access: "r"),
+        ])
+        spec.linux?.devices = [OCI.Device(path: "/dev/null", type: "c", major: 1, minor: 3)]
+        let rules = try SpecResolver(spec: spec, bundle: rootfs.path, id: "t", host: fakeHost()).resolve().resources.devices
+        #expect(
+            rules.map(\.description) == [
+                "deny a *:* rwm", "allow b 8:* r", "allow c *:* m", "allow b *:* m", "allow c 1:8 rwm", "allow c 1:7 rwm", "allow c 5:0 rwm",
+                "allow c 1:5 rwm", "allow c 1:9 rwm", "allow c 136:* rwm", "allow c 5:2 rwm", "allow c 10:200 rwm",
+            ])
+        spec.linux?.resources = OCI.Resources(devices: [OCI.DeviceCgroup(allow: true, type: "c", access: "rwx")])
+        #expect(throws: RuntimeError.self) { try SpecResolver(spec: spec, bundle: rootfs.path, id: "t", host: fakeHost()).resolve() }
     }
 }
