@@ -21,7 +21,11 @@ struct ProbeURL: Sendable, Hashable {
     /// Path and query as written (may be empty: the request target is then `/`).
     var pathAndQuery: String
 
-    var string: String { "\(scheme)://\(joinHostPort(host, port))\(pathAndQuery)" }
+    /// As Go's URL.String() prints it (a relative path gets its leading slash once a host is present).
+    var string: String {
+        let path = pathAndQuery.isEmpty || pathAndQuery.hasPrefix("/") ? pathAndQuery : "/" + pathAndQuery
+        return "\(scheme)://\(joinHostPort(host, port))\(path)"
+    }
     var requestTarget: String { pathAndQuery.isEmpty ? "/" : (pathAndQuery.hasPrefix("/") ? pathAndQuery : "/" + pathAndQuery) }
     var hostHeader: String { joinHostPort(host, port) }
 
@@ -213,7 +217,8 @@ public struct HTTPProber: Sendable {
             _ = try await bootstrap.connect(host: url.host, port: url.port).get()
         } catch {
             let (timedOut, text) = describeDialError(error, address: joinHostPort(url.host, url.port))
-            let message = timedOut ? timeoutText : text
+            // The handler's deadline timer may close the connecting channel just before the connect timeout fires.
+            let message = timedOut || NIODeadline.now() >= deadline ? timeoutText : text
             promise.fail(HTTPProbeFailure(error: .transport(message)))
             throw .transport(message)
         }

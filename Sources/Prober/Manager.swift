@@ -170,6 +170,15 @@ public actor ProbeManager {
         pods[podUID]?.containers[container]?.results ?? [:]
     }
 
+    /// Level-triggered form of the `.kill` output for the agent's pod sync (kubelet's computePodActions reads the
+    /// stored liveness/startup results on every sync). `deletionGracePeriodSeconds` wins when the pod is deleted.
+    public func killDecision(podUID: String, container: String, deletionGracePeriodSeconds: Int64? = nil) -> KillDecision? {
+        guard let info = pods[podUID]?.info, let probes = pods[podUID]?.containers[container] else { return nil }
+        return probes.killDecision(
+            restartPolicy: info.restartPolicy, podGracePeriodSeconds: info.terminationGracePeriodSeconds,
+            deletionGracePeriodSeconds: deletionGracePeriodSeconds)
+    }
+
     /// One worker tick; false ends the worker.
     private func tick(uid: String, container name: String, kind: ProbeKind) async -> Bool {
         guard pods[uid]?.containers[name] != nil else { return false }

@@ -40,6 +40,7 @@ final class Outputs: Sendable {
         let kill = KillDecision(
             container: "app", reason: "LivenessProbe", message: "Container app failed liveness probe, will be restarted", gracePeriodSeconds: 4)
         #expect(all.filter { $0 == .kill(podUID: "u1", kill) }.count == 1)
+        #expect(await manager.killDecision(podUID: "u1", container: "app") == kill)
         // Readiness (period 60 s) ran once at start; it succeeded, so ready.
         #expect(await manager.containerStatus(podUID: "u1", container: "app", running: true) == (true, true))
         #expect(manager.metrics.total(probeType: "Liveness", result: "failed", container: "app", pod: "web", namespace: "default", podUID: "u1") == 2)
