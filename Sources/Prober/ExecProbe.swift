@@ -1,0 +1,132 @@
+import KubeAPI
+import Synchronization
+
+/// What the agent's exec function returns (it runs `minirun exec` in the container's namespaces and cgroup).
+public struct ExecOutput: Sendable, Hashable {
+    public var exitCode: Int32
+    public var stdout: [UInt8]
+    public var stderr: [UInt8]
+    public init(exitCode: Int32, stdout: [UInt8] = [], stderr: [UInt8] = []) {
+        self.exitCode = exitCode
+        self.stdout = stdout
+        self.stderr = stderr
+    }
+}
+
+/// Errors of the agent's exec function.
+public enum ExecError: Error, Sendable, Hashable {
+    /// The command ran past the timeout (kubelet ≥ 1.20, ExecProbeTimeout: a Failure).
+    case timedOut
+    /// The command could not be run (kubelet: Unknown + err, retried).
+    case failed(String)
+}
+
+/// Runs `command` in the container with a timeout; the agent passes one over `minirun exec`.
+public typealias ExecFunction = @Sendable (_ command: [String], _ timeout: Duration) async throws(ExecError) -> ExecOutput
+
+/// kubelet's exec probe (pkg/probe/exec + prober.go): `$(VAR)` from the container's static env, stdout then stderr,
+/// 10 KiB cap; exit 0 → Success, other → Failure with the output, timeout → Failure `command "<cmd>" timed out`.
+public struct ExecProber: Sendable {
+    public var exec: ExecFunction
+    public init(exec: @escaping ExecFunction) { self.exec = exec }
+
+    public func probe(_ action: ExecAction, target: ProbeTarget, timeout: Duration) async throws(ProberError) -> ProbeOutcome {
+        let command = (action.command ?? []).map { expandStatic($0, env: target.container.env ?? []) }
+        let run = exec
+        // The exec function enforces the timeout; the probe is bounded anyway should it not.
+        let result = await withDeadline(timeout + .seconds(1)) { () async -> Result<ExecOutput, ExecError> in
+            do throws(ExecError) {
+                return .success(try await run(command, timeout))
+            } catch {
+                return .failure(error)
+            }
+        }
+        switch result {
+        case .none, .some(.failure(.timedOut)):
+            return ProbeOutcome(.failure, "command \(goQuote(command.joined(separator: " "))) timed out")
+        case .some(.failure(.failed(let text))):
+            throw .execFailed(text)
+        case .some(.success(let output)):
+            let text = cappedString(output.stdout + output.stderr)
+            return ProbeOutcome(output.exitCode == 0 ? .success : .failure, text)
+        }
+    }
+}
+
+/// Go's %q for the plain strings commands are made of.
+func goQuote(_ s: String) -> String {
+    var out = "\""
+    for ch in s.unicodeScalars {
+        switch ch {
+        case "\"": out += "\\\""
+        case "\\": out += "\\\\"
+        case "\n": out += "\\n"
+        case "\t": out += "\\t"
+        default: out.unicodeScalars.append(ch)
+        }
+    }
+    return out + "\""
+}
+
+/// kubelet's `ExpandContainerCommandOnlyStatic`: `$(VAR)` from static `env` values, `$$` escapes, unknown kept.
+func expandStatic(_ input: String, env: [EnvVar]) -> String {
+    var values: [String: String] = [:]
+    for variable in env where variable.valueFrom == nil { values[variable.name] = variable.value ?? "" }
+    var out = ""
+    var i = input.startIndex
+    while i < input.endIndex {
+        let ch = input[i]
+        let next = input.index(after: i)
+        if ch == "$", next < input.endIndex {
+            if input[next] == "$" {
+                out.append("$")
+                i = input.index(after: next)
+                continue
+            }
+            if input[next] == "(", let close = input[next...].firstIndex(of: ")") {
+                let name = String(input[input.index(after: next)..<close])
+                out += values[name] ?? "$(\(name))"
+                i = input.index(after: close)
+                continue
+            }
+        }
+        out.append(ch)
+        i = next
+    }
+    return out
+}
+
+/// Runs `body` in a new task and returns its value, or nil once `limit` passes — without waiting for a body
+/// that ignores cancellation (it is cancelled and left to finish on its own).
+func withDeadline<T: Sendable>(_ limit: Duration, _ body: @escaping @Sendable () async -> T) async -> T? {
+    let state = DeadlineState<T>()
+    let work = Task { await body() }
+    return await withCheckedContinuation { (continuation: CheckedContinuation<T?, Never>) in
+        state.lock.withLock { $0.0 = continuation }
+        let timer = Task {
+            try? await Task.sleep(for: limit)
+            let resumed = state.lock.withLock { s -> CheckedContinuation<T?, Never>? in
+                defer { s = (nil, true) }
+                return s.1 ? nil : s.0
+            }
+            if let resumed {
+                work.cancel()
+                resumed.resume(returning: nil)
+            }
+        }
+        Task {
+            let value = await work.value
+            let resumed = state.lock.withLock { s -> CheckedContinuation<T?, Never>? in
+                defer { s = (nil, true) }
+                return s.1 ? nil : s.0
+            }
+            timer.cancel()
+            resumed?.resume(returning: value)
+        }
+    }
+}
+
+/// The continuation and a "resumed" flag shared by the two racing tasks of `withDeadline`.
+final class DeadlineState<T: Sendable>: Sendable {
+    let lock = Mutex<(CheckedContinuation<T?, Never>?, Bool)>((nil, false))
+}

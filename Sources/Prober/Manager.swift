@@ -1,0 +1,213 @@
+import KubeAPI
+import Synchronization
+
+/// A worker's wait between ticks: the period, cut short by a manual trigger (kubelet's manualTriggerCh).
+final class WakeSignal: Sendable {
+    private struct State {
+        var waiter: CheckedContinuation<Void, Never>?
+        var pending = false
+        var generation = 0
+    }
+    private let state = Mutex(State())
+
+    func fire() {
+        let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
+            guard let w = s.waiter else {
+                s.pending = true
+                return nil
+            }
+            s.waiter = nil
+            return w
+        }
+        waiter?.resume()
+    }
+
+    func wait(timeout: Duration) async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let generation = state.withLock { s -> Int? in
+                if s.pending {
+                    s.pending = false
+                    return nil
+                }
+                s.generation += 1
+                s.waiter = continuation
+                return s.generation
+            }
+            guard let generation else {
+                continuation.resume()
+                return
+            }
+            Task {
+                try? await Task.sleep(for: timeout)
+                let waiter = self.state.withLock { s -> CheckedContinuation<Void, Never>? in
+                    guard s.generation == generation, let w = s.waiter else { return nil }
+                    s.waiter = nil
+                    return w
+                }
+                waiter?.resume()
+            }
+        }
+    }
+}
+
+/// Hosts the probe workers of the agent's pods: one task per (pod, container, probe kind), like kubelet's
+/// prober_manager. The agent gives pods (IP, containers), a status provider and an output; it asks
+/// `containerStatus` for `started`/`ready` whenever it generates a pod status.
+public actor ProbeManager {
+    /// The pod fields the probes need.
+    public struct PodInfo: Sendable, Hashable {
+        public var uid: String
+        public var name: String
+        public var namespace: String
+        public var podIP: String
+        public var restartPolicy: String?
+        public var terminationGracePeriodSeconds: Int64?
+        public init(
+            uid: String, name: String, namespace: String, podIP: String, restartPolicy: String? = nil, terminationGracePeriodSeconds: Int64? = nil
+        ) {
+            self.uid = uid
+            self.name = name
+            self.namespace = namespace
+            self.podIP = podIP
+            self.restartPolicy = restartPolicy
+            self.terminationGracePeriodSeconds = terminationGracePeriodSeconds
+        }
+    }
+
+    /// What the manager tells the agent.
+    public enum Output: Sendable, Hashable {
+        /// A stored result changed: readiness → container ready / pod conditions; startup → started.
+        case update(podUID: String, ProbeUpdate)
+        /// Unhealthy / ProbeWarning events.
+        case event(podUID: String, ProbeEvent)
+        /// Liveness or startup failed: kill the container (Killing event text in the decision).
+        case kill(podUID: String, KillDecision)
+    }
+
+    /// The runtime's view of a container at a tick; nil when the pod or container is unknown to the agent.
+    public typealias StatusProvider = @Sendable (_ podUID: String, _ container: String) async -> (PodSnapshot, ContainerSnapshot)?
+
+    private struct PodEntry {
+        var info: PodInfo
+        var containers: [String: ContainerProbes]
+        var signals: [String: WakeSignal] = [:]
+        var tasks: [Task<Void, Never>] = []
+    }
+
+    private let prober: Prober
+    private let status: StatusProvider
+    private let output: @Sendable (Output) async -> Void
+    private let clock = ContinuousClock()
+    private let epoch: ContinuousClock.Instant
+    public nonisolated let metrics = ProbeMetrics()
+    private var pods: [String: PodEntry] = [:]
+    private let jitter: Bool
+
+    /// `jitter: false` turns off the start-up jitter (tests).
+    public init(prober: Prober, status: @escaping StatusProvider, output: @escaping @Sendable (Output) async -> Void, jitter: Bool = true) {
+        self.jitter = jitter
+        self.prober = prober
+        self.status = status
+        self.output = output
+        epoch = clock.now
+    }
+
+    /// The manager's clock: ContainerSnapshot.startedAt must be given on it (see `timestamp(ago:)`).
+    public func now() -> Duration { clock.now - epoch }
+
+    /// Starts the workers of a pod (regular containers and restartable init containers with probes).
+    /// Jitter: like kubelet, a worker sleeps a random fraction of its period before its first probe only when the
+    /// manager started less than one period ago (agent restart: spreads the probes of adopted pods); pods
+    /// added later probe at once.
+    public func addPod(_ info: PodInfo, containers: [Container]) {
+        guard pods[info.uid] == nil else { return }
+        var entry = PodEntry(info: info, containers: [:])
+        for container in containers {
+            let probes = ContainerProbes(container: container)
+            guard !probes.workers.isEmpty else { continue }
+            entry.containers[container.name] = probes
+            for (kind, worker) in probes.workers {
+                let signal = WakeSignal()
+                entry.signals["\(container.name)/\(kind.rawValue)"] = signal
+                let period = worker.timing.period
+                let delay = self.jitter && now() < period ? Duration.seconds(Double.random(in: 0..<1) * Double(worker.timing.periodSeconds)) : .zero
+                let uid = info.uid
+                let name = container.name
+                entry.tasks.append(
+                    Task {
+                        if delay > .zero { try? await Task.sleep(for: delay) }
+                        while !Task.isCancelled {
+                            guard await self.tick(uid: uid, container: name, kind: kind) else { return }
+                            await signal.wait(timeout: period)
+                        }
+                    })
+            }
+        }
+        pods[info.uid] = entry
+    }
+
+    /// A new pod IP (the sandbox was recreated).
+    public func updatePodIP(uid: String, podIP: String) { pods[uid]?.info.podIP = podIP }
+
+    /// Stops the workers and forgets the results of a pod.
+    public func removePod(uid: String) {
+        guard let entry = pods.removeValue(forKey: uid) else { return }
+        for task in entry.tasks { task.cancel() }
+        for signal in entry.signals.values { signal.fire() }
+    }
+
+    /// `started` and `ready` for the container status (kubelet's UpdatePodStatus); triggers the readiness worker
+    /// when it has no Success yet (so readiness is probed right after startup succeeds).
+    public func containerStatus(podUID: String, container: String, running: Bool) -> (started: Bool, ready: Bool) {
+        guard let probes = pods[podUID]?.containers[container] else { return (running, running) }
+        let (ready, trigger) = probes.ready(running: running)
+        if trigger { pods[podUID]?.signals["\(container)/readiness"]?.fire() }
+        return (probes.started(running: running), ready)
+    }
+
+    /// The stored results of a container (for the API's per-probe status).
+    public func results(podUID: String, container: String) -> [ProbeKind: ProbeResult] {
+        pods[podUID]?.containers[container]?.results ?? [:]
+    }
+
+    /// Level-triggered form of the `.kill` output for the agent's pod sync (kubelet's computePodActions reads the
+    /// stored liveness/startup results on every sync). `deletionGracePeriodSeconds` wins when the pod is deleted.
+    public func killDecision(podUID: String, container: String, deletionGracePeriodSeconds: Int64? = nil) -> KillDecision? {
+        guard let info = pods[podUID]?.info, let probes = pods[podUID]?.containers[container] else { return nil }
+        return probes.killDecision(
+            restartPolicy: info.restartPolicy, podGracePeriodSeconds: info.terminationGracePeriodSeconds,
+            deletionGracePeriodSeconds: deletionGracePeriodSeconds)
+    }
+
+    /// One worker tick; false ends the worker.
+    private func tick(uid: String, container name: String, kind: ProbeKind) async -> Bool {
+        guard pods[uid]?.containers[name] != nil else { return false }
+        guard let (podSnapshot, containerSnapshot) = await status(uid, name) else { return true }
+        guard var probes = pods[uid]?.containers[name], let info = pods[uid]?.info else { return false }
+        let (step, updates) = probes.prepare(kind, now: now(), pod: podSnapshot, container: containerSnapshot)
+        pods[uid]?.containers[name] = probes
+        await publish(uid: uid, updates)
+        guard step == .probe, let worker = probes.workers[kind] else { return step != .stop }
+        let target = ProbeTarget(podIP: info.podIP, podName: info.name, namespace: info.namespace, container: probes.container)
+        let started = clock.now
+        let run = await prober.run(kind, worker.probe, target: target)
+        metrics.record(kind: kind, run: run, duration: clock.now - started, container: name, pod: info.name, namespace: info.namespace, podUID: uid)
+        guard var current = pods[uid]?.containers[name] else { return false }
+        let recorded = current.record(kind, run)
+        pods[uid]?.containers[name] = current
+        if let event = run.event { await output(.event(podUID: uid, event)) }
+        await publish(uid: uid, recorded)
+        return true
+    }
+
+    private func publish(uid: String, _ updates: [ProbeUpdate]) async {
+        for update in updates {
+            await output(.update(podUID: uid, update))
+            guard update.result == .failure, update.kind != .readiness, let info = pods[uid]?.info,
+                let probes = pods[uid]?.containers[update.container],
+                let decision = probes.killDecision(restartPolicy: info.restartPolicy, podGracePeriodSeconds: info.terminationGracePeriodSeconds)
+            else { continue }
+            await output(.kill(podUID: uid, decision))
+        }
+    }
+}

@@ -1,0 +1,133 @@
+import Foundation
+import KubeAPI
+import Synchronization
+import Testing
+
+@testable import Prober
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+@Suite struct TCPProbeTests {
+    @Test func open() async throws {
+        let (fd, port) = try listenLoopback()
+        defer { close(fd) }
+        let target = ProbeTarget(podIP: "127.0.0.1", container: container(ports: [("svc", Int32(port))]))
+        for p in [IntOrString.int(Int32(port)), .string("svc")] {
+            let outcome = try await TCPProber().probe(TCPSocketAction(port: p), target: target, timeout: .seconds(1))
+            #expect(outcome == ProbeOutcome(.success, ""))
+        }
+    }
+
+    @Test func refused() async throws {
+        let (fd, port) = try listenLoopback()
+        close(fd)
+        let target = ProbeTarget(podIP: "127.0.0.1", container: container())
+        let outcome = try await TCPProber().probe(TCPSocketAction(port: .int(Int32(port))), target: target, timeout: .seconds(1))
+        #expect(outcome == ProbeOutcome(.failure, "dial tcp 127.0.0.1:\(port): connect: connection refused"))
+    }
+
+    /// A listener with backlog 0 whose accept queue is full drops further SYNs: the connect hangs until the timeout.
+    @Test func timeout() async throws {
+        let (fd, port) = try listenLoopback(backlog: 0)
+        defer { close(fd) }
+        var fillers: [Int32] = []
+        defer { for f in fillers { close(f) } }
+        for _ in 0..<3 {
+            let s = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+            var addr = sockaddr_in()
+            addr.sin_family = sa_family_t(AF_INET)
+            addr.sin_port = in_port_t(UInt16(port).bigEndian)
+            addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+            _ = withUnsafePointer(to: &addr) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(s, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            fillers.append(s)
+        }
+        try await Task.sleep(for: .milliseconds(200))
+        let target = ProbeTarget(podIP: "127.0.0.1", container: container())
+        let clock = ContinuousClock()
+        let start = clock.now
+        let outcome = try await TCPProber().probe(TCPSocketAction(port: .int(Int32(port))), target: target, timeout: .seconds(1))
+        #expect(outcome == ProbeOutcome(.failure, "dial tcp 127.0.0.1:\(port): i/o timeout"))
+        #expect(clock.now - start < .milliseconds(1500))
+    }
+}
+
+@Suite struct ExecProbeTests {
+    struct Case: Sendable, CustomStringConvertible {
+        var name: String
+        var behaviour: @Sendable ([String], Duration) async throws(ExecError) -> ExecOutput
+        var expect: ProbeOutcome
+        var description: String { name }
+    }
+
+    static let cases: [Case] = [
+        Case(
+            name: "exit 0", behaviour: { _, _ throws(ExecError) in ExecOutput(exitCode: 0, stdout: Array("ok\n".utf8)) }, expect: ProbeOutcome(.success, "ok\n")
+        ),
+        Case(
+            name: "exit 1",
+            behaviour: { _, _ throws(ExecError) in ExecOutput(exitCode: 1, stdout: Array("out ".utf8), stderr: Array("cat: can't open '/tmp/healthy'\n".utf8))
+            },
+            expect: ProbeOutcome(.failure, "out cat: can't open '/tmp/healthy'\n")),
+        Case(
+            name: "timeout", behaviour: { _, _ throws(ExecError) in throw .timedOut }, expect: ProbeOutcome(.failure, "command \"cat /tmp/healthy\" timed out")),
+        Case(
+            name: "hangs past its timeout",
+            behaviour: { _, _ throws(ExecError) in
+                try? await Task.sleep(for: .seconds(30))
+                return ExecOutput(exitCode: 0)
+            }, expect: ProbeOutcome(.failure, "command \"cat /tmp/healthy\" timed out")),
+        Case(
+            name: "large output", behaviour: { _, _ throws(ExecError) in ExecOutput(exitCode: 0, stdout: Array(repeating: UInt8(ascii: "a"), count: 1 << 20)) },
+            expect: ProbeOutcome(.success, String(repeating: "a", count: 10 * 1024))),
+    ]
+
+    @Test(arguments: cases) func handler(_ c: Case) async throws {
+        let prober = ExecProber(exec: c.behaviour)
+        let target = ProbeTarget(podIP: "", container: container())
+        let clock = ContinuousClock()
+        let start = clock.now
+        let outcome = try await prober.probe(ExecAction(command: ["cat", "/tmp/healthy"]), target: target, timeout: .seconds(1))
+        #expect(outcome == c.expect)
+        #expect(clock.now - start < .seconds(3))
+    }
+
+    @Test func staticEnvExpansion() async throws {
+        let seen = Mutex<[String]>([])
+        let prober = ExecProber { command, _ throws(ExecError) in
+            seen.withLock { $0 = command }
+            return ExecOutput(exitCode: 0)
+        }
+        var c = container()
+        c.env = [EnvVar(name: "FILE", value: "/tmp/x")]
+        _ = try await prober.probe(
+            ExecAction(command: ["cat", "$(FILE)", "$(MISSING)", "$$(FILE)"]), target: ProbeTarget(podIP: "", container: c), timeout: .seconds(1))
+        #expect(seen.withLock { $0 } == ["cat", "/tmp/x", "$(MISSING)", "$(FILE)"])
+    }
+
+    @Test func execErrorIsRetriedThenErrored() async throws {
+        let calls = Mutex(0)
+        let prober = Prober { _, _ throws(ExecError) in
+            calls.withLock { $0 += 1 }
+            throw .failed("container not found")
+        }
+        var probe = Probe()
+        probe.exec = ExecAction(command: ["true"])
+        let run = await prober.run(.liveness, probe, target: ProbeTarget(podIP: "", container: container()))
+        #expect(calls.withLock { $0 } == 3)
+        #expect(run.errored)
+        #expect(run.event?.message == "Liveness probe errored and resulted in unknown state: container not found")
+    }
+
+    @Test func eventTexts() async throws {
+        let prober = Prober { _, _ throws(ExecError) in ExecOutput(exitCode: 1, stdout: Array("nope".utf8)) }
+        var probe = Probe()
+        probe.exec = ExecAction(command: ["false"])
+        let run = await prober.run(.readiness, probe, target: ProbeTarget(podIP: "", container: container()))
+        #expect(run.result == .failure)
+        #expect(run.event == ProbeEvent(type: .warning, reason: "Unhealthy", message: "Readiness probe failed: nope", container: "app"))
+    }
+}
