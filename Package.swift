@@ -39,9 +39,9 @@ let package = Package(
         // cgroup v1 / v2 / hybrid managers: limits, device rules (v2: an eBPF program, loaded through CShims), stats, OOM, removal.
         .target(name: "Cgroups", dependencies: ["CShims"], swiftSettings: strict),
         // Capabilities and seccomp (libseccomp compile to BPF), default profiles.
-        .target(name: "Security", dependencies: ["OCISpec", "CSeccomp", "CLibcap"], swiftSettings: strict),
+        .target(name: "RuntimeSecurity", dependencies: ["OCISpec", "CSeccomp", "CLibcap"], swiftSettings: strict),
         // Container lifecycle: create/start/state/kill/delete/exec over a state directory.
-        .target(name: "Runtime", dependencies: ["OCISpec", "Cgroups", "Security", "CShims"], swiftSettings: strict),
+        .target(name: "Runtime", dependencies: ["OCISpec", "Cgroups", "RuntimeSecurity", "CShims"], swiftSettings: strict),
         // Static Swift stdlib: minirun is exec'd several times per container start; loading the dynamic Swift
         // runtime libraries costs more than half of its own start-up (start-latency target, issue 2).
         .executableTarget(
@@ -85,7 +85,9 @@ let package = Package(
             swiftSettings: strict),
         .target(
             name: "Kubelet",
-            dependencies: ["KubeAPI", "Images", "OCISpec", "Cgroups", "Security", "AgentStore", "AgentAPI", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: [
+                "KubeAPI", "Images", "OCISpec", "Cgroups", "RuntimeSecurity", "AgentStore", "AgentAPI", .product(name: "Crypto", package: "swift-crypto"),
+            ],
             swiftSettings: strict),
         .executableTarget(
             name: "minikubelet", dependencies: ["Kubelet", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strict),
@@ -93,7 +95,7 @@ let package = Package(
             name: "agentctl",
             dependencies: ["AgentAPI", "KubeAPI", .product(name: "ArgumentParser", package: "swift-argument-parser"), .product(name: "Yams", package: "Yams")],
             swiftSettings: strict),
-        .target(name: "PodSecurity", dependencies: ["KubeAPI", "OCISpec", "Security"], swiftSettings: strict),
+        .target(name: "PodSecurity", dependencies: ["KubeAPI", "OCISpec", "RuntimeSecurity"], swiftSettings: strict),
         // Probe handlers (httpGet, tcpSocket, exec, grpc) run by the agent, and kubelet's probe workers.
         .target(
             name: "Prober",
@@ -107,7 +109,7 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["OCISpec"], path: "Tests/TestSupport", swiftSettings: strict),
         .testTarget(name: "OCISpecTests", dependencies: ["OCISpec"], swiftSettings: strict),
         .testTarget(name: "CgroupsTests", dependencies: ["Cgroups", "TestSupport"], swiftSettings: strict),
-        .testTarget(name: "SecurityTests", dependencies: ["Security", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "RuntimeSecurityTests", dependencies: ["RuntimeSecurity", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "KubeAPITests", dependencies: ["KubeAPI"], swiftSettings: strict),
         .testTarget(name: "ImagesTests", dependencies: ["Images"], swiftSettings: strict),

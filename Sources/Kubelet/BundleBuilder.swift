@@ -2,7 +2,7 @@ import Foundation
 import Images
 import KubeAPI
 import OCISpec
-import Security
+import RuntimeSecurity
 
 /// Builds a container's OCI config from the pod spec, the image's process defaults and the sandbox.
 struct BundleBuilder: Sendable {
@@ -166,7 +166,7 @@ struct BundleBuilder: Sendable {
         // Root here lacks CAP_SYS_RESOURCE: never ask for more than the current hard limit.
         let nofile = min(UInt64(hard.rlim_max), 1_048_576)
         let securityContext = container.securityContext
-        let capabilities = Security.Capabilities.resolveKubernetes(
+        let capabilities = RuntimeSecurity.Capabilities.resolveKubernetes(
             add: securityContext?.capabilities?.add ?? [], drop: securityContext?.capabilities?.drop ?? [], defaults: DefaultProfiles.capabilities)
         let process = OCI.Process(
             terminal: false,

@@ -12,7 +12,7 @@
 import Foundation
 import KubeAPI
 import OCISpec
-import Security
+import RuntimeSecurity
 
 /// Node-level settings that shape every container's security (kubelet flags).
 public struct SecurityOptions: Sendable, Equatable {
@@ -328,7 +328,7 @@ public enum CurrentCapabilities {
     /// The names of the capabilities in this process's effective set (/proc/self/status `CapEff`), limited to
     /// the kernel's `lastCap`; every known capability if the file cannot be read.
     public static var all: [String] {
-        let known = CapabilityName.all.filter { $0.value <= Security.Capabilities.lastCap }
+        let known = CapabilityName.all.filter { $0.value <= RuntimeSecurity.Capabilities.lastCap }
         guard let mask = effectiveMask else { return known.map(\.rawValue) }
         return known.filter { mask & $0.bit != 0 }.map(\.rawValue)
     }
@@ -352,7 +352,7 @@ func resolveCapabilities(_ caps: KubeAPI.Capabilities?, privileged: Bool, field:
                 message: "\(field).\(name)[\(i)]: unknown capability \(goQuote(cap))")
         }
     }
-    let resolved = Security.Capabilities.resolveKubernetes(add: caps?.add ?? [], drop: caps?.drop ?? [], defaults: DefaultProfiles.capabilities)
+    let resolved = RuntimeSecurity.Capabilities.resolveKubernetes(add: caps?.add ?? [], drop: caps?.drop ?? [], defaults: DefaultProfiles.capabilities)
     // `add: [ALL]` means the current set too; individually named capabilities are passed on as asked.
     guard (caps?.add ?? []).contains(where: { $0.uppercased() == "ALL" }) else { return resolved }
     let allowed = Set(current)

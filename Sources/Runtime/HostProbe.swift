@@ -1,7 +1,7 @@
 // The real host facts for SpecResolver: rlimit ceilings, cgroup layout and mount sources, seccomp.
 import Cgroups
 import OCISpec
-import Security
+import RuntimeSecurity
 
 #if canImport(Glibc)
     import Glibc

@@ -3,7 +3,7 @@ import CShims
 import Cgroups
 import FoundationEssentials
 import OCISpec
-import Security
+import RuntimeSecurity
 
 #if canImport(Glibc)
     import Glibc

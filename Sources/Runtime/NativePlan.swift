@@ -1,7 +1,7 @@
 // ContainerPlan → the C `mk_plan`: every string and array copied into memory owned by this object,
 // allocated before clone so the child only reads (ARCHITECTURE.md rule 1).
 import CShims
-import Security
+import RuntimeSecurity
 
 #if canImport(Glibc)
     import Glibc

@@ -2,7 +2,7 @@
 // C stage needs (flags, paths under the rootfs, masks, the seccomp program).
 import Cgroups
 import OCISpec
-import Security
+import RuntimeSecurity
 
 #if canImport(Glibc)
     import Glibc

@@ -10,7 +10,7 @@ import Glibc
 import KubeAPI
 import OCISpec
 import PodSecurity
-import Security
+import RuntimeSecurity
 import TestSupport
 import Testing
 
@@ -183,7 +183,7 @@ func parseStatus(_ text: String) -> [String: String] {
 }
 
 func capHex(_ names: [String]) -> String {
-    let mask = (try? Security.Capabilities.mask(of: names, field: "test")) ?? 0
+    let mask = (try? RuntimeSecurity.Capabilities.mask(of: names, field: "test")) ?? 0
     let hex = String(mask, radix: 16)
     return String(repeating: "0", count: 16 - hex.count) + hex
 }

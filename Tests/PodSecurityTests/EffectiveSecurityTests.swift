@@ -1,7 +1,7 @@
 import Foundation
 import KubeAPI
 import OCISpec
-import Security
+import RuntimeSecurity
 import Testing
 
 @testable import PodSecurity

@@ -33,7 +33,13 @@ final class Outputs: Sendable {
             prober: prober, status: { _, _ in (PodSnapshot(), ContainerSnapshot(containerID: "c1", running: true, startedAt: .zero)) },
             output: { outputs.append($0) }, jitter: false)
         await manager.addPod(.init(uid: "u1", name: "web", namespace: "default", podIP: "127.0.0.1", terminationGracePeriodSeconds: 30), containers: [spec])
-        try await Task.sleep(for: .milliseconds(2600))
+        // Wait for the kill (two failures, 1 s apart) by polling, then one more period to see the worker hold.
+        let clock = ContinuousClock()
+        let deadline = clock.now + .seconds(15)
+        while !outputs.all.contains(where: { if case .kill = $0 { true } else { false } }), clock.now < deadline {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        try await Task.sleep(for: .milliseconds(1500))
         let all = outputs.all
         #expect(all.contains(.event(podUID: "u1", ProbeEvent(type: .warning, reason: "Unhealthy", message: "Liveness probe failed: nope", container: "app"))))
         #expect(all.contains(.update(podUID: "u1", ProbeUpdate(container: "app", containerID: "c1", kind: .liveness, result: .failure))))
@@ -61,11 +67,25 @@ final class Outputs: Sendable {
             status: { _, _ in (PodSnapshot(), ContainerSnapshot(containerID: "c1", running: true, startedAt: .zero)) },
             output: { outputs.append($0) }, jitter: false)
         await manager.addPod(.init(uid: "u2", name: "web", namespace: "default", podIP: "127.0.0.1"), containers: [spec])
-        try await Task.sleep(for: .milliseconds(300))
-        // Startup succeeded at once; readiness was gated at its first tick and waits 60 s — unless triggered.
-        #expect(await manager.containerStatus(podUID: "u2", container: "app", running: true) == (true, false))
-        try await Task.sleep(for: .milliseconds(300))
-        #expect(await manager.containerStatus(podUID: "u2", container: "app", running: true) == (true, true))
+        // Startup succeeds at its first tick; readiness was gated at its own first tick and would wait its 60 s
+        // period. The first status that reports started must still say not ready, and it triggers readiness.
+        // Polled rather than slept, so a loaded machine changes only how long the test takes.
+        let clock = ContinuousClock()
+        let deadline = clock.now + .seconds(10)
+        var status = await manager.containerStatus(podUID: "u2", container: "app", running: true)
+        while !status.started, clock.now < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+            status = await manager.containerStatus(podUID: "u2", container: "app", running: true)
+        }
+        #expect(status == (true, false))
+        let triggeredAt = clock.now
+        while !status.ready, clock.now < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+            status = await manager.containerStatus(podUID: "u2", container: "app", running: true)
+        }
+        #expect(status == (true, true))
+        // Far sooner than the 60 s readiness period: the trigger, not the timer, made it ready.
+        #expect(clock.now - triggeredAt < .seconds(10))
         await manager.removePod(uid: "u2")
     }
 }

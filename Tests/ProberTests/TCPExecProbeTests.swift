@@ -92,7 +92,8 @@ import Testing
         let start = clock.now
         let outcome = try await prober.probe(ExecAction(command: ["cat", "/tmp/healthy"]), target: target, timeout: .seconds(1))
         #expect(outcome == c.expect)
-        #expect(clock.now - start < .seconds(3))
+        // Bounded by the 1 s probe timeout, not by the 30 s hang; the slack absorbs scheduling on a loaded machine.
+        #expect(clock.now - start < .seconds(10))
     }
 
     @Test func staticEnvExpansion() async throws {

@@ -1,7 +1,7 @@
 // Integration tests: real containers from the busybox rootfs, as root (acceptance 1, 3, 4, 5, --no-pivot).
 import Foundation
 import OCISpec
-import Security
+import RuntimeSecurity
 import Testing
 
 @testable import Runtime

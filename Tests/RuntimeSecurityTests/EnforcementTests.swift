@@ -1,7 +1,7 @@
 import CSeccomp
 import Glibc
 import OCISpec
-import Security
+import RuntimeSecurity
 import Testing
 
 /// Real enforcement without the runtime: `csec_spawn_filtered` (C, in CSeccomp's shim.h) forks, sets

@@ -1,5 +1,5 @@
 import OCISpec
-import Security
+import RuntimeSecurity
 import Testing
 
 /// What the RuntimeDefault profile returns for given syscalls, evaluated with the BPF interpreter (BPF.swift) on the

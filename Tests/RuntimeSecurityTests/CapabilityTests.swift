@@ -1,5 +1,5 @@
 import OCISpec
-import Security
+import RuntimeSecurity
 import Testing
 
 struct CapabilityNameTests {

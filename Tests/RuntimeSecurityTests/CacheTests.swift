@@ -1,6 +1,6 @@
 import Glibc
 import OCISpec
-import Security
+import RuntimeSecurity
 import Testing
 
 func makeTempDirectory(_ label: String) -> String {

@@ -1,5 +1,5 @@
 import OCISpec
-import Security
+import RuntimeSecurity
 import Testing
 
 func allowList(_ names: [String], default action: String = "SCMP_ACT_ERRNO") -> OCI.Seccomp {
