@@ -52,7 +52,7 @@ struct HealthService: RegistrableRPCService {
             for c in Self.cases {
                 var action = GRPCAction(port: Int32(port))
                 action.service = c.service
-                let outcome = try await GRPCProber().probe(action, target: target, timeout: .seconds(2))
+                let outcome = try await GRPCProber().probe(action, target: target, timeout: .seconds(5))
                 #expect(outcome == c.expect, "\(c)")
             }
             server.beginGracefulShutdown()
@@ -73,7 +73,7 @@ struct HealthService: RegistrableRPCService {
             group.addTask { try await server.serve() }
             let port = try #require(try await server.transport.listeningAddress.ipv4?.port)
             let target = ProbeTarget(podIP: "127.0.0.1", container: container())
-            let outcome = try await GRPCProber().probe(GRPCAction(port: Int32(port)), target: target, timeout: .seconds(2))
+            let outcome = try await GRPCProber().probe(GRPCAction(port: Int32(port)), target: target, timeout: .seconds(5))
             #expect(outcome.result == .failure)
             #expect(
                 outcome.output.hasPrefix("error: this server does not implement the grpc health protocol (grpc.health.v1.Health): "),
@@ -91,7 +91,7 @@ struct HealthService: RegistrableRPCService {
         let start = clock.now
         let outcome = try await GRPCProber().probe(GRPCAction(port: Int32(port)), target: target, timeout: .seconds(1))
         #expect(outcome == ProbeOutcome(.failure, "timeout: health rpc did not complete within 1s"))
-        #expect(clock.now - start < .milliseconds(1800))
+        #expect(clock.now - start < .seconds(5))  // bounded by the 1 s timeout; slack for a loaded machine
     }
 
     /// An HTTP/1 server on the port: a failure, bounded by the timeout.
@@ -103,7 +103,7 @@ struct HealthService: RegistrableRPCService {
         let start = clock.now
         let outcome = try await GRPCProber().probe(GRPCAction(port: Int32(server.port)), target: target, timeout: .seconds(1))
         #expect(outcome.result == .failure)
-        #expect(clock.now - start < .milliseconds(1800))
+        #expect(clock.now - start < .seconds(5))  // bounded by the 1 s timeout; slack for a loaded machine
     }
 
     @Test func codecRoundTrip() throws {

@@ -51,7 +51,8 @@ import Testing
         let start = clock.now
         let outcome = try await TCPProber().probe(TCPSocketAction(port: .int(Int32(port))), target: target, timeout: .seconds(1))
         #expect(outcome == ProbeOutcome(.failure, "dial tcp 127.0.0.1:\(port): i/o timeout"))
-        #expect(clock.now - start < .milliseconds(1500))
+        // Bounded by the 1 s timeout (the connection would otherwise hang); slack for a loaded machine.
+        #expect(clock.now - start < .seconds(5))
     }
 }
 
