@@ -9,7 +9,7 @@ public enum FieldValue: Hashable, Sendable, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case .string(let value): return quoted(value)
+        case .string(let value): return goQuote(value)
         case .int(let value): return String(value)
         case .bool(let value): return String(value)
         case .raw(let value): return value
@@ -17,8 +17,9 @@ public enum FieldValue: Hashable, Sendable, CustomStringConvertible {
     }
 }
 
-/// Quotes a string the way Go's `%q` does for the common cases (quotes, backslashes, control characters).
-func quoted(_ value: String) -> String {
+/// Quotes a string the way Go's `%q` does for the common cases (quotes, backslashes, control characters),
+/// as Kubernetes messages print names. Public: other modules' Kubernetes-worded messages use it too.
+public func goQuote(_ value: String) -> String {
     var out = "\""
     for scalar in value.unicodeScalars {
         switch scalar {
@@ -108,7 +109,7 @@ public struct FieldError: Error, Hashable, Sendable, CustomStringConvertible {
         case .unsupported(let value, let supported):
             text = "Unsupported value: \(value)"
             if !supported.isEmpty {
-                text += ": supported values: " + supported.map(quoted).joined(separator: ", ")
+                text += ": supported values: " + supported.map(goQuote).joined(separator: ", ")
             }
         case .duplicate(let value):
             text = "Duplicate value: \(value)"

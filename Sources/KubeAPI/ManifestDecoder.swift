@@ -259,11 +259,11 @@ public struct ManifestDecoder: Sendable {
             return document
         }
         guard let handler = Self.handlers[kind] else {
-            let apiVersion = document.apiVersion.map { " (apiVersion \(quoted($0)))" } ?? ""
+            let apiVersion = document.apiVersion.map { " (apiVersion \(goQuote($0)))" } ?? ""
             let message =
                 Self.plannedKinds.contains(kind)
-                ? "kind \(quoted(kind)) is not supported yet; document ignored"
-                : "unknown kind \(quoted(kind))\(apiVersion); document ignored"
+                ? "kind \(goQuote(kind)) is not supported yet; document ignored"
+                : "unknown kind \(goQuote(kind))\(apiVersion); document ignored"
             ctx.warn(DecodeWarning(path: FieldPath("kind"), message: message))
             document.errors = ctx.allErrors
             document.warnings = ctx.allWarnings
@@ -329,7 +329,7 @@ public struct ManifestDecoder: Sendable {
             }
             return ManifestFileError(.syntax(line: nil, column: nil, problem: problem))
         case .duplicatedKeysInMapping(let duplicates, let context):
-            let keys = duplicates.map(quoted).joined(separator: ", ")
+            let keys = duplicates.map(goQuote).joined(separator: ", ")
             return ManifestFileError(.syntax(line: context.mark.line, column: context.mark.column, problem: "mapping key \(keys) already defined"))
         default:
             return ManifestFileError(.syntax(line: nil, column: nil, problem: String(describing: error)))

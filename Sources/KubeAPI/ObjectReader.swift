@@ -37,7 +37,7 @@ public struct DecodeWarning: Hashable, Sendable, CustomStringConvertible {
     }
 
     public static func unknownField(_ path: FieldPath) -> DecodeWarning {
-        DecodeWarning(path: path, message: "unknown field \(quoted(path.description))")
+        DecodeWarning(path: path, message: "unknown field \(goQuote(path.description))")
     }
 
     public var description: String { message }
@@ -352,7 +352,7 @@ final class ObjectReader {
             return nil
         default:
             // Kubernetes refuses these too ("cannot unmarshal number into Go struct field ... of type string").
-            ctx.error(.invalid(path, .raw(scalar.string), "expected a string, got \(typeName(node)) (quote it: \(quoted(scalar.string)))"))
+            ctx.error(.invalid(path, .raw(scalar.string), "expected a string, got \(typeName(node)) (quote it: \(goQuote(scalar.string)))"))
             return nil
         }
     }

@@ -52,7 +52,7 @@ extension Volume: ManifestDecodable {
         if emptyDir == nil && r.keys.contains("emptyDir") { emptyDir = EmptyDirVolumeSource() }
         for source in Self.unmodelledSources where r.has(source) {
             unsupportedSources.append(source)
-            r.ignore(source, reason: "volume source \(quoted(source)) is not supported; volume \(quoted(name)) will not be mounted")
+            r.ignore(source, reason: "volume source \(goQuote(source)) is not supported; volume \(goQuote(name)) will not be mounted")
         }
     }
 }

@@ -65,25 +65,3 @@ public struct SecurityWarning: Sendable, Equatable, CustomStringConvertible {
 
     public var description: String { "\(field): \(message)" }
 }
-
-/// Go's `%q` for the common cases (quotes, backslashes, control characters), as Kubernetes messages print names.
-func goQuote(_ value: String) -> String {
-    var out = "\""
-    for scalar in value.unicodeScalars {
-        switch scalar {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\t": out += "\\t"
-        case "\r": out += "\\r"
-        default:
-            if scalar.value < 0x20 || scalar.value == 0x7f {
-                let hex = String(scalar.value, radix: 16)
-                out += "\\x" + (hex.count < 2 ? "0" + hex : hex)
-            } else {
-                out.unicodeScalars.append(scalar)
-            }
-        }
-    }
-    return out + "\""
-}
