@@ -215,7 +215,7 @@ public actor Agent {
 
     func containerRecords(uid: String) -> [ContainerRecord] { (try? context.store.containers(podUID: uid)) ?? [] }
 
-    func exec(namespace: String, name: String, container: String?, command: [String]) async -> APIResponse {
+    func exec(namespace: String, name: String, container: String?, command: [String], interactive: Bool = false) async -> APIResponse {
         guard let record = podRecord(namespace: namespace, name: name), let worker = workers[record.uid] else {
             return .error(404, "pods \"\(name)\" not found")
         }
@@ -224,6 +224,13 @@ public actor Agent {
             return .error(400, "a container name must be specified for pod \(name), choose one of: [\(pod.spec.containers.map(\.name).joined(separator: " "))]")
         }
         guard !command.isEmpty else { return .error(400, "you must specify at least one command for the container") }
+        if interactive {
+            guard let id = await worker.runningContainerID(containerName) else {
+                return .error(400, "container \(containerName) is not valid for pod \(name) or is not running")
+            }
+            let target = ExecTarget(runtime: context.runtime.runtimePath, runtimeRoot: context.runtime.runtimeRoot, containerID: id)
+            do { return APIResponse(status: 200, body: try JSONEncoder().encode(target)) } catch { return .error(500, "\(error)") }
+        }
         guard let result = await worker.exec(container: containerName, command: command) else {
             return .error(400, "container \(containerName) is not valid for pod \(name) or is not running")
         }
