@@ -19,6 +19,7 @@ public actor Agent {
     private var lastProblems: Set<ManifestProblem> = []
     private var server: APIServer?
     private var rescanRequested = false
+    private var rescanRunning = false
     /// Requests of admitted (not rejected) pods, for resource admission.
     private var admittedRequests: [String: (milliCPU: Int64, memory: Int64)] = [:]
     private let node: NodeResources
@@ -109,13 +110,21 @@ public actor Agent {
         }
     }
 
-    /// Coalesces bursts of inotify events into one re-read.
+    /// Re-reads at once on the first event (pod start latency), and coalesces the events that arrive meanwhile
+    /// into one more re-read after it: a burst of N events costs at most two scans, not N.
     func requestRescan() async {
-        if rescanRequested { return }
-        rescanRequested = true
-        try? await Task.sleep(for: .milliseconds(20))
-        rescanRequested = false
-        rescan()
+        if rescanRunning {
+            rescanRequested = true
+            return
+        }
+        rescanRunning = true
+        repeat {
+            rescanRequested = false
+            rescan()
+            // Lets queued event callbacks run: they only set rescanRequested.
+            await Task.yield()
+        } while rescanRequested
+        rescanRunning = false
     }
 
     func rescan() {
