@@ -36,6 +36,8 @@ actor PodWorker {
     /// Whether the namespace pins are known to be mounted (checked once, then kept: reading mountinfo on
     /// every pass of every pod would dominate the agent's idle CPU).
     private var sandboxReady: Bool?
+    /// `/proc/<pid>/ns/pid` of the pod's PID namespace holder (shareProcessNamespace only).
+    private var pidNamespace: String?
     /// Exec probe state per container and kind (kubelet's prober workers, run from the pod worker's loop).
     private var probes: [String: ProbeState] = [:]
 
@@ -209,6 +211,12 @@ actor PodWorker {
                 try await sandbox.create(hostname: BundleBuilder.hostname(pod))
                 sandboxReady = true
             } catch {
+                context.events.pod(uid: uid, namespace: namespace, name: name, "Warning", "FailedCreatePodSandBox", "Failed to create pod sandbox: \(error)")
+                return .seconds(10)
+            }
+        }
+        if pod.spec.shareProcessNamespace == true && pidNamespace == nil {
+            do { pidNamespace = try await SharedPIDNamespace(podDirectory: podDirectory).ensure() } catch {
                 context.events.pod(uid: uid, namespace: namespace, name: name, "Warning", "FailedCreatePodSandBox", "Failed to create pod sandbox: \(error)")
                 return .seconds(10)
             }
@@ -399,10 +407,18 @@ actor PodWorker {
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             let rootfs = try await context.rootfs.prepare(containerID: id, image: record)
-            let builder = BundleBuilder(
+            var builder = BundleBuilder(
                 pod: pod, container: container, podUID: uid, podDirectory: podDirectory, sandbox: sandbox,
                 cgroupsPath: (context.config.cgroupParent.isEmpty ? "" : context.config.cgroupParent + "/") + "pods/\(uid)/\(container.name)",
                 nodeName: context.config.nodeName, memoryCapacity: context.memoryCapacity)
+            if pod.spec.shareProcessNamespace == true {
+                // The holder may have died since the last start (it is re-created by the next pass).
+                guard let path = SharedPIDNamespace(podDirectory: podDirectory).path else {
+                    pidNamespace = nil
+                    throw ContainerConfigError(message: "the pod's shared PID namespace is gone; recreating it")
+                }
+                builder.pidNamespace = path
+            }
             let env: [(name: String, value: String)]
             do { env = try builder.environment() } catch {
                 try? context.rootfs.release(containerID: id)
@@ -695,6 +711,7 @@ actor PodWorker {
                 Log.error("pod \(podDescription): removing cgroup \(directory): \(String(cString: strerror(errno)))")
             }
         }
+        SharedPIDNamespace(podDirectory: podDirectory).destroy()
         do { try await sandbox.destroy() } catch {
             clean = false
             Log.error("pod \(podDescription): removing namespaces: \(error)")
