@@ -240,7 +240,8 @@ struct PodNetwork: Sendable {
         for file in (try? FileManager.default.contentsOfDirectory(atPath: leaseDir)) ?? [] where NodeAddress.isIPv4(file) {
             let path = leaseDir + "/" + file
             guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { continue }
-            let owner = text.split(whereSeparator: { $0 == "\r" || $0 == "\n" }).first.map(String.init) ?? ""
+            // "\r\n" is one Character in Swift: split on isNewline, not on "\r" / "\n".
+            let owner = text.split(whereSeparator: \.isNewline).first.map(String.init) ?? ""
             guard !knownPods.contains(owner) else { continue }
             if !owner.isEmpty, let list = try? conflist() {
                 let runtime = RuntimeArguments(containerID: owner, netns: nil, ifName: Self.ifName, args: [("IgnoreUnknown", "1")])

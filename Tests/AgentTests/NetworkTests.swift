@@ -73,6 +73,11 @@ private func leases(_ agent: AgentHarness) -> [String] {
     ((try? FileManager.default.contentsOfDirectory(atPath: agent.root + "/cni/networks/minikubelet")) ?? []).filter { $0.hasPrefix("10.") }.sorted()
 }
 
+private func isMountPoint(_ path: String) -> Bool {
+    let table = (try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? ""
+    return table.split(separator: "\n").contains { $0.split(separator: " ").dropFirst(4).first.map(String.init) == path }
+}
+
 @Suite(.serialized, .enabled(if: getuid() == 0, "needs root"))
 struct NetworkTests {
     @Test func podsGetAddressesTalkAndAreDeletedThroughCNI() throws {
@@ -97,9 +102,9 @@ struct NetworkTests {
         #expect(conflist.contains("\"dataDir\" : \"\(agent.root)/cni/networks\""))
 
         // Pod to pod by IP, container to container over loopback, hostPort on the node address.
-        let fetched = try agent.agentctl(["exec", "client", "--", "wget", "-qO-", "-T", "10", "http://\(webIP)/"])
+        let fetched = try agent.agentctl(["exec", "client", "--", "timeout", "10", "wget", "-qO-", "http://\(webIP)/"])
         #expect(fetched.stdout == "hello-from-web\n", "\(fetched)")
-        let local = try agent.agentctl(["exec", "web", "-c", "sidecar", "--", "wget", "-qO-", "-T", "10", "http://127.0.0.1/"])
+        let local = try agent.agentctl(["exec", "web", "-c", "sidecar", "--", "timeout", "10", "wget", "-qO-", "http://127.0.0.1/"])
         #expect(local.stdout == "hello-from-web\n", "\(local)")
         let hostPort = try agent.inNetns(["wget", "-qO-", "-T", "10", "http://\(nodeAddress):8080/"])
         #expect(hostPort.stdout == "hello-from-web\n", "\(hostPort)")
@@ -168,16 +173,26 @@ struct NetworkTests {
         // A lease of a container nobody knows (a pod lost with an older state directory).
         let stale = agent.root + "/cni/networks/minikubelet/10.88.200.200"
         try "0123456789abcdef0123456789abcdef\r\neth0".write(toFile: stale, atomically: true, encoding: .utf8)
+        // A veth on the bridge no pod owns, and a namespace pin of a pod the store does not know.
+        try agent.inNetns(["ip", "link", "add", "vethstale0", "type", "veth", "peer", "name", "vethstale1"]).check()
+        try agent.inNetns(["ip", "link", "set", "vethstale0", "master", "mk0"]).check()
+        #expect(try veths(agent).count == 3)
+        let pin = agent.root + "/pods/0123456789abcdef0123456789abcdef/ns/net"
+        try FileManager.default.createDirectory(atPath: agent.root + "/pods/0123456789abcdef0123456789abcdef/ns", withIntermediateDirectories: true)
+        #expect(FileManager.default.createFile(atPath: pin, contents: nil))
+        try run(["unshare", "--net=\(pin)", "true"]).check()
+        #expect(isMountPoint(pin))
         try agent.remove("p.yaml")
         try agent.start()
         #expect(try waitUntil(timeout: .seconds(60), interval: .milliseconds(200)) { try agent.pod("p") == nil }, "\(agent.log())")
         #expect(!FileManager.default.fileExists(atPath: stale))
-        #expect(leases(agent) == [qIP])
+        #expect(leases(agent) == [qIP], "\(agent.log())")
         #expect(!leases(agent).contains(pIP))
         #expect(try veths(agent).count == 1)
         // The surviving pod keeps its address across the restart.
         let after = try #require(try agent.waitForPod("q", timeout: .seconds(30)) { isRunningAndReady($0) })
         #expect(after.status?.podIP == qIP)
         #expect(agent.log().contains("released lease 10.88.200.200"))
+        #expect(!isMountPoint(pin), "\(agent.log())")
     }
 }
