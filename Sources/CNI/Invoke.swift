@@ -157,18 +157,27 @@ public struct NetworkChain: Sendable {
 
     /// DEL: every plugin in reverse order with the cached ADD result as `prevResult`. Every plugin is
     /// asked even when an earlier one fails (each releases its own resources); the first error is thrown.
-    public func delete(_ runtime: RuntimeArguments, prevResult: JSONValue?) async throws(CNIError) {
+    /// `ignoringMissingPlugins`: a plugin whose executable is not found is skipped (it cannot release anything,
+    /// and retrying would never succeed); the skipped types are returned.
+    @discardableResult
+    public func delete(_ runtime: RuntimeArguments, prevResult: JSONValue?, ignoringMissingPlugins: Bool = false) async throws(CNIError) -> [String] {
         var firstError: CNIError?
+        var skipped: [String] = []
         for plugin in list.plugins.reversed() {
             let type = plugin["type"]?.stringValue ?? ""
             do {
                 let stdin = try Self.pluginConfig(plugin, list: list, runtime: runtime, prevResult: prevResult)
                 _ = try await runner.run(type: type, command: "DEL", runtime: runtime, stdin: stdin)
             } catch {
-                firstError = firstError ?? error
+                if ignoringMissingPlugins, case .notFound = error {
+                    skipped.append(type)
+                } else {
+                    firstError = firstError ?? error
+                }
             }
         }
         if let firstError { throw firstError }
+        return skipped
     }
 }
 

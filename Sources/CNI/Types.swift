@@ -137,7 +137,7 @@ public enum CNIError: Error, Sendable, CustomStringConvertible, Equatable {
         case .failed(let type, let command, let status, let output):
             return "plugin type=\"\(type)\" failed (\(command.lowercased())): exit status \(status): \(output)"
         case .notFound(let type, let searched):
-            return "failed to find plugin \"\(type)\" in path \(searched)"
+            return "failed to find plugin \"\(type)\" in path [\(searched.joined(separator: " "))]"
         case .timedOut(let type, let command, let seconds):
             return "plugin type=\"\(type)\" (\(command.lowercased())) did not finish within \(seconds)s"
         case .badResult(let type, let command, let detail):

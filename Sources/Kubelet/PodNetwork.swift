@@ -197,7 +197,12 @@ struct PodNetwork: Sendable {
         guard let attachment = cached(uid) else { return }
         var runtime = attachment.runtime
         runtime.netns = netns.flatMap { MountTable.isMountPoint($0) ? $0 : nil }
-        try await NetworkChain(list: attachment.config, runner: runner).delete(runtime, prevResult: attachment.result)
+        // A plugin that is not installed (any more) cannot release anything: skipped, or the pod could never go.
+        let skipped = try await NetworkChain(list: attachment.config, runner: runner).delete(
+            runtime, prevResult: attachment.result, ignoringMissingPlugins: true)
+        if !skipped.isEmpty {
+            Log.warning("pod \(uid): CNI DEL skipped plugins not found in \(settings.cniBinDir): \(skipped.joined(separator: ", "))")
+        }
         do { try FileManager.default.removeItem(atPath: cachePath(uid)) } catch {
             throw .io("removing \(cachePath(uid)): \(error)")
         }

@@ -74,7 +74,8 @@ private func leases(_ agent: AgentHarness) -> [String] {
 }
 
 private func isMountPoint(_ path: String) -> Bool {
-    let table = (try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? ""
+    // Not String(contentsOfFile:): it trusts st_size (0 for /proc files) and stops after the first page.
+    let table = (try? run(["cat", "/proc/self/mountinfo"]))?.stdout ?? ""
     return table.split(separator: "\n").contains { $0.split(separator: " ").dropFirst(4).first.map(String.init) == path }
 }
 
@@ -194,5 +195,27 @@ struct NetworkTests {
         #expect(after.status?.podIP == qIP)
         #expect(agent.log().contains("released lease 10.88.200.200"))
         #expect(!isMountPoint(pin), "\(agent.log())")
+    }
+}
+
+@Suite(.serialized, .enabled(if: getuid() == 0, "needs root"))
+struct NetworkFailureTests {
+    /// A plugin that does not exist: kubelet's FailedCreatePodSandBox event, then a retry once the network is fixed.
+    @Test func failedAddIsReportedAndRetried() throws {
+        let agent = try AgentHarness()
+        defer { agent.cleanUp() }
+        let conflist = agent.cniConfDir + "/10-minikubelet.conflist"
+        try #"{"cniVersion":"1.0.0","name":"minikubelet","plugins":[{"type":"nosuchplugin"}]}"#.write(
+            toFile: conflist, atomically: true, encoding: .utf8)
+        try agent.write("p.yaml", sleeperPod(name: "p"))
+        #expect(
+            try waitUntil(timeout: .seconds(60), interval: .milliseconds(200)) {
+                try agent.events().contains("Failed to create pod sandbox: failed to find plugin \"nosuchplugin\" in path [/usr/lib/cni]")
+            }, "\((try? agent.events()) ?? "")")
+        #expect(try agent.pod("p")?.status?.podIP == nil)
+        // Removed: the agent writes its default configuration again at the next attempt.
+        try FileManager.default.removeItem(atPath: conflist)
+        let pod = try #require(try agent.waitForPod("p", timeout: .seconds(90)) { isRunningAndReady($0) && $0.status?.podIP != nil }, "\(agent.log())")
+        #expect(pod.status?.podIP?.hasPrefix("10.88.") == true)
     }
 }

@@ -153,5 +153,10 @@ private func temporaryDirectory() throws -> String {
         await #expect(throws: CNIError.notFound(type: "second", searched: [dir])) {
             try await chain.delete(RuntimeArguments(containerID: "c", netns: nil), prevResult: nil)
         }
+        // Skipping missing plugins still reports the one that ran and failed.
+        await #expect(throws: CNIError.plugin(type: "first", command: "DEL", code: 7, msg: "bad config", details: nil)) {
+            try await chain.delete(RuntimeArguments(containerID: "c", netns: nil), prevResult: nil, ignoringMissingPlugins: true)
+        }
+        #expect(CNIError.notFound(type: "x", searched: ["/a", "/b"]).description == "failed to find plugin \"x\" in path [/a /b]")
     }
 }
