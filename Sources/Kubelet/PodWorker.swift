@@ -14,6 +14,7 @@ struct WorkerContext: Sendable {
     let rootfs: RootfsManager
     let events: EventRecorder
     let memoryCapacity: Int64
+    let network: PodNetwork
 }
 
 /// One worker per pod (kubelet's podWorkers + syncPod): a loop that compares the pod's spec with what the
@@ -38,6 +39,8 @@ actor PodWorker {
     private var sandboxReady: Bool?
     /// `/proc/<pid>/ns/pid` of the pod's PID namespace holder (shareProcessNamespace only).
     private var pidNamespace: String?
+    /// The pod's addresses once its network is attached (hostNetwork: the node's).
+    private var podIPs: [String] = []
     /// Exec probe state per container and kind (kubelet's prober workers, run from the pod worker's loop).
     private var probes: [String: ProbeState] = [:]
 
@@ -59,7 +62,7 @@ actor PodWorker {
     }
 
     nonisolated var podDirectory: String { context.config.root + "/pods/" + uid }
-    var sandbox: Sandbox { Sandbox(podDirectory: podDirectory) }
+    var sandbox: Sandbox { Sandbox(podDirectory: podDirectory, hostNetwork: pod.spec.hostNetwork == true) }
     nonisolated var name: String { pod.metadata.name ?? "" }
     nonisolated var namespace: String { pod.metadata.namespace ?? "default" }
     /// format.Pod: `name_namespace(uid)`.
@@ -199,7 +202,7 @@ actor PodWorker {
     /// One pass of syncPod. Returns how long to wait before the next pass at most.
     private func sync() async -> Duration {
         await observe()
-        if sandboxReady == nil { sandboxReady = sandbox.isReady }
+        if sandboxReady == nil { sandboxReady = adoptSandbox() }
         var next: Duration = .seconds(1)
         defer { publishStatus() }
         if rejection != nil { return .seconds(30) }
@@ -209,6 +212,7 @@ actor PodWorker {
             do {
                 try FileManager.default.createDirectory(atPath: podDirectory + "/containers", withIntermediateDirectories: true)
                 try await sandbox.create(hostname: BundleBuilder.hostname(pod))
+                try await attachNetwork()
                 sandboxReady = true
             } catch {
                 context.events.pod(uid: uid, namespace: namespace, name: name, "Warning", "FailedCreatePodSandBox", "Failed to create pod sandbox: \(error)")
@@ -253,6 +257,31 @@ actor PodWorker {
             }
         }
         return next
+    }
+
+    /// A sandbox that survived an agent restart counts only with its network attached (cached result).
+    private func adoptSandbox() -> Bool {
+        guard sandbox.isReady, FileManager.default.fileExists(atPath: PodFiles.resolvPath(podDirectory)) else { return false }
+        if pod.spec.hostNetwork == true {
+            podIPs = context.network.nodeIP.isEmpty ? [] : [context.network.nodeIP]
+            return true
+        }
+        guard let ips = context.network.cachedIPs(uid) else { return false }
+        podIPs = ips
+        return true
+    }
+
+    /// CNI ADD (none for hostNetwork: the pod IP is the node's), then the pod's /etc files.
+    private func attachNetwork() async throws {
+        if pod.spec.hostNetwork == true {
+            podIPs = context.network.nodeIP.isEmpty ? [] : [context.network.nodeIP]
+        } else {
+            podIPs = try await context.network.attach(pod: pod, uid: uid, netns: sandbox.path("net"))
+        }
+        try PodFiles.write(pod, podDirectory: podDirectory, podIPs: podIPs)
+        if let warning = PodFiles.missingClusterDNS(pod, description: podDescription) {
+            context.events.pod(uid: uid, namespace: namespace, name: name, "Warning", "MissingClusterDNS", warning)
+        }
     }
 
     // MARK: - Probes (exec)
@@ -410,7 +439,7 @@ actor PodWorker {
             var builder = BundleBuilder(
                 pod: pod, container: container, podUID: uid, podDirectory: podDirectory, sandbox: sandbox,
                 cgroupsPath: (context.config.cgroupParent.isEmpty ? "" : context.config.cgroupParent + "/") + "pods/\(uid)/\(container.name)",
-                nodeName: context.config.nodeName, memoryCapacity: context.memoryCapacity)
+                nodeName: context.config.nodeName, memoryCapacity: context.memoryCapacity, podIPs: podIPs, hostIP: context.network.nodeIP)
             if pod.spec.shareProcessNamespace == true {
                 // The holder may have died since the last start (it is re-created by the next pass).
                 guard let path = SharedPIDNamespace(podDirectory: podDirectory).path else {
@@ -446,6 +475,7 @@ actor PodWorker {
                 if let path = container.terminationMessagePath, !path.isEmpty {
                     spec.mounts = (spec.mounts ?? []) + [OCI.Mount(destination: path, type: "bind", source: messageFile, options: ["rbind", "rw"])]
                 }
+                spec.mounts = (spec.mounts ?? []) + PodFiles.mounts(podDirectory: podDirectory, container: container)
             } catch {
                 try? context.rootfs.release(containerID: id)
                 fail("CreateContainerConfigError", error.message)
@@ -576,7 +606,7 @@ actor PodWorker {
     func computeStatus() -> PodStatus {
         StatusBuilder(
             pod: pod, uid: uid, records: records(), waiting: waiting, sandboxReady: sandboxReady ?? false, rejection: rejection, previous: lastStatus,
-            readiness: readiness()
+            readiness: readiness(), podIPs: podIPs, hostIP: context.network.nodeIP
         ).build()
     }
 
@@ -710,6 +740,11 @@ actor PodWorker {
                 clean = false
                 Log.error("pod \(podDescription): removing cgroup \(directory): \(String(cString: strerror(errno)))")
             }
+        }
+        // CNI DEL before the namespace goes, with the configuration ADD used (cached).
+        do { try await context.network.detach(uid: uid, netns: sandbox.path("net")) } catch {
+            clean = false
+            Log.error("pod \(podDescription): CNI DEL: \(error)")
         }
         SharedPIDNamespace(podDirectory: podDirectory).destroy()
         do { try await sandbox.destroy() } catch {
