@@ -99,6 +99,9 @@ struct NetworkTests {
         let wide = try agent.agentctl(["get", "pods", "-o", "wide"]).check().stdout
         #expect(wide.contains(webIP) && wide.contains(clientIP))
         #expect(try agent.agentctl(["ps"]).check().stdout.contains(webIP))
+        #expect(try agent.agentctl(["describe", "pod", "web"]).check().stdout.contains("IPs:\n  IP:  \(webIP)\n"))
+        let events = try agent.events()
+        #expect(events.contains("MissingClusterDNS") && events.contains("cannot create Pod using \"ClusterFirst\" policy"))
         let conflist = try String(contentsOfFile: agent.cniConfDir + "/10-minikubelet.conflist", encoding: .utf8)
         #expect(conflist.contains("\"dataDir\" : \"\(agent.root)/cni/networks\""))
 
