@@ -282,7 +282,9 @@ struct Describe: ParsableCommand {
         if let message = status.message { field("Message:", message) }
         field("IP:", status.podIP ?? "")
         var out = align(lines, width: 18)
-        out += "IPs:              <none>\n"
+        // kubectl's describePodIPs: each IP on its own indented line (a tabwriter block of its own).
+        let podIPs = status.podIPs ?? []
+        out += podIPs.isEmpty ? "IPs:              <none>\n" : "IPs:\n" + podIPs.map { "  IP:  \($0.ip)\n" }.joined()
         if let inits = pod.spec.initContainers, !inits.isEmpty {
             out += "Init Containers:\n"
             for container in inits { out += describe(container, status.initContainerStatuses?.first { $0.name == container.name }) }
