@@ -86,7 +86,8 @@ let package = Package(
         .target(
             name: "Kubelet",
             dependencies: [
-                "KubeAPI", "Images", "OCISpec", "Cgroups", "RuntimeSecurity", "AgentStore", "AgentAPI", .product(name: "Crypto", package: "swift-crypto"),
+                "KubeAPI", "Images", "OCISpec", "Cgroups", "RuntimeSecurity", "PodSecurity", "AgentStore", "AgentAPI",
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strict),
         .executableTarget(

@@ -14,10 +14,12 @@ public struct AgentConfig: Sendable {
     public var cgroupParent: String
     /// Periodic full re-read of the manifest directory (kubelet fileCheckFrequency: 20 s).
     public var fileCheckInterval: Duration
+    /// Pod security: `--pod-security`, `--seccomp-default`, `--allowed-unsafe-sysctls`, `--pod-max-pids`.
+    public var security: NodeSecurityConfig
 
     public init(
         manifests: String, root: String, socket: String, nodeName: String, maxPods: Int, runtimePath: String, shimPath: String,
-        cgroupParent: String = "", fileCheckInterval: Duration = .seconds(20)
+        cgroupParent: String = "", fileCheckInterval: Duration = .seconds(20), security: NodeSecurityConfig = NodeSecurityConfig()
     ) {
         self.manifests = manifests
         self.root = root
@@ -28,6 +30,7 @@ public struct AgentConfig: Sendable {
         self.shimPath = shimPath
         self.cgroupParent = cgroupParent
         self.fileCheckInterval = fileCheckInterval
+        self.security = security
     }
 }
 

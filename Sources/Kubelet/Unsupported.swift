@@ -7,8 +7,6 @@ enum Unsupported {
         var fields: [String] = []
         let spec = pod.spec
         if spec.hostNetwork == true { fields.append("spec.hostNetwork") }
-        if spec.hostPID == true { fields.append("spec.hostPID") }
-        if spec.hostIPC == true { fields.append("spec.hostIPC") }
         if spec.shareProcessNamespace == true { fields.append("spec.shareProcessNamespace") }
         if spec.activeDeadlineSeconds != nil { fields.append("spec.activeDeadlineSeconds") }
         if spec.dnsConfig != nil { fields.append("spec.dnsConfig") }
@@ -31,9 +29,6 @@ enum Unsupported {
                 if !(container.envFrom ?? []).isEmpty { fields.append("\(path).envFrom") }
                 if container.restartPolicy != nil { fields.append("\(path).restartPolicy (sidecar containers)") }
                 if container.tty == true || container.stdin == true { fields.append("\(path).stdin/tty") }
-                if container.securityContext?.privileged == true { fields.append("\(path).securityContext.privileged") }
-                if container.securityContext?.runAsNonRoot != nil { fields.append("\(path).securityContext.runAsNonRoot") }
-                if container.securityContext?.seccompProfile != nil { fields.append("\(path).securityContext.seccompProfile") }
                 for (portIndex, port) in (container.ports ?? []).enumerated() where (port.hostPort ?? 0) != 0 {
                     fields.append("\(path).ports[\(portIndex)].hostPort")
                 }

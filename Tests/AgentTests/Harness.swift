@@ -50,9 +50,12 @@ final class AgentHarness {
     let netns: String
     let cgroupParent: String
     let logPath: String
+    /// Extra minikubelet flags (e.g. `--pod-security=privileged`).
+    let extraArgs: [String]
     private(set) var agent: Child?
 
-    init() throws {
+    init(extraArgs: [String] = []) throws {
+        self.extraArgs = extraArgs
         let tag = String(UInt32.random(in: 0..<UInt32.max), radix: 16)
         dir = "/tmp/mk-agent-\(tag)"
         manifests = dir + "/manifests"
@@ -70,10 +73,11 @@ final class AgentHarness {
     var binaries: String { buildProductsDir() }
 
     func start() throws {
-        let argv = [
-            "/usr/bin/nsenter", "--net=/run/netns/\(netns)", binaries + "/minikubelet", "--manifests", manifests, "--root", root, "--socket", socket,
-            "--node-name", "test-node", "--cgroup-parent", cgroupParent,
-        ]
+        let argv =
+            [
+                "/usr/bin/nsenter", "--net=/run/netns/\(netns)", binaries + "/minikubelet", "--manifests", manifests, "--root", root, "--socket", socket,
+                "--node-name", "test-node", "--cgroup-parent", cgroupParent,
+            ] + extraArgs
         let quoted = argv.map { "'\($0)'" }.joined(separator: " ")
         agent = try spawn(["/bin/sh", "-c", "exec \(quoted) >>'\(logPath)' 2>&1"], captureOutput: false)
         guard waitUntil(timeout: .seconds(30), { (try? agentctl(["get", "pods"]))?.succeeded == true }) else {
