@@ -204,6 +204,7 @@ struct SecurityE2ETests {
         func logs(_ container: String) throws -> String { try agent.agentctl(["logs", "attacks", "-c", container]).stdout }
 
         let defaults = try logs("defaults")
+        print("attacks with the defaults:\n\(defaults)")
         let found = keyValues(defaults)
         for key in ["mount", "unshare", "swapon", "sysrq", "blockdev", "escape", "rebootcmd"] {
             #expect(found[key] != nil && found[key] != "0", "\(key) was not refused: \(defaults)")
@@ -234,6 +235,7 @@ struct SecurityE2ETests {
     }
 
     /// One container holds 40 processes, the other forks until it cannot: the limit (96) is the pod's, shared.
+    /// The bomb gives up at 400 so that a missing limit fails the test instead of loading the machine.
     func forkBombStopsAtThePodLimit(_ agent: AgentHarness) throws {
         try agent.write(
             "bomb.yaml",
@@ -256,7 +258,7 @@ struct SecurityE2ETests {
                 - -c
                 - |
                   until [ -f /shared/ready ]; do sleep 1; done
-                  ( n=0; while true; do sleep 3600 & n=$((n+1)); echo $n > /shared/n; done ) 2>/dev/null
+                  ( n=0; while [ $n -lt 400 ]; do sleep 3600 & n=$((n+1)); echo $n > /shared/n; done ) 2>/dev/null
                   read n < /shared/n
                   echo "forked=$n"
                   exec sleep 3600
@@ -268,6 +270,7 @@ struct SecurityE2ETests {
             return forked != nil
         }
         #expect(stopped, "the fork bomb never stopped: \(String(describing: try? agent.pod("bomb")?.status)); log:\n\(agent.log())")
+        print("fork bomb: \(forked.map(String.init) ?? "-") processes forked under a pod limit of 96 with 40 held")
         if let forked {
             // 96 minus the holder's 41 and the bomb's own shells: at most 55, and it did fork.
             #expect(forked > 0 && forked <= 55, "forked \(forked) processes under a pod limit of 96 with 40 held")
@@ -329,6 +332,7 @@ struct SecurityE2ETests {
             return st.st_mode & S_IFMT == S_IFCHR || st.st_mode & S_IFMT == S_IFBLK
         }.sorted()
         if let device = hostDevices.first {
+            print("privileged: mount=\(privileged["mount"] ?? "-"), host device \(device); netadmin: \(try logs("netadmin"))")
             let privilegedDevices = Set((privileged["devices"] ?? "").split(separator: " ").map(String.init))
             let plainDevices = Set((plain["devices"] ?? "").split(separator: " ").map(String.init))
             #expect(privilegedDevices.contains(device), "host device \(device) missing in the privileged container: \(privilegedDevices.sorted())")
