@@ -543,10 +543,15 @@ extension SecurityE2ETests {
     /// Acceptance 4 at the default level (baseline) with `--seccomp-default=false`: a baseline violation is
     /// rejected with the admission message listing each violation; runAsNonRoot refusals are kubelet's
     /// CreateContainerConfigError; unset seccomp means Unconfined; describe shows the effective settings; diagnose
-    /// explains the refusals; a field not honoured here is a Warning event.
+    /// explains the refusals; a field not honoured here is a Warning event; a Localhost profile from <root>/seccomp/
+    /// and readOnlyRootFilesystem apply.
     @Test func baselineLevelRunAsNonRootAndDescribe() throws {
         let agent = try AgentHarness(extraArgs: ["--seccomp-default=false"])
         defer { agent.cleanUp() }
+        // A Localhost profile under <root>/seccomp/: everything allowed but mkdir.
+        try FileManager.default.createDirectory(atPath: agent.root + "/seccomp/profiles", withIntermediateDirectories: true)
+        try #"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir","mkdirat"],"action":"SCMP_ACT_ERRNO"}]}"#
+            .write(toFile: agent.root + "/seccomp/profiles/nomkdir.json", atomically: true, encoding: .utf8)
         try agent.write(
             "pods.yaml",
             """
@@ -588,6 +593,12 @@ extension SecurityE2ETests {
                 image: \(testImage)
                 command: [sh, -c, "grep Seccomp: /proc/self/status; exec sleep 3600"]
                 securityContext: {seccompProfile: {type: RuntimeDefault}, seLinuxOptions: {level: "s0:c123,c456"}}
+              - name: localhost
+                image: \(testImage)
+                command: [sh, -c, "mkdir /dev/shm/d 2>/dev/null; echo mkdir=$?; touch /dev/shm/f; echo shm=$?; touch /x 2>/dev/null; echo root=$?; exec sleep 3600"]
+                securityContext:
+                  readOnlyRootFilesystem: true
+                  seccompProfile: {type: Localhost, localhostProfile: profiles/nomkdir.json}
             """)
         let rejected = try agent.waitForPod("bad-baseline") { $0.status?.phase == "Failed" }
         #expect(rejected?.status?.reason == "Forbidden", "\(String(describing: rejected?.status))")
@@ -610,6 +621,9 @@ extension SecurityE2ETests {
         #expect(try agent.waitForPod("seccomp-off", isRunningAndReady) != nil, "log:\n\(agent.log())")
         #expect(try agent.agentctl(["logs", "seccomp-off", "-c", "plain"]).stdout == "Seccomp:\t0\n")
         #expect(try agent.agentctl(["logs", "seccomp-off", "-c", "runtimedefault"]).stdout == "Seccomp:\t2\n")
+        // Localhost profile (mkdir refused, other writes fine) and readOnlyRootFilesystem.
+        let localhost = keyValues(try agent.agentctl(["logs", "seccomp-off", "-c", "localhost"]).stdout)
+        #expect(localhost == ["mkdir": "1", "shm": "0", "root": "1"], "Localhost profile / read-only root: \(localhost)")
         let events = try agent.events()
         #expect(events.contains("spec.containers[1].securityContext.seLinuxOptions: cannot be honoured here"), "events: \(events)")
         #expect(events.contains("Forbidden") && events.contains(baselineMessage), "events: \(events)")
@@ -619,6 +633,7 @@ extension SecurityE2ETests {
             #expect(describe.contains(row), "describe lacks \(row): \(describe)")
         }
         let diagnoseBaseline = try agent.agentctl(["diagnose", "bad-baseline"]).stdout
+        print("describe pod seccomp-off:\n\(describe)\ndiagnose bad-baseline:\n\(diagnoseBaseline)")
         #expect(diagnoseBaseline.contains("why: The pod does not meet the Pod Security Standards level"), "diagnose: \(diagnoseBaseline)")
         #expect(diagnoseBaseline.contains(baselineMessage), "diagnose: \(diagnoseBaseline)")
         let diagnoseNonRoot = try agent.agentctl(["diagnose", "nonroot-image"]).stdout
