@@ -88,7 +88,7 @@ let package = Package(
         .target(
             name: "Kubelet",
             dependencies: [
-                "KubeAPI", "Images", "OCISpec", "Cgroups", "RuntimeSecurity", "AgentStore", "AgentAPI", "CNI",
+                "KubeAPI", "Images", "OCISpec", "Cgroups", "RuntimeSecurity", "PodSecurity", "AgentStore", "AgentAPI", "CNI",
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strict),

@@ -84,7 +84,7 @@ private func isMountPoint(_ path: String) -> Bool {
 @Suite(.serialized, .enabled(if: getuid() == 0, "needs root"))
 struct NetworkTests {
     @Test func podsGetAddressesTalkAndAreDeletedThroughCNI() throws {
-        let agent = try AgentHarness(nodeAddress: nodeAddress)
+        let agent = try AgentHarness(nodeAddress: nodeAddress, extraArgs: ["--pod-security=privileged"])
         defer { agent.cleanUp() }
         try agent.write("web.yaml", webPod(name: "web"))
         try agent.write("client.yaml", clientPod(name: "client"))
@@ -140,7 +140,7 @@ struct NetworkTests {
     }
 
     @Test func hostNetworkPodUsesTheAgentNamespace() throws {
-        let agent = try AgentHarness(nodeAddress: nodeAddress)
+        let agent = try AgentHarness(nodeAddress: nodeAddress, extraArgs: ["--pod-security=privileged"])
         defer { agent.cleanUp() }
         try agent.write(
             "host.yaml",
@@ -181,7 +181,7 @@ struct NetworkTests {
     }
 
     @Test func delAfterAgentCrashAndStaleLeasesCollected() throws {
-        let agent = try AgentHarness(nodeAddress: nodeAddress)
+        let agent = try AgentHarness(nodeAddress: nodeAddress, extraArgs: ["--pod-security=privileged"])
         defer { agent.cleanUp() }
         try agent.write("p.yaml", sleeperPod(name: "p"))
         try agent.write("q.yaml", sleeperPod(name: "q"))
