@@ -99,8 +99,18 @@ public enum NFTRules {
         let local = ChainNames.nftLocal(sp.name, sp.protocol)
         let endpointChains = endpoints.map { ChainNames.nftEndpoint(sp.name, sp.protocol, $0) }
         let affinitySets = endpoints.map { ChainNames.nftAffinity(sp.name, sp.protocol, $0) }
+        // Referenced chains must exist before the rules that jump to them: endpoints, then service, local, external.
         var chains: [IPTablesChain] = []
         var sets: [String] = []
+        for (index, endpoint) in endpoints.enumerated() {
+            var rules = ["ip saddr \(endpoint.ip) jump mark-for-masquerade"]
+            if let timeout = sp.affinityTimeoutSeconds {
+                sets.append("\(affinitySets[index]) { type ipv4_addr ; flags dynamic,timeout ; timeout \(timeout)s ; }")
+                rules.append("update @\(affinitySets[index]) { ip saddr }")
+            }
+            rules.append("meta l4proto \(p) dnat to \(endpoint.ip):\(endpoint.port)")
+            chains.append(IPTablesChain(endpointChains[index], rules))
+        }
         func dispatch(_ masq: Bool) -> [String] {
             var rules: [String] = []
             if masq { rules.append("ip daddr \(sp.clusterIP) ip saddr != \(config.podCIDR) jump mark-for-masquerade") }
@@ -115,6 +125,7 @@ public enum NFTRules {
         elements.append(NFTElement("service-ips", "\(sp.clusterIP) . \(p) . \(sp.port)", "goto \(svc)"))
         if sp.hasExternal {
             if sp.externalPolicyLocal {
+                chains.append(IPTablesChain(local, dispatch(false)))
                 chains.append(
                     IPTablesChain(
                         ext,
@@ -123,21 +134,11 @@ public enum NFTRules {
                             "fib saddr type local jump mark-for-masquerade comment \"masquerade local traffic\"",
                             "fib saddr type local goto \(svc) comment \"short-circuit local traffic\"", "goto \(local)",
                         ]))
-                chains.append(IPTablesChain(local, dispatch(false)))
             } else {
                 chains.append(IPTablesChain(ext, ["jump mark-for-masquerade", "goto \(svc)"]))
             }
             for ip in sp.loadBalancerIPs { elements.append(NFTElement("service-ips", "\(ip) . \(p) . \(sp.port)", "goto \(ext)")) }
             if let nodePort = sp.nodePort { elements.append(NFTElement("service-nodeports", "\(p) . \(nodePort)", "goto \(ext)")) }
-        }
-        for (index, endpoint) in endpoints.enumerated() {
-            var rules = ["ip saddr \(endpoint.ip) jump mark-for-masquerade"]
-            if let timeout = sp.affinityTimeoutSeconds {
-                sets.append("\(affinitySets[index]) { type ipv4_addr ; flags dynamic,timeout ; timeout \(timeout)s ; }")
-                rules.append("update @\(affinitySets[index]) { ip saddr }")
-            }
-            rules.append("meta l4proto \(p) dnat to \(endpoint.ip):\(endpoint.port)")
-            chains.append(IPTablesChain(endpointChains[index], rules))
         }
         return NFTServiceObjects(chains: chains, sets: sets, elements: elements)
     }
