@@ -102,7 +102,8 @@ public struct ServiceAllocator: Sendable {
                 case .none: claimedIP = IPv4CIDR.parse(requested)
                 case .some(let problem):
                     serviceErrors.append(
-                        .invalid(FieldPath("spec").child("clusterIPs"), .raw("[]string{\(goQuote(requested))}"), "failed to allocate IP \(requested): \(problem)"))
+                        .invalid(
+                            FieldPath("spec").child("clusterIPs"), .raw("[]string{\(goQuote(requested))}"), "failed to allocate IP \(requested): \(problem)"))
                 }
             } else if let remembered = state.clusterIPs[key], claimIP(remembered, used: &usedIPs) == nil {
                 claimedIP = IPv4CIDR.parse(remembered)

@@ -100,8 +100,10 @@ public struct ProcessRunner: CommandRunner {
         var errFD = errPipe[0]
         var buffer = [UInt8](repeating: 0, count: 65536)
         while outFD >= 0 || errFD >= 0 || inFD >= 0 {
-            var fds = [pollfd(fd: outFD, events: Int16(POLLIN), revents: 0), pollfd(fd: errFD, events: Int16(POLLIN), revents: 0),
-                pollfd(fd: inFD, events: Int16(POLLOUT), revents: 0)]
+            var fds = [
+                pollfd(fd: outFD, events: Int16(POLLIN), revents: 0), pollfd(fd: errFD, events: Int16(POLLIN), revents: 0),
+                pollfd(fd: inFD, events: Int16(POLLOUT), revents: 0),
+            ]
             if poll(&fds, 3, -1) < 0 {
                 if errno == EINTR { continue }
                 break

@@ -115,7 +115,8 @@ public enum EndpointsBuilder {
             for port in service.spec.ports ?? [] {
                 guard case .string(let name) = port.targetPort else { continue }
                 if !selected.contains(where: { resolve(.string(name), protocol: port.protocol ?? "TCP", in: $0) != nil }) {
-                    out.append(Problem(service: service.key, message: "no selected pod has a container port named \(goQuote(name)) (\(port.protocol ?? "TCP"))"))
+                    out.append(
+                        Problem(service: service.key, message: "no selected pod has a container port named \(goQuote(name)) (\(port.protocol ?? "TCP"))"))
                 }
             }
         }

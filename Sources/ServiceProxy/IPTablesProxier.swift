@@ -109,7 +109,9 @@ public struct IPTablesProxier: Sendable {
             report.bytes = text.utf8.count
         }
         applied = ruleset.serviceChains
-        appliedTop = Dictionary(uniqueKeysWithValues: ruleset.filter.map { (Self.topKey("filter", $0.name), $0.rules) } + ruleset.nat.map { (Self.topKey("nat", $0.name), $0.rules) })
+        appliedTop = Dictionary(
+            uniqueKeysWithValues: ruleset.filter.map { (Self.topKey("filter", $0.name), $0.rules) }
+                + ruleset.nat.map { (Self.topKey("nat", $0.name), $0.rules) })
         report.conntrackDeletions = Conntrack.cleanStale(old: appliedPorts, new: state.services, runner: runner)
         appliedPorts = state.services
         report.milliseconds = (ContinuousClock.now - start).milliseconds

@@ -319,7 +319,10 @@ public struct NFTablesProxier: Sendable {
         // A key whose verdict changed: delete first, then add, in the same transaction.
         NFTRules.elementLines("delete", toDelete.sorted(), table: table, into: &out)
         NFTRules.elementLines("add", toAdd.sorted(), table: table, into: &out)
-        for chain in oldChains.subtracting(newChains).sorted() {
+        // Stale chains may still reference each other (service → endpoint): empty them all before deleting any.
+        let stale = oldChains.subtracting(newChains).sorted()
+        for chain in stale { out += "flush chain \(table) \(chain)\n" }
+        for chain in stale {
             out += "delete chain \(table) \(chain)\n"
             report.chainsDeleted += 1
         }

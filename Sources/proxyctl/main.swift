@@ -9,7 +9,7 @@ struct Usage: Error, CustomStringConvertible {
         usage: proxyctl apply   --mode iptables|nftables --state FILE [--config FILE]     one full sync, report as JSON
                proxyctl run     --mode iptables|nftables --state FILE --report FILE [--config FILE] [--min-sync-ms N] [--full-sync-s N]
                                  sync at start, then partial syncs whenever FILE changes (reports appended as JSON lines)
-               proxyctl change  --mode iptables|nftables --state FILE --state2 FILE [--config FILE]
+               proxyctl change  --mode iptables|nftables --state FILE --state2 FILE [--config FILE] [--dump FILE]
                                  full sync of FILE then a partial sync to FILE2 in one process (benchmark)
                proxyctl render  --mode iptables|nftables --state FILE [--config FILE]    full ruleset text on stdout
                proxyctl cleanup --mode iptables|nftables [--config FILE]                 remove every rule and chain we own
@@ -49,6 +49,17 @@ struct Options {
     func state(_ key: String = "--state") throws -> ProxyState {
         guard let path = values[key] else { throw Usage() }
         return try JSONDecoder().decode(ProxyState.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
+    }
+}
+
+/// Saves the input of the last command that had one (the restore / `nft -f` text), for the benchmark's floor.
+struct DumpingRunner: CommandRunner {
+    let path: String?
+    let inner = ProcessRunner()
+
+    func run(_ argv: [String], input: String?) throws -> CommandOutput {
+        if let path, let input { try input.write(toFile: path, atomically: true, encoding: .utf8) }
+        return try inner.run(argv, input: input)
     }
 }
 
@@ -119,7 +130,7 @@ func main() async throws {
         var backend = ServiceProxier.backend(mode: try options.mode(), config: try options.config())
         print(json(try syncOnce(&backend, try options.state(), full: true)))
     case "change":
-        var backend = ServiceProxier.backend(mode: try options.mode(), config: try options.config())
+        var backend = ServiceProxier.backend(mode: try options.mode(), config: try options.config(), runner: DumpingRunner(path: options.values["--dump"]))
         let first = try options.state()
         let second = try options.state("--state2")
         print(json(try syncOnce(&backend, first, full: true)))

@@ -50,13 +50,22 @@ struct ServiceManifestTests {
         ("ports: [{port: 80, protocol: SCTPX}]", "spec.ports[0].protocol: Unsupported value: \"SCTPX\": supported values: \"SCTP\", \"TCP\", \"UDP\""),
         ("ports: [{port: 80}, {port: 81}]", "spec.ports[0].name: Required value"),
         ("ports: [{port: 0}]", "spec.ports[0].port: Invalid value: 0: must be between 1 and 65535, inclusive"),
-        ("type: Foo\n  ports: [{port: 80}]", "spec.type: Unsupported value: \"Foo\": supported values: \"ClusterIP\", \"ExternalName\", \"LoadBalancer\", \"NodePort\""),
+        (
+            "type: Foo\n  ports: [{port: 80}]",
+            "spec.type: Unsupported value: \"Foo\": supported values: \"ClusterIP\", \"ExternalName\", \"LoadBalancer\", \"NodePort\""
+        ),
         ("ports: [{port: 80, nodePort: 30080}]", "spec.ports[0].nodePort: Forbidden: may not be used when `type` is 'ClusterIP'"),
-        ("type: NodePort\n  ports: [{name: a, port: 80, nodePort: 30080}, {name: b, port: 81, nodePort: 30080}]", "spec.ports[1].nodePort: Duplicate value: 30080"),
+        (
+            "type: NodePort\n  ports: [{name: a, port: 80, nodePort: 30080}, {name: b, port: 81, nodePort: 30080}]",
+            "spec.ports[1].nodePort: Duplicate value: 30080"
+        ),
         ("clusterIP: banana\n  ports: [{port: 80}]", "spec.clusterIPs[0]: Invalid value: \"banana\": must be empty, 'None', or a valid IP address"),
         ("sessionAffinity: Sticky\n  ports: [{port: 80}]", "spec.sessionAffinity: Unsupported value: \"Sticky\": supported values: \"ClientIP\", \"None\""),
         ("ports: [{port: 80, targetPort: \"no_such\"}]", "spec.ports[0].targetPort: Invalid value: \"no_such\""),
-        ("externalTrafficPolicy: Local\n  ports: [{port: 80}]", "spec.externalTrafficPolicy: Invalid value: \"Local\": may only be set when `type` is 'NodePort' or 'LoadBalancer'"),
+        (
+            "externalTrafficPolicy: Local\n  ports: [{port: 80}]",
+            "spec.externalTrafficPolicy: Invalid value: \"Local\": may only be set when `type` is 'NodePort' or 'LoadBalancer'"
+        ),
     ])
     func validationMessages(spec: String, expected: String) throws {
         let doc = try #require(decodeOne("apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec:\n  \(spec)\n"))
@@ -80,11 +89,13 @@ struct ServiceManifestTests {
         guard case .endpoints(let object) = try #require(doc.object) else { return }
         let eps = EndpointsBuilder.endpoints(for: ServicePort(protocol: "TCP", port: 5432), from: object)
         #expect(eps == [ServiceEndpoint(ip: "10.1.2.3", port: 5432), ServiceEndpoint(ip: "10.1.2.4", port: 5432, ready: false)])
-        let bad = try #require(decodeOne("apiVersion: v1\nkind: Endpoints\nmetadata: {name: x}\nsubsets:\n- addresses: [{ip: nope}]\n  ports: [{port: 70000}]\n"))
-        #expect(bad.errors.map(\.description) == [
-            "subsets[0].addresses[0].ip: Invalid value: \"nope\": must be a valid IP address",
-            "subsets[0].ports[0].port: Invalid value: 70000: must be between 1 and 65535, inclusive",
-        ])
+        let bad = try #require(
+            decodeOne("apiVersion: v1\nkind: Endpoints\nmetadata: {name: x}\nsubsets:\n- addresses: [{ip: nope}]\n  ports: [{port: 70000}]\n"))
+        #expect(
+            bad.errors.map(\.description) == [
+                "subsets[0].addresses[0].ip: Invalid value: \"nope\": must be a valid IP address",
+                "subsets[0].ports[0].port: Invalid value: 70000: must be between 1 and 65535, inclusive",
+            ])
     }
 
     @Test func serviceAndEndpointsAreNoLongerPlanned() {
@@ -178,7 +189,10 @@ struct EndpointsBuilderTests {
     @Test func terminatingServingEndpointsAreTheFallback() {
         let port = ProxyServicePort(
             name: web, clusterIP: "10.96.0.1", port: 80,
-            endpoints: [ServiceEndpoint(ip: "10.0.0.2", port: 80, ready: false, serving: true, terminating: true), ServiceEndpoint(ip: "10.0.0.3", port: 80, ready: false)])
+            endpoints: [
+                ServiceEndpoint(ip: "10.0.0.2", port: 80, ready: false, serving: true, terminating: true),
+                ServiceEndpoint(ip: "10.0.0.3", port: 80, ready: false),
+            ])
         #expect(port.usableEndpoints.map(\.ip) == ["10.0.0.2"])
     }
 }

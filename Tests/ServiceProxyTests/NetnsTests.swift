@@ -24,57 +24,58 @@ struct TestFailure: Error, CustomStringConvertible {
 /// UDP and TCP helpers in Python (in the CI package list): a UDP server answering with the pod name, a TCP echo,
 /// a client counting which pod answered N HTTP requests, and a long-lived TCP client that reports each echo.
 let helperScript = #"""
-import socket, sys, time, threading, urllib.request, json
-mode = sys.argv[1]
-if mode == "udp-server":
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("0.0.0.0", int(sys.argv[2])))
-    while True:
-        data, addr = s.recvfrom(2048); s.sendto(sys.argv[3].encode(), addr)
-elif mode == "tcp-echo":
-    srv = socket.socket(); srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); srv.bind(("0.0.0.0", int(sys.argv[2]))); srv.listen(16)
-    def serve(c):
+    import socket, sys, time, threading, urllib.request, json
+    mode = sys.argv[1]
+    if mode == "udp-server":
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("0.0.0.0", int(sys.argv[2])))
         while True:
-            d = c.recv(4096)
-            if not d: return
-            c.sendall(d)
-    while True:
-        c, _ = srv.accept(); threading.Thread(target=serve, args=(c,), daemon=True).start()
-elif mode == "http-count":
-    url, n = sys.argv[2], int(sys.argv[3]); counts = {}
-    for _ in range(n):
-        try:
-            body = urllib.request.urlopen(url, timeout=3).read().decode().strip()
-        except Exception as e:
-            body = "error:" + type(e).__name__ + ":" + str(getattr(e, "reason", e))
-        counts[body] = counts.get(body, 0) + 1
-    print(json.dumps(counts))
-elif mode == "udp-count":
-    host, port, n = sys.argv[2], int(sys.argv[3]), int(sys.argv[4]); counts = {}
-    for _ in range(n):
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(2)
-        try:
-            s.sendto(b"ping", (host, port)); body = s.recv(2048).decode()
-        except Exception as e:
-            body = "error:" + type(e).__name__
-        s.close(); counts[body] = counts.get(body, 0) + 1
-    print(json.dumps(counts))
-elif mode == "long-client":
-    c = socket.create_connection((sys.argv[2], int(sys.argv[3])), timeout=5); out = open(sys.argv[4], "a"); i = 0
-    while True:
-        i += 1; msg = ("ping %d\n" % i).encode()
-        try:
-            c.sendall(msg); got = b""
-            while len(got) < len(msg):
-                chunk = c.recv(4096)
-                if not chunk: raise Exception("closed")
-                got += chunk
-            out.write("ok %d\n" % i)
-        except Exception as e:
-            out.write("BROKEN %s\n" % e); out.flush(); sys.exit(1)
-        out.flush(); time.sleep(0.1)
-"""#
+            data, addr = s.recvfrom(2048); s.sendto(sys.argv[3].encode(), addr)
+    elif mode == "tcp-echo":
+        srv = socket.socket(); srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); srv.bind(("0.0.0.0", int(sys.argv[2]))); srv.listen(16)
+        def serve(c):
+            while True:
+                d = c.recv(4096)
+                if not d: return
+                c.sendall(d)
+        while True:
+            c, _ = srv.accept(); threading.Thread(target=serve, args=(c,), daemon=True).start()
+    elif mode == "http-count":
+        url, n = sys.argv[2], int(sys.argv[3]); counts = {}
+        for _ in range(n):
+            try:
+                body = urllib.request.urlopen(url, timeout=3).read().decode().strip()
+            except Exception as e:
+                body = "error:" + type(e).__name__ + ":" + str(getattr(e, "reason", e))
+            counts[body] = counts.get(body, 0) + 1
+        print(json.dumps(counts))
+    elif mode == "udp-count":
+        host, port, n = sys.argv[2], int(sys.argv[3]), int(sys.argv[4]); counts = {}
+        for _ in range(n):
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(2)
+            try:
+                s.sendto(b"ping", (host, port)); body = s.recv(2048).decode()
+            except Exception as e:
+                body = "error:" + type(e).__name__
+            s.close(); counts[body] = counts.get(body, 0) + 1
+        print(json.dumps(counts))
+    elif mode == "long-client":
+        c = socket.create_connection((sys.argv[2], int(sys.argv[3])), timeout=5); out = open(sys.argv[4], "a"); i = 0
+        while True:
+            i += 1; msg = ("ping %d\n" % i).encode()
+            try:
+                c.sendall(msg); got = b""
+                while len(got) < len(msg):
+                    chunk = c.recv(4096)
+                    if not chunk: raise Exception("closed")
+                    got += chunk
+                out.write("ok %d\n" % i)
+            except Exception as e:
+                out.write("BROKEN %s\n" % e); out.flush(); sys.exit(1)
+            out.flush(); time.sleep(0.1)
+    """#
 
-/// The namespaces and processes of one test; `close()` removes everything.
+/// The namespaces and processes of one test; `close()` removes everything. The node address sits on the bridge
+/// (no dummy module here); the default route exists so node-originated ClusterIP traffic has a route to be DNATed on.
 final class ServiceNetwork {
     let id: String
     let node: String
@@ -95,7 +96,7 @@ final class ServiceNetwork {
         try nodeSh(
             """
             ip link set lo up && ip link add br0 type bridge && ip addr add 10.77.0.1/24 dev br0 && ip link set br0 up && \
-            ip link add eth0 type dummy && ip addr add \(nodeIP)/24 dev eth0 && ip link set eth0 up && ip route add default dev eth0 && \
+            ip addr add \(nodeIP)/24 dev br0 && ip route add default dev br0 && \
             sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.route_localnet=1 net.bridge.bridge-nf-call-iptables=1
             """)
         for (index, pod) in pods.enumerated() {

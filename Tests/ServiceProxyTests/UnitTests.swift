@@ -36,12 +36,13 @@ let referenceConfig = ProxyConfig(podCIDR: "10.244.0.0/16")
 
 @Suite("Chain names")
 struct ChainNameTests {
-    @Test(arguments: [
-        ("ns1/svc1:p80", "tcp", nil, "XPGD46QRK7WJZT7O"), ("ns1/svc1:p80", "tcp", "10.180.0.1:80", "SXIVWICOYRO3J4NJ"),
-        ("ns3/svc3:p80", "tcp", nil, "X27LE4BHSL4DOUIK"), ("ns4/svc4:p80", "tcp", "10.180.0.4:80", "UKSFD7AGPMPPLUHC"),
-        ("default/web:http", "tcp", nil, "CDGGSHYLG3RE2FKL"), ("default/web:http", "tcp", "10.244.1.5:8080", "AFGSLHOD2HFNCBX4"),
-        ("default/web:http", "tcp", "10.244.2.7:8080", "2RIJ5GIYXEFH6G4D"),
-    ] as [(String, String, String?, String)])
+    @Test(
+        arguments: [
+            ("ns1/svc1:p80", "tcp", nil, "XPGD46QRK7WJZT7O"), ("ns1/svc1:p80", "tcp", "10.180.0.1:80", "SXIVWICOYRO3J4NJ"),
+            ("ns3/svc3:p80", "tcp", nil, "X27LE4BHSL4DOUIK"), ("ns4/svc4:p80", "tcp", "10.180.0.4:80", "UKSFD7AGPMPPLUHC"),
+            ("default/web:http", "tcp", nil, "CDGGSHYLG3RE2FKL"), ("default/web:http", "tcp", "10.244.1.5:8080", "AFGSLHOD2HFNCBX4"),
+            ("default/web:http", "tcp", "10.244.2.7:8080", "2RIJ5GIYXEFH6G4D"),
+        ] as [(String, String, String?, String)])
     func iptablesHashes(name: String, proto: String, endpoint: String?, expected: String) throws {
         let parts = name.split(separator: "/")
         let rest = parts[1].split(separator: ":")
@@ -155,7 +156,8 @@ struct IPTablesRuleTests {
     @Test func localPolicyShortCircuitsPodAndLocalTraffic() {
         var state = referenceState()
         state.services[0].externalPolicyLocal = true
-        let chains = Dictionary(uniqueKeysWithValues: (IPTablesRules.build(state, config: referenceConfig).serviceChains[web] ?? []).map { ($0.name, $0.rules) })
+        let chains = Dictionary(
+            uniqueKeysWithValues: (IPTablesRules.build(state, config: referenceConfig).serviceChains[web] ?? []).map { ($0.name, $0.rules) })
         let ext = chains[ChainNames.ext(web, .tcp)] ?? []
         #expect(ext.first == "-m comment --comment \"pod traffic for default/web:http external destinations\" -s 10.244.0.0/16 -j KUBE-SVC-CDGGSHYLG3RE2FKL")
         #expect(ext.last == "-j KUBE-SVL-CDGGSHYLG3RE2FKL")
@@ -173,7 +175,10 @@ struct IPTablesSaveTests {
             "-m comment --comment default/web:http -m tcp -p tcp --dport 30080 -j KUBE-EXT-CDGGSHYLG3RE2FKL",
             "-p tcp -m comment --comment \"default/web:http\" -m tcp --dport 30080 -j KUBE-EXT-CDGGSHYLG3RE2FKL"
         ),
-        ("-m comment --comment default/web:http -s 10.244.1.5 -j KUBE-MARK-MASQ", "-s 10.244.1.5/32 -m comment --comment \"default/web:http\" -j KUBE-MARK-MASQ"),
+        (
+            "-m comment --comment default/web:http -s 10.244.1.5 -j KUBE-MARK-MASQ",
+            "-s 10.244.1.5/32 -m comment --comment \"default/web:http\" -j KUBE-MARK-MASQ"
+        ),
         (
             "-m comment --comment \"x -> y\" -m statistic --mode random --probability 0.3333333333 -j KUBE-SEP-A",
             "-m comment --comment \"x -> y\" -m statistic --mode random --probability 0.33333333349 -j KUBE-SEP-A"
@@ -269,7 +274,10 @@ struct PartialSyncTests {
         let applied = [a: [IPTablesChain("KUBE-SVC-A", ["x"])], b: [IPTablesChain("KUBE-SVC-B", ["y"]), IPTablesChain("KUBE-SEP-B1", ["z"])]]
         let desired = [a: [IPTablesChain("KUBE-SVC-A", ["x"])], b: [IPTablesChain("KUBE-SVC-B", ["y2"])], c: [IPTablesChain("KUBE-SVC-C", [])]]
         #expect(IPTablesProxier.changedServices(desired: desired, applied: applied) == [b, c])
-        #expect(IPTablesProxier.staleChains(desired: ["KUBE-SVC-A", "KUBE-SVC-B", "KUBE-SVC-C"], applied: ["KUBE-SVC-A", "KUBE-SVC-B", "KUBE-SEP-B1"]) == ["KUBE-SEP-B1"])
+        #expect(
+            IPTablesProxier.staleChains(desired: ["KUBE-SVC-A", "KUBE-SVC-B", "KUBE-SVC-C"], applied: ["KUBE-SVC-A", "KUBE-SVC-B", "KUBE-SEP-B1"]) == [
+                "KUBE-SEP-B1"
+            ])
     }
 
     @Test func nftablesPartialSyncSendsElementDeltas() throws {
