@@ -2,10 +2,11 @@
 # Rule programming cost of the service proxy (issue 7), both modes, against the floor: a bare
 # iptables-restore / nft -f of the identical text. Services are NodePort-shaped with 2 endpoints each.
 # Runs in throwaway network namespaces; the host's rules are never touched.
-#   usage: bench/proxy-rules.sh [N ...]      (default: 1000 5000)
+#   usage: [MODES="iptables nftables"] bench/proxy-rules.sh [N ...]      (default: 1000 5000)
 set -eu
 cd "$(dirname "$0")/.."
 SIZES=${*:-"1000 5000"}
+MODES=${MODES:-"iptables nftables"}
 PROXYCTL=.build/release/proxyctl
 [ -x "$PROXYCTL" ] || swift build -c release --product proxyctl >&2
 WORK=$(mktemp -d /tmp/proxy-bench.XXXXXX)
@@ -23,7 +24,7 @@ printf '%-9s %-7s %-12s %9s %9s %7s\n' mode N operation "ours(s)" "floor(s)" rat
 for N in $SIZES; do
   "$PROXYCTL" generate --services "$N" > "$WORK/s.json"
   "$PROXYCTL" generate --services "$N" --change > "$WORK/s2.json"
-  for MODE in iptables nftables; do
+  for MODE in $MODES; do
     "$PROXYCTL" render --mode "$MODE" --state "$WORK/s.json" > "$WORK/full.txt"
     if [ "$MODE" = iptables ]; then FLOOR="iptables-restore -w 5 -W 100000 --noflush --counters"; else FLOOR="nft -f -"; fi
     # Full sync into an empty namespace: ours (whole process: read back, build, diff, write) vs the bare tool.
