@@ -17,6 +17,8 @@ let package = Package(
         .executable(name: "imagectl", targets: ["imagectl"]),
         .executable(name: "minikubelet", targets: ["minikubelet"]),
         .executable(name: "agentctl", targets: ["agentctl"]),
+        .library(name: "ServiceProxy", targets: ["ServiceProxy"]),
+        .executable(name: "proxyctl", targets: ["proxyctl"]),
     ],
     dependencies: [
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
@@ -108,6 +110,10 @@ let package = Package(
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
             ], swiftSettings: strict),
+        // The Service proxy (kube-proxy role): allocation, endpoints, iptables and nftables proxiers. Not yet wired into the agent.
+        .target(name: "ServiceProxy", dependencies: ["KubeAPI", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
+        // Applies a ServiceProxy state in the current network namespace: the library's integration tests and benchmark.
+        .executableTarget(name: "proxyctl", dependencies: ["ServiceProxy"], swiftSettings: strict),
         // Shared test helpers: busybox rootfs, bundles, running processes.
         .target(name: "TestSupport", dependencies: ["OCISpec"], path: "Tests/TestSupport", swiftSettings: strict),
         .testTarget(name: "OCISpecTests", dependencies: ["OCISpec"], swiftSettings: strict),
@@ -127,6 +133,7 @@ let package = Package(
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
             ], swiftSettings: strict),
         .testTarget(name: "PodSecurityTests", dependencies: ["PodSecurity", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "ServiceProxyTests", dependencies: ["ServiceProxy", "KubeAPI", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "IntegrationTests", dependencies: ["Runtime", "TestSupport"], swiftSettings: strict),
     ]
 )
