@@ -5,10 +5,14 @@ import Yams
 /// PersistentVolumeClaim, Endpoints) become new cases plus one `KindHandler` in `ManifestDecoder.handlers`.
 public enum ManifestObject: Hashable, Sendable {
     case pod(Pod)
+    case configMap(ConfigMap)
+    case secret(Secret)
 
     public var kind: String {
         switch self {
         case .pod: return "Pod"
+        case .configMap: return "ConfigMap"
+        case .secret: return "Secret"
         }
     }
 
@@ -16,6 +20,8 @@ public enum ManifestObject: Hashable, Sendable {
     public var key: String {
         switch self {
         case .pod(let pod): return pod.key
+        case .configMap(let configMap): return configMap.key
+        case .secret(let secret): return secret.key
         }
     }
 }
@@ -132,7 +138,7 @@ public struct ManifestDecoder: Sendable {
     }
 
     /// Kinds the agent will support later: reported as "not supported yet" rather than unknown.
-    public static let plannedKinds = ["Service", "ConfigMap", "Secret", "PersistentVolume", "PersistentVolumeClaim", "Endpoints"]
+    public static let plannedKinds = ["Service", "PersistentVolume", "PersistentVolumeClaim", "Endpoints"]
 
     static let handlers: [String: KindHandler] = [
         "Pod": KindHandler(apiVersions: ["v1"]) { reader in
@@ -140,7 +146,17 @@ public struct ManifestDecoder: Sendable {
             Defaults.apply(to: &pod)
             let errors = Validation.validate(pod)
             return (.pod(pod), errors)
-        }
+        },
+        "ConfigMap": KindHandler(apiVersions: ["v1"]) { reader in
+            var configMap = ConfigMap(reader: reader)
+            Defaults.apply(to: &configMap)
+            return (.configMap(configMap), Validation.validate(configMap))
+        },
+        "Secret": KindHandler(apiVersions: ["v1"]) { reader in
+            var secret = Secret(reader: reader)
+            Defaults.apply(to: &secret)
+            return (.secret(secret), Validation.validate(secret))
+        },
     ]
 
     /// True for names the agent reads from the manifest directory: `*.yaml`, `*.yml`, `*.json`, not hidden.

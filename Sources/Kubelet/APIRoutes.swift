@@ -12,6 +12,7 @@ import KubeAPI
 ///   GET    /v1/pods/{ns}/{name}/log?container=&tail=&previous=   text (CRI log decoded)
 ///   POST   /v1/pods/{ns}/{name}/exec                {"container", "command": [...]} → {"exitCode", "stdout", "stderr"}
 ///   DELETE /v1/pods/{ns}/{name}                     removes the manifest file that defines the pod
+///   GET    /v1/configmaps, /v1/secrets              v1 ConfigMapList, SecretList (data base64, as the API server)
 ///   GET    /v1/events[?namespace=&pod=]             v1 EventList
 ///   POST   /v1/manifests?name=FILE                  validates the body, writes FILE atomically
 ///   DELETE /v1/manifests/{FILE}                     removes FILE
@@ -42,6 +43,10 @@ extension Agent {
             return await self.exec(namespace: path[1], name: path[2], container: exec.container, command: exec.command)
         case ("DELETE", let path) where path.count == 3 && path[0] == "pods":
             return deletePod(namespace: path[1], name: path[2])
+        case ("GET", ["configmaps"]):
+            return configObjects(kind: "ConfigMap")
+        case ("GET", ["secrets"]):
+            return configObjects(kind: "Secret")
         case ("GET", ["events"]):
             var events = self.events(podUID: nil)
             if let namespace = request.query["namespace"] { events = events.filter { $0.namespace == namespace || $0.objectKind == "File" } }

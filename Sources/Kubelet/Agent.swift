@@ -39,6 +39,7 @@ public actor Agent {
         let images: ImageStore
         let rootfs: RootfsManager
         do { store = try AgentStore(path: config.root + "/agent.db") } catch { throw AgentError(description: error.description) }
+        let sealer = SecretSealer(keyBytes: try NodeKey.loadOrCreate(root: config.root))
         do {
             images = try ImageStore(root: config.root)
             rootfs = try RootfsManager(store: images)
@@ -49,7 +50,7 @@ public actor Agent {
             config: config, store: store,
             runtime: RuntimeService(runtimePath: config.runtimePath, shimPath: config.shimPath, runtimeRoot: config.root + "/runtime"),
             images: images, rootfs: rootfs, events: EventRecorder(store: store),
-            memoryCapacity: NodeResources.detect(nodeName: config.nodeName).memoryBytes)
+            memoryCapacity: NodeResources.detect(nodeName: config.nodeName).memoryBytes, objects: ConfigObjectStore(), sealer: sealer)
         source = ManifestSource(directory: config.manifests, nodeName: config.nodeName)
         node = NodeResources.detect(nodeName: config.nodeName)
     }
@@ -63,6 +64,7 @@ public actor Agent {
         do { known = try context.store.pods() } catch { throw AgentError(description: error.description) }
         let scan = source.scan()
         report(scan.problems)
+        applyObjects(scan.objects)
         let desired = Set(scan.pods.map(\.uid))
         for record in known {
             guard let pod = try? KubeJSON.decoder().decode(Pod.self, from: record.manifest) else {
@@ -121,6 +123,8 @@ public actor Agent {
     func rescan() {
         let scan = source.scan()
         report(scan.problems)
+        // Objects before pods: a new pod and the ConfigMap it reads often arrive together.
+        applyObjects(scan.objects)
         apply(scan.pods)
     }
 
@@ -233,5 +237,10 @@ public actor Agent {
 
     func wakeAll() async {
         for worker in workers.values { await worker.wake() }
+    }
+
+    /// ConfigMaps or Secrets changed: pods waiting for one retry now, mounted copies refresh.
+    func objectsChanged() async {
+        for worker in workers.values { await worker.objectsChanged() }
     }
 }

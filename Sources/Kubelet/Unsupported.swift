@@ -14,7 +14,7 @@ enum Unsupported {
         if spec.dnsConfig != nil { fields.append("spec.dnsConfig") }
         if !(spec.hostAliases ?? []).isEmpty { fields.append("spec.hostAliases") }
         for (index, volume) in (spec.volumes ?? []).enumerated() {
-            if volume.emptyDir == nil && volume.hostPath == nil { fields.append("spec.volumes[\(index)] (only emptyDir and hostPath are supported)") }
+            if volume.persistentVolumeClaim != nil { fields.append("spec.volumes[\(index)].persistentVolumeClaim") }
         }
         let groups: [(String, [Container])] = [("spec.initContainers", spec.initContainers ?? []), ("spec.containers", spec.containers)]
         for (prefix, containers) in groups {
@@ -28,7 +28,9 @@ enum Unsupported {
                     if hook?.httpGet != nil || hook?.tcpSocket != nil { fields.append("\(path).lifecycle.\(hookName) (only exec and sleep)") }
                 }
                 if container.lifecycle?.stopSignal != nil { fields.append("\(path).lifecycle.stopSignal") }
-                if !(container.envFrom ?? []).isEmpty { fields.append("\(path).envFrom") }
+                for (mountIndex, mount) in (container.volumeMounts ?? []).enumerated() where mount.mountPropagation != nil {
+                    fields.append("\(path).volumeMounts[\(mountIndex)].mountPropagation")
+                }
                 if container.restartPolicy != nil { fields.append("\(path).restartPolicy (sidecar containers)") }
                 if container.tty == true || container.stdin == true { fields.append("\(path).stdin/tty") }
                 if container.securityContext?.privileged == true { fields.append("\(path).securityContext.privileged") }
