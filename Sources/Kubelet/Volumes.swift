@@ -238,7 +238,8 @@ struct VolumeManager: Sendable {
 
     /// Bytes used below `path` (kubelet's du-based fsquota fallback). Nil when du fails.
     static func usage(of path: String) async -> Int64? {
-        guard let result = try? await Command.run(["du", "-s", "-B1", "-x", path], timeout: .seconds(30)), result.status == 0 else { return nil }
+        // Command.run does not search PATH. A file vanishing mid-walk makes du exit 1 with a usable total.
+        guard let result = try? await Command.run(["/usr/bin/du", "-s", "-B1", "-x", path], timeout: .seconds(30)) else { return nil }
         return result.stdout.split(whereSeparator: { $0 == "\t" || $0 == " " }).first.flatMap { Int64($0) }
     }
 }
