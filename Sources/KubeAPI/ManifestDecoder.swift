@@ -7,12 +7,16 @@ public enum ManifestObject: Hashable, Sendable {
     case pod(Pod)
     case configMap(ConfigMap)
     case secret(Secret)
+    case persistentVolume(PersistentVolume)
+    case persistentVolumeClaim(PersistentVolumeClaim)
 
     public var kind: String {
         switch self {
         case .pod: return "Pod"
         case .configMap: return "ConfigMap"
         case .secret: return "Secret"
+        case .persistentVolume: return "PersistentVolume"
+        case .persistentVolumeClaim: return "PersistentVolumeClaim"
         }
     }
 
@@ -22,6 +26,8 @@ public enum ManifestObject: Hashable, Sendable {
         case .pod(let pod): return pod.key
         case .configMap(let configMap): return configMap.key
         case .secret(let secret): return secret.key
+        case .persistentVolume(let volume): return volume.key
+        case .persistentVolumeClaim(let claim): return claim.key
         }
     }
 }
@@ -138,7 +144,7 @@ public struct ManifestDecoder: Sendable {
     }
 
     /// Kinds the agent will support later: reported as "not supported yet" rather than unknown.
-    public static let plannedKinds = ["Service", "PersistentVolume", "PersistentVolumeClaim", "Endpoints"]
+    public static let plannedKinds = ["Service", "Endpoints"]
 
     static let handlers: [String: KindHandler] = [
         "Pod": KindHandler(apiVersions: ["v1"]) { reader in
@@ -156,6 +162,16 @@ public struct ManifestDecoder: Sendable {
             var secret = Secret(reader: reader)
             Defaults.apply(to: &secret)
             return (.secret(secret), Validation.validate(secret))
+        },
+        "PersistentVolume": KindHandler(apiVersions: ["v1"]) { reader in
+            var volume = PersistentVolume(reader: reader)
+            Defaults.apply(to: &volume)
+            return (.persistentVolume(volume), Validation.validate(volume))
+        },
+        "PersistentVolumeClaim": KindHandler(apiVersions: ["v1"]) { reader in
+            var claim = PersistentVolumeClaim(reader: reader)
+            Defaults.apply(to: &claim)
+            return (.persistentVolumeClaim(claim), Validation.validate(claim))
         },
     ]
 

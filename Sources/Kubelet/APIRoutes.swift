@@ -13,6 +13,7 @@ import KubeAPI
 ///   POST   /v1/pods/{ns}/{name}/exec                {"container", "command": [...]} → {"exitCode", "stdout", "stderr"}
 ///   DELETE /v1/pods/{ns}/{name}                     removes the manifest file that defines the pod
 ///   GET    /v1/configmaps, /v1/secrets              v1 ConfigMapList, SecretList (data base64, as the API server)
+///   GET    /v1/persistentvolumeclaims, /v1/persistentvolumes   lists with binding status
 ///   GET    /v1/events[?namespace=&pod=]             v1 EventList
 ///   POST   /v1/manifests?name=FILE                  validates the body, writes FILE atomically
 ///   DELETE /v1/manifests/{FILE}                     removes FILE
@@ -47,6 +48,10 @@ extension Agent {
             return configObjects(kind: "ConfigMap")
         case ("GET", ["secrets"]):
             return configObjects(kind: "Secret")
+        case ("GET", ["persistentvolumeclaims"]):
+            return storageObjects(kind: "PersistentVolumeClaim")
+        case ("GET", ["persistentvolumes"]):
+            return storageObjects(kind: "PersistentVolume")
         case ("GET", ["events"]):
             var events = self.events(podUID: nil)
             if let namespace = request.query["namespace"] { events = events.filter { $0.namespace == namespace || $0.objectKind == "File" } }

@@ -65,6 +65,7 @@ public actor Agent {
         let scan = source.scan()
         report(scan.problems)
         applyObjects(scan.objects)
+        applyStorage(scan.objects)
         let desired = Set(scan.pods.map(\.uid))
         for record in known {
             guard let pod = try? KubeJSON.decoder().decode(Pod.self, from: record.manifest) else {
@@ -125,6 +126,7 @@ public actor Agent {
         report(scan.problems)
         // Objects before pods: a new pod and the ConfigMap it reads often arrive together.
         applyObjects(scan.objects)
+        applyStorage(scan.objects)
         apply(scan.pods)
     }
 

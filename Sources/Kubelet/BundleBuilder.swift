@@ -166,7 +166,10 @@ struct BundleBuilder: Sendable {
             var options = ["rbind", "rprivate"]
             // ConfigMap, Secret, downward API and projected volumes are always read-only in kubelet.
             let volume = pod.spec.volumes?.first { $0.name == mount.name }
-            let alwaysReadOnly = volume.map { $0.configMap != nil || $0.secret != nil || $0.downwardAPI != nil || $0.projected != nil } ?? false
+            let alwaysReadOnly =
+                volume.map {
+                    $0.configMap != nil || $0.secret != nil || $0.downwardAPI != nil || $0.projected != nil || $0.persistentVolumeClaim?.readOnly == true
+                } ?? false
             options.append((mount.readOnly ?? false) || alwaysReadOnly ? "ro" : "rw")
             mounts.append(OCI.Mount(destination: mount.mountPath, type: "bind", source: bindSource, options: options))
         }

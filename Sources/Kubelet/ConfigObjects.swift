@@ -60,6 +60,8 @@ final class ConfigObjectStore: Sendable {
     private struct State {
         var configMaps: [String: ConfigMap] = [:]
         var secrets: [String: Secret] = [:]
+        var claims: [String: ClaimBinding] = [:]
+        var volumes: [PersistentVolume] = []
         var generation = 0
     }
     private let state = Mutex(State())
@@ -70,6 +72,22 @@ final class ConfigObjectStore: Sendable {
     func secret(namespace: String, name: String) -> Secret? { state.withLock { $0.secrets["\(namespace)/\(name)"] } }
     var configMaps: [ConfigMap] { state.withLock { $0.configMaps.values.sorted { $0.key < $1.key } } }
     var secrets: [Secret] { state.withLock { $0.secrets.values.sorted { $0.key < $1.key } } }
+
+    func claim(namespace: String, name: String) -> ClaimBinding? { state.withLock { $0.claims["\(namespace)/\(name)"] } }
+    var claimBindings: [ClaimBinding] { state.withLock { $0.claims.values.sorted { $0.claim.key < $1.claim.key } } }
+    var persistentVolumes: [PersistentVolume] { state.withLock { $0.volumes } }
+
+    /// Replaces the claims' bindings and the volumes; true when they changed.
+    func replaceStorage(claims: [ClaimBinding], volumes: [PersistentVolume]) -> Bool {
+        let newClaims = Dictionary(claims.map { ($0.claim.key, $0) }, uniquingKeysWith: { first, _ in first })
+        return state.withLock { state in
+            guard state.claims != newClaims || state.volumes != volumes else { return false }
+            state.claims = newClaims
+            state.volumes = volumes
+            state.generation += 1
+            return true
+        }
+    }
 
     /// Replaces the whole set; returns the kinds whose contents changed.
     func replace(configMaps: [ConfigMap], secrets: [Secret]) -> (configMaps: Bool, secrets: Bool) {

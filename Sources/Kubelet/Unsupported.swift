@@ -13,9 +13,6 @@ enum Unsupported {
         if spec.activeDeadlineSeconds != nil { fields.append("spec.activeDeadlineSeconds") }
         if spec.dnsConfig != nil { fields.append("spec.dnsConfig") }
         if !(spec.hostAliases ?? []).isEmpty { fields.append("spec.hostAliases") }
-        for (index, volume) in (spec.volumes ?? []).enumerated() {
-            if volume.persistentVolumeClaim != nil { fields.append("spec.volumes[\(index)].persistentVolumeClaim") }
-        }
         let groups: [(String, [Container])] = [("spec.initContainers", spec.initContainers ?? []), ("spec.containers", spec.containers)]
         for (prefix, containers) in groups {
             for (index, container) in containers.enumerated() {

@@ -37,6 +37,7 @@ struct VolumeManager: Sendable {
     func path(of volumeName: String) -> String? {
         guard let volume = pod.spec.volumes?.first(where: { $0.name == volumeName }) else { return nil }
         if let hostPath = volume.hostPath { return hostPath.path }
+        if let claim = volume.persistentVolumeClaim { return objects.claim(namespace: namespace, name: claim.claimName)?.path }
         if volume.emptyDir != nil || volume.configMap != nil || volume.secret != nil || volume.downwardAPI != nil || volume.projected != nil {
             return podDirectory + "/volumes/" + volumeName
         }
@@ -63,6 +64,23 @@ struct VolumeManager: Sendable {
             }
         } else if let hostPath = volume.hostPath {
             try Self.checkHostPath(hostPath.path, type: hostPath.type ?? "")
+        } else if let source = volume.persistentVolumeClaim {
+            // kubelet's desired-state populator wording for a missing or unbound claim.
+            guard let binding = objects.claim(namespace: namespace, name: source.claimName) else {
+                throw VolumeError(message: "persistentvolumeclaim \(goQuote(source.claimName)) not found")
+            }
+            guard let path = binding.path, binding.claim.status?.phase == "Bound" else {
+                throw VolumeError(
+                    message: "PVC \(namespace)/\(source.claimName) has non-bound phase (\"Pending\") or empty pvc.Spec.VolumeName (\"\"): "
+                        + VolumeBinder.pendingReason(binding.claim))
+            }
+            if binding.hostPathType == "DirectoryOrCreate" {
+                // local-path: the provisioner's directory, writable by any user (k3s makes it 0777).
+                try Self.checkHostPath(path, type: "DirectoryOrCreate")
+                chmod(path, 0o777)
+            } else {
+                try Self.checkHostPath(path, type: binding.hostPathType ?? "Directory")
+            }
         } else if let source = volume.configMap {
             try makeDirectory(directory, mode: 0o755)
             try AtomicWriter(directory: directory).write(try configMapFiles(source))

@@ -95,3 +95,61 @@ extension Get {
         }
     }
 }
+
+extension Get {
+    /// kubectl's access-mode abbreviations (RWO, ROX, RWX, RWOP).
+    static func modes(_ modes: [String]?) -> String {
+        let short = ["ReadWriteOnce": "RWO", "ReadOnlyMany": "ROX", "ReadWriteMany": "RWX", "ReadWriteOncePod": "RWOP"]
+        return (modes ?? []).map { short[$0] ?? $0 }.joined(separator: ",")
+    }
+
+    func printStorage<T: Encodable>(_ items: [T], rows: [[String]], plural: String) throws {
+        switch output {
+        case "json":
+            print(String(decoding: try KubeJSON.encoder(pretty: true).encode(items), as: UTF8.self))
+        case "yaml":
+            let encoder = YAMLEncoder()
+            encoder.options.sortKeys = true
+            print(try encoder.encode(items), terminator: "")
+        case nil, "wide":
+            if rows.count == 1 {
+                FileHandle.standardError.write(Data("No resources found\(plural == "persistentvolumes" ? "" : " in \(namespace) namespace").\n".utf8))
+                return
+            }
+            print(table(rows), terminator: "")
+        default:
+            throw ValidationError("unknown output format \"\(output ?? "")\" (wide, json, yaml)")
+        }
+    }
+
+    func claims() throws {
+        var items = try connection.call {
+            try connection.client.getJSON("/v1/persistentvolumeclaims", as: ConfigObjectListBody<PersistentVolumeClaim>.self, decoder: KubeJSON.decoder())
+        }.items.filter { ($0.metadata.namespace ?? "default") == namespace }
+        if let name { items = items.filter { $0.metadata.name == name } }
+        var rows = [["NAME", "STATUS", "VOLUME", "CAPACITY", "ACCESS MODES", "STORAGECLASS", "VOLUMEATTRIBUTESCLASS", "AGE"]]
+        for claim in items {
+            rows.append([
+                claim.metadata.name ?? "", claim.status?.phase ?? "Pending", claim.spec.volumeName ?? "", claim.status?.capacity?["storage"]?.description ?? "",
+                Self.modes(claim.status?.accessModes), claim.spec.storageClassName ?? "local-path", "<unset>", "<unknown>",
+            ])
+        }
+        try printStorage(items, rows: rows, plural: "persistentvolumeclaims")
+    }
+
+    func persistentVolumes() throws {
+        var items = try connection.call {
+            try connection.client.getJSON("/v1/persistentvolumes", as: ConfigObjectListBody<PersistentVolume>.self, decoder: KubeJSON.decoder())
+        }.items
+        if let name { items = items.filter { $0.metadata.name == name } }
+        var rows = [["NAME", "CAPACITY", "ACCESS MODES", "RECLAIM POLICY", "STATUS", "CLAIM", "STORAGECLASS", "VOLUMEATTRIBUTESCLASS", "REASON", "AGE"]]
+        for volume in items {
+            rows.append([
+                volume.metadata.name ?? "", volume.spec.capacity?["storage"]?.description ?? "", Self.modes(volume.spec.accessModes),
+                volume.spec.persistentVolumeReclaimPolicy ?? "Retain", volume.status?.phase ?? "Available", "", volume.spec.storageClassName ?? "",
+                "<unset>", "", "<unknown>",
+            ])
+        }
+        try printStorage(items, rows: rows, plural: "persistentvolumes")
+    }
+}

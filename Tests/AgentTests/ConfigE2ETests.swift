@@ -219,4 +219,100 @@ struct ConfigE2ETests {
         #expect(pod?.status?.phase == "Pending")
         #expect(pod?.status?.containerStatuses?.first?.state?.waiting?.reason == "ContainerCreating")
     }
+
+    /// Acceptance 3: a local-path claim binds; data written by one pod is seen by the next; Delete reclaim
+    /// removes the directory once the claim (and its last pod) is gone. Static binding and Pending claims too.
+    @Test func localPathClaimKeepsDataAndDeleteReclaims() throws {
+        let agent = try AgentHarness()
+        defer { agent.cleanUp() }
+        let staticPath = agent.dir + "/static-pv"
+        try FileManager.default.createDirectory(atPath: staticPath, withIntermediateDirectories: true)
+        try agent.write(
+            "claims.yaml",
+            """
+            apiVersion: v1
+            kind: PersistentVolumeClaim
+            metadata: {name: data}
+            spec:
+              storageClassName: local-path
+              accessModes: [ReadWriteOnce]
+              resources: {requests: {storage: 64Mi}}
+            ---
+            apiVersion: v1
+            kind: PersistentVolume
+            metadata: {name: static-pv}
+            spec:
+              storageClassName: manual
+              capacity: {storage: 1Gi}
+              accessModes: [ReadWriteOnce, ReadOnlyMany]
+              hostPath: {path: \(staticPath), type: Directory}
+            ---
+            apiVersion: v1
+            kind: PersistentVolumeClaim
+            metadata: {name: manual}
+            spec:
+              storageClassName: manual
+              accessModes: [ReadOnlyMany]
+              resources: {requests: {storage: 100Mi}}
+            ---
+            apiVersion: v1
+            kind: PersistentVolumeClaim
+            metadata: {name: nowhere}
+            spec:
+              storageClassName: fast
+              accessModes: [ReadWriteOnce]
+              resources: {requests: {storage: 1Gi}}
+            """)
+        func claimPod(_ name: String, _ script: String, claim: String = "data") -> String {
+            """
+            apiVersion: v1
+            kind: Pod
+            metadata: {name: \(name)}
+            spec:
+              terminationGracePeriodSeconds: 2
+              volumes:
+              - name: storage
+                persistentVolumeClaim: {claimName: \(claim)}
+              containers:
+              - name: main
+                image: \(testImage)
+                command: ["sh", "-c", "\(script)"]
+                volumeMounts: [{name: storage, mountPath: /data}]
+            """
+        }
+        try agent.write("writer.yaml", claimPod("writer", "echo kept > /data/file; trap 'exit 0' TERM; while true; do sleep 1; done"))
+        #expect(try agent.waitForPod("writer", isRunningAndReady) != nil, "log:\n\(agent.log())")
+        let pvc = try agent.agentctl(["get", "pvc"]).check().stdout
+        let rows = pvc.split(separator: "\n").map { $0.split(separator: " ", omittingEmptySubsequences: true).map(String.init) }
+        #expect(rows.contains { $0.starts(with: ["data", "Bound", "pvc-default-data", "64Mi", "RWO", "local-path"]) }, "\(pvc)")
+        #expect(rows.contains { $0.starts(with: ["manual", "Bound", "static-pv", "1Gi", "RWO,ROX", "manual"]) }, "\(pvc)")
+        #expect(rows.contains { $0.starts(with: ["nowhere", "Pending"]) }, "\(pvc)")
+        let pv = try agent.agentctl(["get", "pv"]).check().stdout
+        #expect(pv.contains("pvc-default-data") && pv.contains("Delete") && pv.contains("static-pv"), "\(pv)")
+
+        try agent.remove("writer.yaml")
+        #expect(waitUntil(timeout: .seconds(60), interval: .milliseconds(200)) { (try? agent.pod("writer")) == nil })
+        let directory = agent.root + "/storage/pvc-default-data_default_data"
+        #expect(FileManager.default.contents(atPath: directory + "/file") == Data("kept\n".utf8))
+        try agent.write("reader.yaml", claimPod("reader", "trap 'exit 0' TERM; while true; do sleep 1; done"))
+        #expect(try agent.waitForPod("reader", isRunningAndReady) != nil)
+        #expect(try agent.exec("reader", ["cat", "/data/file"]).stdout == "kept\n")
+
+        // A pod whose claim does not exist, and one whose claim cannot bind, stay Pending with FailedMount.
+        try agent.write("orphan.yaml", claimPod("orphan", "sleep 600", claim: "missing"))
+        try agent.write("unbound.yaml", claimPod("unbound", "sleep 600", claim: "nowhere"))
+        let missing = "MountVolume.SetUp failed for volume \"storage\" : persistentvolumeclaim \"missing\" not found"
+        let unbound =
+            "MountVolume.SetUp failed for volume \"storage\" : PVC default/nowhere has non-bound phase (\"Pending\") or empty pvc.Spec.VolumeName (\"\"): storageclass.storage.k8s.io \"fast\" not found"
+        #expect(waitUntil(timeout: .seconds(30)) { ((try? agent.events()) ?? "").contains(missing) && ((try? agent.events()) ?? "").contains(unbound) })
+        #expect(try agent.pod("orphan")?.status?.phase == "Pending")
+        #expect(try agent.pod("unbound")?.status?.phase == "Pending")
+
+        // Delete reclaim: the directory outlives the claim while a pod uses it, then goes.
+        try agent.remove("claims.yaml")
+        try agent.remove("reader.yaml")
+        let reclaimed = waitUntil(timeout: .seconds(90), interval: .milliseconds(500)) { !FileManager.default.fileExists(atPath: directory) }
+        #expect(reclaimed, "\(directory) still exists; log:\n\(agent.log())")
+        #expect(FileManager.default.fileExists(atPath: staticPath), "a static Retain volume must stay")
+    }
 }

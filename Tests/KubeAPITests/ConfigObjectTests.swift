@@ -97,3 +97,59 @@ import Testing
         #expect(ManifestFile.duplicateKeys(in: [pod, configMap, again]) == ["ConfigMap default/p": ["b.yaml", "c.yaml"]])
     }
 }
+
+@Suite struct PersistentVolumeTests {
+    @Test func claimAndVolumeDecodeWithDefaults() throws {
+        let file = decode(
+            """
+            apiVersion: v1
+            kind: PersistentVolume
+            metadata: {name: pv1, namespace: ignored}
+            spec:
+              capacity: {storage: 1Gi}
+              accessModes: [ReadWriteOnce]
+              local: {path: /mnt/disk}
+            ---
+            apiVersion: v1
+            kind: PersistentVolumeClaim
+            metadata: {name: data}
+            spec:
+              accessModes: [ReadWriteOnce]
+              resources: {requests: {storage: 64Mi}}
+            """, name: "pv.yaml")
+        #expect(file.errorMessages == [])
+        guard case .persistentVolume(let volume) = file.objects.first, case .persistentVolumeClaim(let claim) = file.objects.last else {
+            Issue.record("kinds: \(file.objects.map(\.kind))")
+            return
+        }
+        #expect(volume.key == "/pv1" && volume.metadata.namespace == nil)
+        #expect(volume.spec.persistentVolumeReclaimPolicy == "Retain" && volume.spec.volumeMode == "Filesystem")
+        #expect(claim.key == "default/data")
+        #expect(claim.spec.resources?.requests?["storage"]?.description == "64Mi")
+    }
+
+    @Test(arguments: [
+        ("kind: PersistentVolumeClaim\nmetadata: {name: c}\nspec: {accessModes: [ReadWriteOnce]}", ["spec.resources.requests[storage]: Required value"]),
+        (
+            "kind: PersistentVolumeClaim\nmetadata: {name: c}\nspec: {accessModes: [Sometimes], resources: {requests: {storage: 1Gi}}}",
+            [
+                "spec.accessModes[0]: Unsupported value: \"Sometimes\": supported values: \"ReadOnlyMany\", \"ReadWriteMany\", \"ReadWriteOnce\", \"ReadWriteOncePod\""
+            ]
+        ),
+        (
+            "kind: PersistentVolume\nmetadata: {name: v}\nspec: {capacity: {storage: 1Gi}, accessModes: [ReadWriteOnce]}",
+            ["spec: Required value: must specify a volume type (this agent supports hostPath and local)"]
+        ),
+        (
+            "kind: PersistentVolume\nmetadata: {name: v}\nspec: {accessModes: [ReadWriteOnce], hostPath: {path: /x}, persistentVolumeReclaimPolicy: Keep}",
+            [
+                "spec.capacity[storage]: Required value",
+                "spec.persistentVolumeReclaimPolicy: Unsupported value: \"Keep\": supported values: \"Delete\", \"Recycle\", \"Retain\"",
+            ]
+        ),
+    ])
+    func invalidStorageObjectsAreRejected(body: String, expected: [String]) {
+        let file = decode("apiVersion: v1\n" + body, name: "s.yaml")
+        #expect(file.errorMessages == expected.map { "s.yaml: " + $0 })
+    }
+}
