@@ -77,7 +77,7 @@ public actor Agent {
             let previous = record.status.flatMap { try? KubeJSON.decoder().decode(PodStatus.self, from: $0) }
             // A pod rejected before the restart stays rejected (admission happens once, as in kubelet).
             var rejection: (reason: String, message: String)?
-            if let previous, let reason = previous.reason, previous.phase == PodPhase.failed {
+            if let previous, let reason = previous.reason, previous.phase == PodPhase.failed, reason != "Evicted" {
                 rejection = (reason, (previous.message ?? "").replacingOccurrences(of: "Pod was rejected: ", with: ""))
             } else {
                 admittedRequests[record.uid] = Admission.requests(pod)

@@ -55,6 +55,8 @@ actor PodWorker {
     init(uid: String, pod: Pod, context: WorkerContext, rejection: (reason: String, message: String)? = nil, previousStatus: PodStatus? = nil) {
         self.uid = uid
         self.lastStatus = previousStatus
+        // An eviction survives an agent restart (the pod stays Failed/Evicted, as in kubelet).
+        if previousStatus?.phase == PodPhase.failed && previousStatus?.reason == "Evicted" { volumeState.eviction = previousStatus?.message }
         self.pod = pod
         self.context = context
         self.rejection = rejection

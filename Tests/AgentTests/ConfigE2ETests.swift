@@ -188,6 +188,13 @@ struct ConfigE2ETests {
         let stopped = try agent.waitForPod("hog", timeout: .seconds(30)) { $0.status?.containerStatuses?.first?.state?.terminated != nil }
         #expect(stopped != nil, "the evicted pod's container still runs")
         #expect(try agent.events().contains("Evicted"))
+        // The eviction outlives an agent restart (not turned into an admission rejection).
+        try agent.killAgent()
+        try agent.start()
+        let adopted = try agent.waitForPod("hog", timeout: .seconds(30)) { $0.status?.reason == "Evicted" }
+        #expect(
+            adopted?.status?.message == "Usage of EmptyDir volume \"cache\" exceeds the limit \"1Mi\". ",
+            "after restart: \(String(describing: adopted?.status))")
     }
 
     /// hostPath type checks: a FailedMount event with kubelet's message, the pod stays ContainerCreating.
