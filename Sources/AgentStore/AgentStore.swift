@@ -90,6 +90,27 @@ public struct BackoffRecord: Codable, Sendable, Equatable, FetchableRecord, Pers
 
 /// A Kubernetes-style event. Repeats of the same (object, type, reason, message) are folded into one
 /// row with a count, as the event recorder's aggregation does.
+/// A non-pod object read from the manifests (ConfigMap, Secret): its manifest as JSON, which for a
+/// Secret is sealed (encrypted) by the agent before it gets here.
+public struct ObjectRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "object"
+    public var kind: String
+    public var namespace: String
+    public var name: String
+    public var file: String
+    public var manifest: Data
+    public var updatedAt: Date
+
+    public init(kind: String, namespace: String, name: String, file: String, manifest: Data, updatedAt: Date) {
+        self.kind = kind
+        self.namespace = namespace
+        self.name = name
+        self.file = file
+        self.manifest = manifest
+        self.updatedAt = updatedAt
+    }
+}
+
 public struct EventRecord: Codable, Sendable, Equatable, FetchableRecord, MutablePersistableRecord {
     public static let databaseTableName = "event"
     public var id: Int64?
@@ -212,6 +233,17 @@ public final class AgentStore: Sendable {
                 t.column("lastTimestamp", .datetime).notNull()
             }
         }
+        migrator.registerMigration("config-objects") { db in
+            try db.create(table: "object") { t in
+                t.column("kind", .text).notNull()
+                t.column("namespace", .text).notNull()
+                t.column("name", .text).notNull()
+                t.column("file", .text).notNull()
+                t.column("manifest", .blob).notNull()
+                t.column("updatedAt", .datetime).notNull()
+                t.primaryKey(["kind", "namespace", "name"])
+            }
+        }
         return migrator
     }
 
@@ -288,6 +320,29 @@ public final class AgentStore: Sendable {
 
     public func saveBackoff(_ record: BackoffRecord) throws(StoreError) {
         try write("save backoff") { db in try record.save(db) }
+    }
+
+    // MARK: Objects (ConfigMaps, Secrets, ...)
+
+    public func objects(kind: String) throws(StoreError) -> [ObjectRecord] {
+        try read("list \(kind) objects") { db in
+            try ObjectRecord.filter(Column("kind") == kind).order(Column("namespace"), Column("name")).fetchAll(db)
+        }
+    }
+
+    /// Makes the stored objects of `kind` exactly `records`, in one transaction; unchanged rows are not rewritten.
+    public func replaceObjects(kind: String, with records: [ObjectRecord]) throws(StoreError) {
+        try write("replace \(kind) objects") { db in
+            let existing = try ObjectRecord.filter(Column("kind") == kind).fetchAll(db)
+            let wanted = Dictionary(records.map { ("\($0.namespace)/\($0.name)", $0) }, uniquingKeysWith: { first, _ in first })
+            for old in existing where wanted["\(old.namespace)/\(old.name)"] == nil {
+                _ = try ObjectRecord.deleteOne(db, key: ["kind": kind, "namespace": old.namespace, "name": old.name])
+            }
+            let current = Dictionary(existing.map { ("\($0.namespace)/\($0.name)", $0) }, uniquingKeysWith: { first, _ in first })
+            for record in wanted.values where current["\(record.namespace)/\(record.name)"]?.manifest != record.manifest {
+                try record.save(db)
+            }
+        }
     }
 
     // MARK: Events

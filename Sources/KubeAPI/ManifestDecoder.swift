@@ -7,12 +7,20 @@ public enum ManifestObject: Hashable, Sendable {
     case pod(Pod)
     case service(Service)
     case endpoints(Endpoints)
+    case configMap(ConfigMap)
+    case secret(Secret)
+    case persistentVolume(PersistentVolume)
+    case persistentVolumeClaim(PersistentVolumeClaim)
 
     public var kind: String {
         switch self {
         case .pod: return "Pod"
         case .service: return "Service"
         case .endpoints: return "Endpoints"
+        case .configMap: return "ConfigMap"
+        case .secret: return "Secret"
+        case .persistentVolume: return "PersistentVolume"
+        case .persistentVolumeClaim: return "PersistentVolumeClaim"
         }
     }
 
@@ -22,6 +30,10 @@ public enum ManifestObject: Hashable, Sendable {
         case .pod(let pod): return pod.key
         case .service(let service): return service.key
         case .endpoints(let endpoints): return endpoints.key
+        case .configMap(let configMap): return configMap.key
+        case .secret(let secret): return secret.key
+        case .persistentVolume(let volume): return volume.key
+        case .persistentVolumeClaim(let claim): return claim.key
         }
     }
 }
@@ -138,7 +150,7 @@ public struct ManifestDecoder: Sendable {
     }
 
     /// Kinds the agent will support later: reported as "not supported yet" rather than unknown.
-    public static let plannedKinds = ["ConfigMap", "Secret", "PersistentVolume", "PersistentVolumeClaim"]
+    public static let plannedKinds: [String] = []
 
     static let handlers: [String: KindHandler] = [
         "Pod": KindHandler(apiVersions: ["v1"]) { reader in
@@ -156,6 +168,26 @@ public struct ManifestDecoder: Sendable {
             var endpoints = Endpoints(reader: reader)
             Defaults.apply(to: &endpoints)
             return (.endpoints(endpoints), Validation.validate(endpoints))
+        },
+        "ConfigMap": KindHandler(apiVersions: ["v1"]) { reader in
+            var configMap = ConfigMap(reader: reader)
+            Defaults.apply(to: &configMap)
+            return (.configMap(configMap), Validation.validate(configMap))
+        },
+        "Secret": KindHandler(apiVersions: ["v1"]) { reader in
+            var secret = Secret(reader: reader)
+            Defaults.apply(to: &secret)
+            return (.secret(secret), Validation.validate(secret))
+        },
+        "PersistentVolume": KindHandler(apiVersions: ["v1"]) { reader in
+            var volume = PersistentVolume(reader: reader)
+            Defaults.apply(to: &volume)
+            return (.persistentVolume(volume), Validation.validate(volume))
+        },
+        "PersistentVolumeClaim": KindHandler(apiVersions: ["v1"]) { reader in
+            var claim = PersistentVolumeClaim(reader: reader)
+            Defaults.apply(to: &claim)
+            return (.persistentVolumeClaim(claim), Validation.validate(claim))
         },
     ]
 

@@ -14,6 +14,8 @@ import KubeAPI
 ///   POST   /v1/pods/{ns}/{name}/exec                {"container", "command": [...]} → {"exitCode", "stdout", "stderr"};
 ///                                                    with "interactive": true → {"runtime", "runtimeRoot", "containerID"}
 ///   DELETE /v1/pods/{ns}/{name}                     removes the manifest file that defines the pod
+///   GET    /v1/configmaps, /v1/secrets              v1 ConfigMapList, SecretList (data base64, as the API server)
+///   GET    /v1/persistentvolumeclaims, /v1/persistentvolumes   lists with binding status
 ///   GET    /v1/events[?namespace=&pod=]             v1 EventList
 ///   POST   /v1/manifests?name=FILE                  validates the body, writes FILE atomically
 ///   DELETE /v1/manifests/{FILE}                     removes FILE
@@ -47,6 +49,14 @@ extension Agent {
             return await self.exec(namespace: path[1], name: path[2], container: exec.container, command: exec.command, interactive: exec.interactive ?? false)
         case ("DELETE", let path) where path.count == 3 && path[0] == "pods":
             return deletePod(namespace: path[1], name: path[2])
+        case ("GET", ["configmaps"]):
+            return configObjects(kind: "ConfigMap")
+        case ("GET", ["secrets"]):
+            return configObjects(kind: "Secret")
+        case ("GET", ["persistentvolumeclaims"]):
+            return storageObjects(kind: "PersistentVolumeClaim")
+        case ("GET", ["persistentvolumes"]):
+            return storageObjects(kind: "PersistentVolume")
         case ("GET", ["events"]):
             var events = self.events(podUID: nil)
             if let namespace = request.query["namespace"] { events = events.filter { $0.namespace == namespace || $0.objectKind == "File" } }

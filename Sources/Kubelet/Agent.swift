@@ -40,6 +40,7 @@ public actor Agent {
         let images: ImageStore
         let rootfs: RootfsManager
         do { store = try AgentStore(path: config.root + "/agent.db") } catch { throw AgentError(description: error.description) }
+        let sealer = SecretSealer(keyBytes: try NodeKey.loadOrCreate(root: config.root))
         do {
             images = try ImageStore(root: config.root)
             rootfs = try RootfsManager(store: images)
@@ -51,7 +52,7 @@ public actor Agent {
             runtime: RuntimeService(runtimePath: config.runtimePath, shimPath: config.shimPath, runtimeRoot: config.root + "/runtime"),
             images: images, rootfs: rootfs, events: EventRecorder(store: store),
             memoryCapacity: NodeResources.detect(nodeName: config.nodeName).memoryBytes,
-            network: PodNetwork(settings: config.network, root: config.root))
+            network: PodNetwork(settings: config.network, root: config.root), objects: ConfigObjectStore(), sealer: sealer)
         source = ManifestSource(directory: config.manifests, nodeName: config.nodeName)
         node = NodeResources.detect(nodeName: config.nodeName)
     }
@@ -67,6 +68,8 @@ public actor Agent {
         await context.network.collectGarbage(knownPods: Set(known.map(\.uid)))
         let scan = source.scan()
         report(scan.problems)
+        applyObjects(scan.objects)
+        applyStorage(scan.objects)
         let desired = Set(scan.pods.map(\.uid))
         for record in known {
             guard let pod = try? KubeJSON.decoder().decode(Pod.self, from: record.manifest) else {
@@ -78,7 +81,7 @@ public actor Agent {
             let previous = record.status.flatMap { try? KubeJSON.decoder().decode(PodStatus.self, from: $0) }
             // A pod rejected before the restart stays rejected (admission happens once, as in kubelet).
             var rejection: (reason: String, message: String)?
-            if let previous, let reason = previous.reason, previous.phase == PodPhase.failed {
+            if let previous, let reason = previous.reason, previous.phase == PodPhase.failed, reason != "Evicted" {
                 rejection = (reason, (previous.message ?? "").replacingOccurrences(of: "Pod was rejected: ", with: ""))
             } else {
                 admittedRequests[record.uid] = Admission.requests(pod)
@@ -133,6 +136,9 @@ public actor Agent {
     func rescan() {
         let scan = source.scan()
         report(scan.problems)
+        // Objects before pods: a new pod and the ConfigMap it reads often arrive together.
+        applyObjects(scan.objects)
+        applyStorage(scan.objects)
         apply(scan.pods)
     }
 
@@ -255,5 +261,10 @@ public actor Agent {
 
     func wakeAll() async {
         for worker in workers.values { await worker.wake() }
+    }
+
+    /// ConfigMaps or Secrets changed: pods waiting for one retry now, mounted copies refresh.
+    func objectsChanged() async {
+        for worker in workers.values { await worker.objectsChanged() }
     }
 }

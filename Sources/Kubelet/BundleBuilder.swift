@@ -18,29 +18,30 @@ struct BundleBuilder: Sendable {
     var pidNamespace: String? = nil
     var podIPs: [String] = []
     var hostIP = ""
+    var objects = ConfigObjectStore()
 
-    /// Kubernetes' environment (kubelet_pods.go makeEnvironmentVariables): `value` with `$(VAR)` expansion
-    /// against earlier entries, and downward-API `fieldRef`s. Other sources are reported as unsupported.
+    /// Kubernetes' environment (kubelet_pods.go makeEnvironmentVariables): `envFrom` (ConfigMaps and Secrets,
+    /// prefixed), then `env` (`value` with `$(VAR)` expansion against everything defined before it, downward
+    /// API, ConfigMap and Secret keys). A later definition of a name replaces the earlier one in place.
     func environment() throws(ContainerConfigError) -> [(name: String, value: String)] {
-        var out: [(name: String, value: String)] = []
-        var known: [String: String] = [:]
+        var env = OrderedEnvironment()
+        try ConfigEnvironment(objects: objects, namespace: pod.metadata.namespace ?? "default").addEnvFrom(container.envFrom ?? [], to: &env)
         for variable in container.env ?? [] {
             var value = ""
             if let literal = variable.value {
-                value = Self.expand(literal, known)
+                value = Self.expand(literal, env.values)
             } else if let fieldRef = variable.valueFrom?.fieldRef {
                 value = try fieldValue(fieldRef.fieldPath)
-            } else if variable.valueFrom?.configMapKeyRef != nil || variable.valueFrom?.secretKeyRef != nil {
-                let kind = variable.valueFrom?.configMapKeyRef != nil ? "configmap" : "secret"
-                let name = variable.valueFrom?.configMapKeyRef?.name ?? variable.valueFrom?.secretKeyRef?.name ?? ""
-                throw ContainerConfigError(message: "\(kind) \"\(name)\" not found")
+            } else if let source = variable.valueFrom, source.configMapKeyRef != nil || source.secretKeyRef != nil {
+                let lookup = ConfigEnvironment(objects: objects, namespace: pod.metadata.namespace ?? "default")
+                guard let found = try lookup.value(source) else { continue }
+                value = found
             } else if let resourceRef = variable.valueFrom?.resourceFieldRef {
                 value = try resourceValue(resourceRef)
             }
-            known[variable.name] = value
-            out.append((variable.name, value))
+            env.set(variable.name, value)
         }
-        return out
+        return env.entries
     }
 
     func fieldValue(_ path: String) throws(ContainerConfigError) -> String {
@@ -93,6 +94,12 @@ struct BundleBuilder: Sendable {
         let divisor = ref.divisor.map { isCPU ? $0.milliValue : $0.value } ?? (isCPU ? 1000 : 1)
         guard divisor > 0 else { return String(amount) }
         return String((amount + divisor - 1) / divisor)
+    }
+
+    /// Command and args: `$(VAR)` against the container's final environment (ExpandContainerCommandAndArgs).
+    static func expand(_ list: [String], _ env: [(name: String, value: String)]) -> [String] {
+        let known = Dictionary(env.map { ($0.name, $0.value) }, uniquingKeysWith: { _, last in last })
+        return list.map { expand($0, known) }
     }
 
     /// `$(VAR)` → value of VAR if defined; `$$(VAR)` → `$(VAR)`; unresolvable references stay verbatim.
@@ -156,11 +163,20 @@ struct BundleBuilder: Sendable {
         ]
         for mount in container.volumeMounts ?? [] {
             guard let source = volumeDirectory(mount.name) else {
-                throw ContainerConfigError(message: "volume \"\(mount.name)\" is not supported by this agent yet (emptyDir and hostPath are)")
+                throw ContainerConfigError(message: "volume \"\(mount.name)\" is not supported by this agent yet")
+            }
+            let bindSource = try SubPath.source(mount, container: container.name, volumePath: source) { () throws(ContainerConfigError) in
+                Dictionary(try environment().map { ($0.name, $0.value) }, uniquingKeysWith: { _, last in last })
             }
             var options = ["rbind", "rprivate"]
-            options.append((mount.readOnly ?? false) ? "ro" : "rw")
-            mounts.append(OCI.Mount(destination: mount.mountPath, type: "bind", source: source, options: options))
+            // ConfigMap, Secret, downward API and projected volumes are always read-only in kubelet.
+            let volume = pod.spec.volumes?.first { $0.name == mount.name }
+            let alwaysReadOnly =
+                volume.map {
+                    $0.configMap != nil || $0.secret != nil || $0.downwardAPI != nil || $0.projected != nil || $0.persistentVolumeClaim?.readOnly == true
+                } ?? false
+            options.append((mount.readOnly ?? false) || alwaysReadOnly ? "ro" : "rw")
+            mounts.append(OCI.Mount(destination: mount.mountPath, type: "bind", source: bindSource, options: options))
         }
         return mounts
     }

@@ -12,6 +12,12 @@ struct DesiredPod: Sendable {
     var manifest: Data
 }
 
+/// A non-pod object (ConfigMap, Secret, ...) wanted by the manifest directory, with the file defining it.
+struct SourceObject: Sendable, Hashable {
+    var object: ManifestObject
+    var file: String
+}
+
 /// A problem found while reading the directory, reported as an event and a log line.
 struct ManifestProblem: Sendable, Hashable {
     var file: String
@@ -40,9 +46,10 @@ struct ManifestSource: Sendable {
         return ManifestDecoder.isManifestFileName(name)
     }
 
-    /// Reads every manifest; the first file (in name order) defining a `namespace/name` wins.
-    func scan() -> (pods: [DesiredPod], problems: [ManifestProblem]) {
+    /// Reads every manifest; per kind, the first file (in name order) defining a `namespace/name` wins.
+    func scan() -> (pods: [DesiredPod], objects: [SourceObject], problems: [ManifestProblem]) {
         var pods: [DesiredPod] = []
+        var objects: [SourceObject] = []
         var problems: [ManifestProblem] = []
         var owners: [String: String] = [:]
         let names = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter(Self.isCandidate).sorted()
@@ -84,16 +91,20 @@ struct ManifestSource: Sendable {
                 warnings = warnings.dropFirst(document.warnings.count)
             }
             for object in file.objects {
-                guard case .pod(var pod) = object else { continue }
-                let key = pod.key
-                if let owner = owners[key] {
+                let key = object.key
+                if let owner = owners["\(object.kind) \(key)"] {
                     problems.append(
                         ManifestProblem(
-                            file: name, type: "Warning", reason: "DuplicatePod",
-                            message: "\(name): pod \"\(key)\" is already defined in \(owner); this definition is ignored", objectKey: key))
+                            file: name, type: "Warning", reason: "Duplicate\(object.kind)",
+                            message: "\(name): \(object.kind.lowercased()) \"\(key)\" is already defined in \(owner); this definition is ignored",
+                            objectKey: key))
                     continue
                 }
-                owners[key] = name
+                owners["\(object.kind) \(key)"] = name
+                guard case .pod(var pod) = object else {
+                    objects.append(SourceObject(object: object, file: name))
+                    continue
+                }
                 pod.status = nil
                 pod.spec.nodeName = pod.spec.nodeName ?? nodeName
                 let manifest = (try? SpecHash.canonicalJSON(pod)) ?? Data()
@@ -102,7 +113,7 @@ struct ManifestSource: Sendable {
                 pods.append(DesiredPod(uid: uid, pod: pod, file: name, manifest: manifest))
             }
         }
-        return (pods, problems)
+        return (pods, objects, problems)
     }
 
     /// kubelet: hex(md5(pod + "host:" + node + "file:" + path)).

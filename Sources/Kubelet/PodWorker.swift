@@ -15,6 +15,9 @@ struct WorkerContext: Sendable {
     let events: EventRecorder
     let memoryCapacity: Int64
     let network: PodNetwork
+    /// ConfigMaps and Secrets from the manifest directory.
+    let objects: ConfigObjectStore
+    let sealer: SecretSealer
 }
 
 /// One worker per pod (kubelet's podWorkers + syncPod): a loop that compares the pod's spec with what the
@@ -28,8 +31,9 @@ actor PodWorker {
     private let rejection: (reason: String, message: String)?
     private let waker = Waker()
     /// Start failures and back-off holds per container (kubelet's reasonCache), shown as Waiting.
-    private var waiting: [String: (reason: String, message: String)] = [:]
-    private var retryAt: [String: Date] = [:]
+    var waiting: [String: (reason: String, message: String)] = [:]
+    var retryAt: [String: Date] = [:]
+    var volumeState = VolumeState()
     private var pullBackoff = PullBackoff()
     /// When a running container's pid was first seen gone without an exit record.
     private var missingSince: [String: Date] = [:]
@@ -56,6 +60,8 @@ actor PodWorker {
     init(uid: String, pod: Pod, context: WorkerContext, rejection: (reason: String, message: String)? = nil, previousStatus: PodStatus? = nil) {
         self.uid = uid
         self.lastStatus = previousStatus
+        // An eviction survives an agent restart (the pod stays Failed/Evicted, as in kubelet).
+        if previousStatus?.phase == PodPhase.failed && previousStatus?.reason == "Evicted" { volumeState.eviction = previousStatus?.message }
         self.pod = pod
         self.context = context
         self.rejection = rejection
@@ -208,6 +214,7 @@ actor PodWorker {
         if rejection != nil { return .seconds(30) }
         let status = computeStatus()
         if status.phase == PodPhase.succeeded || status.phase == PodPhase.failed { return .seconds(5) }
+        if let hold = await syncVolumes() { return hold }
         if sandboxReady != true {
             do {
                 try FileManager.default.createDirectory(atPath: podDirectory + "/containers", withIntermediateDirectories: true)
@@ -439,7 +446,8 @@ actor PodWorker {
             var builder = BundleBuilder(
                 pod: pod, container: container, podUID: uid, podDirectory: podDirectory, sandbox: sandbox,
                 cgroupsPath: (context.config.cgroupParent.isEmpty ? "" : context.config.cgroupParent + "/") + "pods/\(uid)/\(container.name)",
-                nodeName: context.config.nodeName, memoryCapacity: context.memoryCapacity, podIPs: podIPs, hostIP: context.network.nodeIP)
+                nodeName: context.config.nodeName, memoryCapacity: context.memoryCapacity, podIPs: podIPs, hostIP: context.network.nodeIP,
+                objects: context.objects)
             if pod.spec.shareProcessNamespace == true {
                 // The holder may have died since the last start (it is re-created by the next pass).
                 guard let path = SharedPIDNamespace(podDirectory: podDirectory).path else {
@@ -455,7 +463,8 @@ actor PodWorker {
                 return
             }
             let processSpec = ContainerProcessSpec(
-                command: container.command ?? [], args: container.args ?? [], env: env, workingDir: container.workingDir,
+                command: BundleBuilder.expand(container.command ?? [], env), args: BundleBuilder.expand(container.args ?? [], env),
+                env: env, workingDir: container.workingDir,
                 runAsUser: container.securityContext?.runAsUser ?? pod.spec.securityContext?.runAsUser,
                 runAsGroup: container.securityContext?.runAsGroup ?? pod.spec.securityContext?.runAsGroup)
             let defaults: ProcessDefaults
@@ -576,42 +585,22 @@ actor PodWorker {
         }
     }
 
-    /// emptyDir: a directory in the pod's state directory (mode 0777, as kubelet makes it); hostPath: the host path.
-    nonisolated func volumeDirectory(_ volumeName: String) -> String? {
-        guard let volume = pod.spec.volumes?.first(where: { $0.name == volumeName }) else { return nil }
-        if let emptyDir = volume.emptyDir {
-            let directory = podDirectory + "/volumes/" + volumeName
-            guard (try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)) != nil else { return nil }
-            chmod(directory, 0o777)
-            if emptyDir.medium == "Memory" && !MountTable.isMountPoint(directory) {
-                // A tmpfs per volume, sized by sizeLimit (kubelet; unlimited means half of RAM, tmpfs' default).
-                var options = "mode=1777"
-                if let limit = emptyDir.sizeLimit, limit.value > 0 { options += ",size=\(limit.value)" }
-                guard mount("tmpfs", directory, "tmpfs", UInt(MS_NOSUID | MS_NODEV), options) == 0 else {
-                    Log.error("pod \(podDescription): mounting tmpfs for emptyDir \(volumeName): \(String(cString: strerror(errno)))")
-                    return nil
-                }
-            }
-            return directory
-        }
-        if let hostPath = volume.hostPath {
-            let path = hostPath.path
-            if hostPath.type == "DirectoryOrCreate" && !FileManager.default.fileExists(atPath: path) {
-                guard (try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)) != nil else { return nil }
-                chmod(path, 0o755)
-            }
-            return path
-        }
-        return nil
-    }
+    /// The host path a volume's mounts bind (set up by `syncVolumes` before any container starts).
+    nonisolated func volumeDirectory(_ volumeName: String) -> String? { volumes.path(of: volumeName) }
 
     // MARK: - Status
 
     func computeStatus() -> PodStatus {
-        StatusBuilder(
+        var status = StatusBuilder(
             pod: pod, uid: uid, records: records(), waiting: waiting, sandboxReady: sandboxReady ?? false, rejection: rejection, previous: lastStatus,
             readiness: readiness(), podIPs: podIPs, hostIP: context.network.nodeIP
         ).build()
+        if let eviction = volumeState.eviction {
+            status.phase = PodPhase.failed
+            status.reason = "Evicted"
+            status.message = eviction
+        }
+        return status
     }
 
     private func publishStatus() {

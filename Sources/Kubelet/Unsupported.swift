@@ -7,9 +7,6 @@ enum Unsupported {
         var fields: [String] = []
         let spec = pod.spec
         if spec.activeDeadlineSeconds != nil { fields.append("spec.activeDeadlineSeconds") }
-        for (index, volume) in (spec.volumes ?? []).enumerated() {
-            if volume.emptyDir == nil && volume.hostPath == nil { fields.append("spec.volumes[\(index)] (only emptyDir and hostPath are supported)") }
-        }
         let groups: [(String, [Container])] = [("spec.initContainers", spec.initContainers ?? []), ("spec.containers", spec.containers)]
         for (prefix, containers) in groups {
             for (index, container) in containers.enumerated() {
@@ -22,7 +19,9 @@ enum Unsupported {
                     if hook?.httpGet != nil || hook?.tcpSocket != nil { fields.append("\(path).lifecycle.\(hookName) (only exec and sleep)") }
                 }
                 if container.lifecycle?.stopSignal != nil { fields.append("\(path).lifecycle.stopSignal") }
-                if !(container.envFrom ?? []).isEmpty { fields.append("\(path).envFrom") }
+                for (mountIndex, mount) in (container.volumeMounts ?? []).enumerated() where mount.mountPropagation != nil {
+                    fields.append("\(path).volumeMounts[\(mountIndex)].mountPropagation")
+                }
                 if container.restartPolicy != nil { fields.append("\(path).restartPolicy (sidecar containers)") }
                 if container.tty == true || container.stdin == true { fields.append("\(path).stdin/tty") }
             }

@@ -160,7 +160,7 @@ struct PS: ParsableCommand {
 struct Get: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Show pods or events (kubectl get).")
     @OptionGroup var connection: Connection
-    @Argument(help: "pods | events") var resource: String
+    @Argument(help: "pods | events | configmaps | secrets | pvc | pv") var resource: String
     @Argument(help: "Pod name.") var name: String?
     @Option(name: .shortAndLong, help: "Namespace.") var namespace = "default"
     @Option(name: .shortAndLong, help: "Output format: wide | json | yaml.") var output: String?
@@ -169,8 +169,12 @@ struct Get: ParsableCommand {
         switch resource {
         case "pod", "pods", "po": try pods()
         case "event", "events", "ev": try events()
+        case "configmap", "configmaps", "cm": try configObjects(kind: "ConfigMap", path: "/v1/configmaps")
+        case "secret", "secrets": try configObjects(kind: "Secret", path: "/v1/secrets")
+        case "persistentvolumeclaim", "persistentvolumeclaims", "pvc": try claims()
+        case "persistentvolume", "persistentvolumes", "pv": try persistentVolumes()
         default:
-            throw ValidationError("unknown resource \"\(resource)\" (this agent serves: pods, events)")
+            throw ValidationError("unknown resource \"\(resource)\" (this agent serves: pods, events, configmaps, secrets, pvc, pv)")
         }
     }
 

@@ -540,7 +540,8 @@ extension AgentTests {
               containers:
               - name: main
                 image: \(testImage)
-                command: ["sh", "-c", "sleep 1; for v in GREETING NAME NS UID APP MEM CPU; do eval echo $v=\\\\$$v; sleep 0.2; done"]
+                # kubelet expands $(VAR) in command too, where $$ means a literal $: $$$$v reaches the shell as $$v.
+                command: ["sh", "-c", "sleep 1; for v in GREETING NAME NS UID APP MEM CPU; do eval echo $v=\\\\$$$$v; sleep 0.2; done"]
                 resources:
                   requests: {cpu: 250m, memory: 64Mi}
                   limits: {memory: 128Mi}
