@@ -174,16 +174,10 @@ public struct NFTablesProxier: Sendable {
     /// Last applied objects per service port with the input they came from (reused when the input is unchanged).
     var applied: [ServicePortName: (port: ProxyServicePort, objects: NFTServiceObjects, digest: [UInt8])]?
     var appliedPorts: [ProxyServicePort] = []
-    /// Partial syncs go through a long-lived `nft -i` (see `NFTSession`) when commands really run.
-    let useSession: Bool
-    var session: NFTSession?
-    /// The last transaction written (the benchmark feeds it to a bare `nft -f` as the floor).
-    public private(set) var lastScript = ""
 
     public init(config: ProxyConfig, runner: any CommandRunner = ProcessRunner()) {
         self.config = config
         self.runner = runner
-        self.useSession = runner is ProcessRunner
     }
 
     var table: String { "ip \(config.nftTable)" }
@@ -269,35 +263,15 @@ public struct NFTablesProxier: Sendable {
         }
         if !text.isEmpty {
             do {
-                if !full && useSession {
-                    if session == nil { session = try NFTSession() }
-                    try session?.apply(text, table: table, fingerprint: fingerprint(next))
-                } else {
-                    _ = try runner.check(["nft", "-f", "-"], input: text, context: "applying nftables rules")
-                }
+                _ = try runner.check(["nft", "-f", "-"], input: text, context: "applying nftables rules")
             } catch {
                 applied = nil
-                session = nil
                 throw error
             }
-            lastScript = text
             report.wrote = true
             report.bytes = text.utf8.count
         }
         applied = next
-        if full && useSession {
-            // Warm a session now (its first transaction loads nft's cache) so the next partial sync is fast.
-            // A failure here only means the next partial sync starts a fresh session.
-            do {
-                if session == nil { session = try NFTSession() }
-                let print = fingerprint(next)
-                try session?.apply(
-                    "flush chain \(table) fingerprint\nadd rule \(table) fingerprint counter comment \"\(print)\"", table: table, fingerprint: print)
-            } catch {
-                session = nil
-                FileHandle.standardError.write(Data("nft -i session: \(error)\n".utf8))
-            }
-        }
         report.conntrackDeletions = Conntrack.cleanStale(old: appliedPorts, new: state.services, runner: runner)
         appliedPorts = state.services
         report.milliseconds = (ContinuousClock.now - start).milliseconds

@@ -133,15 +133,8 @@ func main() async throws {
         var backend = ServiceProxier.backend(mode: try options.mode(), config: try options.config(), runner: DumpingRunner(path: options.values["--dump"]))
         let first = try options.state()
         let second = try options.state("--state2")
-        if try options.mode() == .nftables {
-            // The nftables proxier keeps a live `nft -i` for partial syncs: it needs the real runner.
-            backend = ServiceProxier.backend(mode: .nftables, config: try options.config())
-        }
         print(json(try syncOnce(&backend, first, full: true)))
         print(json(try syncOnce(&backend, second, full: false)))
-        if case .nftables(let proxier) = backend, let dump = options.values["--dump"] {
-            try proxier.lastScript.write(toFile: dump, atomically: true, encoding: .utf8)
-        }
     case "run":
         guard let statePath = options.values["--state"], let reportPath = options.values["--report"] else { throw Usage() }
         guard FileManager.default.createFile(atPath: reportPath, contents: nil) else { throw Usage() }

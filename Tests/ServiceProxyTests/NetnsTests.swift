@@ -90,38 +90,46 @@ final class ServiceNetwork {
         node = "svcn-\(id)"
         pods = [("svca-\(id)", "10.77.0.2", "pod-a"), ("svcb-\(id)", "10.77.0.3", "pod-b")]
         dir = NSTemporaryDirectory() + "svcproxy-\(id)"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        try helperScript.write(toFile: dir + "/helper.py", atomically: true, encoding: .utf8)
-        try sh("ip netns add \(node)")
-        try nodeSh(
-            """
-            ip link set lo up && ip link add br0 type bridge && ip addr add 10.77.0.1/24 dev br0 && ip link set br0 up && \
-            ip addr add \(nodeIP)/24 dev br0 && ip route add default dev br0 && \
-            sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.route_localnet=1 net.bridge.bridge-nf-call-iptables=1
-            """)
-        for (index, pod) in pods.enumerated() {
-            let veth = "v\(index)-\(id)".prefix(15)
-            try sh("ip netns add \(pod.ns)")
-            try nodeSh("ip link add \(veth) type veth peer name eth0 netns \(pod.ns) && ip link set \(veth) master br0 && ip link set \(veth) up")
-            // Hairpin: a pod reaching its own service is DNATed back out of the port it came in on.
-            try nodeSh("ip link set \(veth) type bridge_slave hairpin on")
-            try sh(
-                "ip netns exec \(pod.ns) sh -c 'ip link set lo up && ip addr add \(pod.ip)/24 dev eth0 && ip link set eth0 up && ip route add default via 10.77.0.1'"
-            )
-            let www = "\(dir)/www-\(pod.name)"
-            try FileManager.default.createDirectory(atPath: www, withIntermediateDirectories: true)
-            try "\(pod.name)\n".write(toFile: www + "/index.html", atomically: true, encoding: .utf8)
-            children.append(try spawn(["ip", "netns", "exec", pod.ns, "busybox", "httpd", "-f", "-p", "8080", "-h", www], captureOutput: false))
-            children.append(try spawn(["ip", "netns", "exec", pod.ns, "python3", dir + "/helper.py", "udp-server", "9090", pod.name], captureOutput: false))
-            children.append(try spawn(["ip", "netns", "exec", pod.ns, "python3", dir + "/helper.py", "tcp-echo", "7070"], captureOutput: false))
-        }
-        try writeConfig()
-        // Servers up: each pod answers directly.
-        for pod in pods {
-            let up = waitUntil(timeout: .seconds(30), interval: .milliseconds(200)) {
-                (try? httpCount("http://\(pod.ip):8080/", 1))?[pod.name] == 1
+        // A failed setup must not leave namespaces or servers behind: the caller's `defer close()` is not armed yet.
+        do {
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            try helperScript.write(toFile: dir + "/helper.py", atomically: true, encoding: .utf8)
+            try sh("ip netns add \(node)")
+            try nodeSh(
+                """
+                ip link set lo up && ip link add br0 type bridge && ip addr add 10.77.0.1/24 dev br0 && ip link set br0 up && \
+                ip addr add \(nodeIP)/24 dev br0 && ip route add default dev br0 && \
+                sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.route_localnet=1 net.bridge.bridge-nf-call-iptables=1
+                """)
+            for (index, pod) in pods.enumerated() {
+                let veth = "v\(index)-\(id)".prefix(15)
+                try sh("ip netns add \(pod.ns)")
+                try nodeSh("ip link add \(veth) type veth peer name eth0 netns \(pod.ns) && ip link set \(veth) master br0 && ip link set \(veth) up")
+                // Hairpin: a pod reaching its own service is DNATed back out of the port it came in on.
+                try nodeSh("ip link set \(veth) type bridge_slave hairpin on")
+                try sh(
+                    "ip netns exec \(pod.ns) sh -c 'ip link set lo up && ip addr add \(pod.ip)/24 dev eth0 && ip link set eth0 up && ip route add default via 10.77.0.1'"
+                )
+                let www = "\(dir)/www-\(pod.name)"
+                try FileManager.default.createDirectory(atPath: www, withIntermediateDirectories: true)
+                try "\(pod.name)\n".write(toFile: www + "/index.html", atomically: true, encoding: .utf8)
+                children.append(try spawn(["ip", "netns", "exec", pod.ns, "busybox", "httpd", "-f", "-p", "8080", "-h", www], captureOutput: false))
+                children.append(
+                    try spawn(["ip", "netns", "exec", pod.ns, "python3", dir + "/helper.py", "udp-server", "9090", pod.name], captureOutput: false))
+                children.append(try spawn(["ip", "netns", "exec", pod.ns, "python3", dir + "/helper.py", "tcp-echo", "7070"], captureOutput: false))
             }
-            if !up { throw TestFailure("\(pod.name) httpd did not come up") }
+            try writeConfig()
+            // Servers up: each pod answers directly.
+            for pod in pods {
+                let up = waitUntil(timeout: .seconds(30), interval: .milliseconds(200)) {
+                    (try? httpCount("http://\(pod.ip):8080/", 1))?[pod.name] == 1
+                }
+                if !up { throw TestFailure("\(pod.name) httpd did not come up") }
+            }
+
+        } catch {
+            close()
+            throw error
         }
     }
 

@@ -352,3 +352,45 @@ struct PartialSyncTests {
         #expect(Conntrack.staleFilters(old: tcp, new: tcpNew).isEmpty, "TCP flows are never flushed")
     }
 }
+
+@Suite("Sync runner")
+struct RunnerTests {
+    /// The first update syncs at once (full); four quick updates after it coalesce into one partial sync that
+    /// waits out `minSyncInterval` and carries the last state.
+    @Test func updatesCoalesce() async throws {
+        let runner = RecordingRunner()
+        let reports = ReportBox()
+        let proxier = ServiceProxier(
+            backend: .iptables(IPTablesProxier(config: referenceConfig, backend: .nft, runner: runner)), minSyncInterval: .milliseconds(500)
+        ) { result in
+            if case .success(let report) = result { reports.append(report) }
+        }
+        func waitFor(_ count: Int) async throws {
+            let deadline = ContinuousClock.now + .seconds(30)
+            while reports.all.count < count && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+        }
+        var state = referenceState()
+        await proxier.update(state)
+        try await waitFor(1)
+        let firstDone = ContinuousClock.now
+        for port in 30081...30084 {
+            state.services[0].nodePort = port
+            await proxier.update(state)
+        }
+        try await waitFor(2)
+        #expect(ContinuousClock.now - firstDone >= .milliseconds(400), "the second sync waited for minSyncInterval")
+        try await Task.sleep(for: .milliseconds(800))
+        let all = reports.all
+        #expect(all.count == 2, "\(all)")
+        #expect(all.first?.full == true && all.last?.full == false)
+        #expect(runner.restores.last?.contains("--dport 30084") == true)
+        #expect(runner.restores.allSatisfy { !$0.contains("--dport 30082") })
+    }
+}
+
+final class ReportBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var reports: [SyncReport] = []
+    func append(_ report: SyncReport) { lock.withLock { reports.append(report) } }
+    var all: [SyncReport] { lock.withLock { reports } }
+}
