@@ -91,14 +91,18 @@ let package = Package(
             name: "Kubelet",
             dependencies: [
                 "KubeAPI", "Images", "OCISpec", "Cgroups", "RuntimeSecurity", "PodSecurity", "AgentStore", "AgentAPI", "CNI",
-                .product(name: "Crypto", package: "swift-crypto"),
+                "ServiceProxy", .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strict),
         .executableTarget(
-            name: "minikubelet", dependencies: ["Kubelet", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strict),
+            name: "minikubelet", dependencies: ["Kubelet", "ServiceProxy", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: strict),
         .executableTarget(
             name: "agentctl",
-            dependencies: ["AgentAPI", "KubeAPI", .product(name: "ArgumentParser", package: "swift-argument-parser"), .product(name: "Yams", package: "Yams")],
+            dependencies: [
+                "AgentAPI", "KubeAPI", "ServiceProxy", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Yams", package: "Yams"),
+            ],
             swiftSettings: strict),
         .target(name: "PodSecurity", dependencies: ["KubeAPI", "OCISpec", "RuntimeSecurity"], swiftSettings: strict),
         // Probe handlers (httpGet, tcpSocket, exec, grpc) run by the agent, and kubelet's probe workers.

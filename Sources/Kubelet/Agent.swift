@@ -41,6 +41,7 @@ public actor Agent {
         let rootfs: RootfsManager
         do { store = try AgentStore(path: config.root + "/agent.db") } catch { throw AgentError(description: error.description) }
         let sealer = SecretSealer(keyBytes: try NodeKey.loadOrCreate(root: config.root))
+        let services = try ServiceController(settings: config.services, network: config.network, root: config.root)
         do {
             images = try ImageStore(root: config.root)
             rootfs = try RootfsManager(store: images)
@@ -52,7 +53,7 @@ public actor Agent {
             runtime: RuntimeService(runtimePath: config.runtimePath, shimPath: config.shimPath, runtimeRoot: config.root + "/runtime"),
             images: images, rootfs: rootfs, events: EventRecorder(store: store),
             memoryCapacity: NodeResources.detect(nodeName: config.nodeName).memoryBytes,
-            network: PodNetwork(settings: config.network, root: config.root), objects: ConfigObjectStore(), sealer: sealer)
+            network: PodNetwork(settings: config.network, root: config.root), objects: ConfigObjectStore(), sealer: sealer, services: services)
         source = ManifestSource(directory: config.manifests, nodeName: config.nodeName)
         node = NodeResources.detect(nodeName: config.nodeName)
     }
@@ -70,6 +71,7 @@ public actor Agent {
         report(scan.problems)
         applyObjects(scan.objects)
         applyStorage(scan.objects)
+        applyServices(scan.objects)
         let desired = Set(scan.pods.map(\.uid))
         for record in known {
             guard let pod = try? KubeJSON.decoder().decode(Pod.self, from: record.manifest) else {
@@ -110,6 +112,7 @@ public actor Agent {
         } else {
             Log.warning("inotify on \(config.manifests) failed; relying on the periodic re-read")
         }
+        Task { await self.runServiceLoop() }
         while true {
             try? await Task.sleep(for: config.fileCheckInterval)
             rescan()
@@ -139,6 +142,7 @@ public actor Agent {
         // Objects before pods: a new pod and the ConfigMap it reads often arrive together.
         applyObjects(scan.objects)
         applyStorage(scan.objects)
+        applyServices(scan.objects)
         apply(scan.pods)
     }
 

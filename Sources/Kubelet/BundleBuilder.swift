@@ -19,17 +19,22 @@ struct BundleBuilder: Sendable {
     var podIPs: [String] = []
     var hostIP = ""
     var objects = ConfigObjectStore()
+    /// kubelet's service variables (`<NAME>_SERVICE_HOST` ...) of the Services in the pod's namespace when the
+    /// container starts; empty when `enableServiceLinks` is false.
+    var serviceEnvironment: [(name: String, value: String)] = []
 
     /// Kubernetes' environment (kubelet_pods.go makeEnvironmentVariables): `envFrom` (ConfigMaps and Secrets,
     /// prefixed), then `env` (`value` with `$(VAR)` expansion against everything defined before it, downward
     /// API, ConfigMap and Secret keys). A later definition of a name replaces the earlier one in place.
     func environment() throws(ContainerConfigError) -> [(name: String, value: String)] {
         var env = OrderedEnvironment()
+        // `$(VAR)` may name a service variable (kubelet's mapping function reads both).
+        let serviceValues = Dictionary(serviceEnvironment.map { ($0.name, $0.value) }, uniquingKeysWith: { first, _ in first })
         try ConfigEnvironment(objects: objects, namespace: pod.metadata.namespace ?? "default").addEnvFrom(container.envFrom ?? [], to: &env)
         for variable in container.env ?? [] {
             var value = ""
             if let literal = variable.value {
-                value = Self.expand(literal, env.values)
+                value = Self.expand(literal, env.values.merging(serviceValues) { declared, _ in declared })
             } else if let fieldRef = variable.valueFrom?.fieldRef {
                 value = try fieldValue(fieldRef.fieldPath)
             } else if let source = variable.valueFrom, source.configMapKeyRef != nil || source.secretKeyRef != nil {
@@ -41,6 +46,8 @@ struct BundleBuilder: Sendable {
             }
             env.set(variable.name, value)
         }
+        // Service variables last, skipping names the container defines itself (kubelet_pods.go).
+        for (name, value) in serviceEnvironment where env.values[name] == nil { env.set(name, value) }
         return env.entries
     }
 

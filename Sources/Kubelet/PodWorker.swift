@@ -18,6 +18,8 @@ struct WorkerContext: Sendable {
     /// ConfigMaps and Secrets from the manifest directory.
     let objects: ConfigObjectStore
     let sealer: SecretSealer
+    /// Allocated Services (environment variables) and the proxier.
+    let services: ServiceController
 }
 
 /// One worker per pod (kubelet's podWorkers + syncPod): a loop that compares the pod's spec with what the
@@ -447,7 +449,8 @@ actor PodWorker {
                 pod: pod, container: container, podUID: uid, podDirectory: podDirectory, sandbox: sandbox,
                 cgroupsPath: (context.config.cgroupParent.isEmpty ? "" : context.config.cgroupParent + "/") + "pods/\(uid)/\(container.name)",
                 nodeName: context.config.nodeName, memoryCapacity: context.memoryCapacity, podIPs: podIPs, hostIP: context.network.nodeIP,
-                objects: context.objects)
+                objects: context.objects,
+                serviceEnvironment: pod.spec.enableServiceLinks == false ? [] : context.services.environment(namespace: pod.metadata.namespace ?? "default"))
             if pod.spec.shareProcessNamespace == true {
                 // The holder may have died since the last start (it is re-created by the next pass).
                 guard let path = SharedPIDNamespace(podDirectory: podDirectory).path else {

@@ -18,12 +18,15 @@ public struct AgentConfig: Sendable {
     public var network: NetworkSettings
     /// Pod security: `--pod-security`, `--seccomp-default`, `--allowed-unsafe-sysctls`, `--pod-max-pids`.
     public var security: NodeSecurityConfig
+    /// Service proxy: `--proxy-mode`, `--service-cidr`, `--service-node-port-range`.
+    public var services: ServiceSettings
 
     public init(
         manifests: String, root: String, socket: String, nodeName: String, maxPods: Int, runtimePath: String, shimPath: String,
         cgroupParent: String = "", fileCheckInterval: Duration = .seconds(20), network: NetworkSettings = NetworkSettings(),
-        security: NodeSecurityConfig = NodeSecurityConfig()
+        security: NodeSecurityConfig = NodeSecurityConfig(), services: ServiceSettings = ServiceSettings()
     ) {
+        self.services = services
         self.network = network
         self.manifests = manifests
         self.root = root

@@ -160,7 +160,7 @@ struct PS: ParsableCommand {
 struct Get: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Show pods or events (kubectl get).")
     @OptionGroup var connection: Connection
-    @Argument(help: "pods | events | configmaps | secrets | pvc | pv") var resource: String
+    @Argument(help: "pods | events | configmaps | secrets | pvc | pv | svc | endpoints") var resource: String
     @Argument(help: "Pod name.") var name: String?
     @Option(name: .shortAndLong, help: "Namespace.") var namespace = "default"
     @Option(name: .shortAndLong, help: "Output format: wide | json | yaml.") var output: String?
@@ -173,8 +173,10 @@ struct Get: ParsableCommand {
         case "secret", "secrets": try configObjects(kind: "Secret", path: "/v1/secrets")
         case "persistentvolumeclaim", "persistentvolumeclaims", "pvc": try claims()
         case "persistentvolume", "persistentvolumes", "pv": try persistentVolumes()
+        case "service", "services", "svc": try serviceObjects()
+        case "endpoints", "ep": try endpointObjects()
         default:
-            throw ValidationError("unknown resource \"\(resource)\" (this agent serves: pods, events, configmaps, secrets, pvc, pv)")
+            throw ValidationError("unknown resource \"\(resource)\" (this agent serves: pods, events, configmaps, secrets, pvc, pv, svc, endpoints)")
         }
     }
 
@@ -250,7 +252,7 @@ struct PodListOut: Encodable {
 struct Describe: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Show a pod in detail (kubectl describe pod).")
     @OptionGroup var connection: Connection
-    @Argument(help: "pod") var resource: String
+    @Argument(help: "pod | svc") var resource: String
     @Argument(help: "Pod name.") var name: String
     @Option(name: .shortAndLong, help: "Namespace.") var namespace = "default"
 
@@ -263,7 +265,8 @@ struct Describe: ParsableCommand {
     }
 
     func run() throws {
-        guard ["pod", "pods", "po"].contains(resource) else { throw ValidationError("only pods can be described") }
+        if ["service", "services", "svc"].contains(resource) { return try describeService() }
+        guard ["pod", "pods", "po"].contains(resource) else { throw ValidationError("only pods and services can be described") }
         guard let pod = try connection.pods().first(where: { $0.metadata.name == name && $0.metadata.namespace == namespace }) else {
             FileHandle.standardError.write(Data("Error from server (NotFound): pods \"\(name)\" not found\n".utf8))
             throw ExitCode.failure

@@ -2,6 +2,7 @@
 import ArgumentParser
 import Foundation
 import Kubelet
+import ServiceProxy
 
 @main
 struct Minikubelet: AsyncParsableCommand {
@@ -66,7 +67,21 @@ struct Minikubelet: AsyncParsableCommand {
     @Option(help: "Maximum number of processes in each pod (its cgroup's pids limit, shared by its containers); -1 = unlimited.")
     var podMaxPids = 4096
 
+    @Option(help: "Service proxy mode: iptables or nftables (kube-proxy's layouts).")
+    var proxyMode = "iptables"
+
+    @Option(help: "Range of Service ClusterIPs.")
+    var serviceCidr = "10.96.0.0/16"
+
+    @Option(help: "Range of Service NodePorts (low-high).")
+    var serviceNodePortRange = "30000-32767"
+
     func validate() throws {
+        guard ProxyMode(rawValue: proxyMode) != nil else { throw ValidationError("--proxy-mode must be iptables or nftables, not \"\(proxyMode)\"") }
+        guard IPv4CIDR(serviceCidr) != nil else { throw ValidationError("--service-cidr \"\(serviceCidr)\" is not an IPv4 CIDR") }
+        guard ServiceSettings.parseRange(serviceNodePortRange) != nil else {
+            throw ValidationError("--service-node-port-range \"\(serviceNodePortRange)\" is not a port range like 30000-32767")
+        }
         guard NodeSecurityConfig.levels.contains(podSecurity) else {
             throw ValidationError("--pod-security must be one of \(NodeSecurityConfig.levels.joined(separator: ", ")), not \"\(podSecurity)\"")
         }
@@ -83,7 +98,10 @@ struct Minikubelet: AsyncParsableCommand {
             security: NodeSecurityConfig(
                 podSecurity: podSecurity, seccompDefault: seccompDefault,
                 allowedUnsafeSysctls: allowedUnsafeSysctls.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty },
-                podMaxPids: Int64(podMaxPids)))
+                podMaxPids: Int64(podMaxPids)),
+            services: ServiceSettings(
+                proxyMode: ProxyMode(rawValue: proxyMode) ?? .iptables, serviceCIDR: serviceCidr,
+                nodePortRange: ServiceSettings.parseRange(serviceNodePortRange) ?? 30000...32767))
         // A closed stdout/stderr reader must not kill the agent.
         signal(SIGPIPE, SIG_IGN)
         do {

@@ -1,0 +1,212 @@
+// Services end to end: a real agent in its own network namespace allocates Services from the manifest directory
+// and programs kube-proxy's rules there; requests go from that namespace to the node address, 127.0.0.1 and the
+// ClusterIP, and reach busybox httpd pods on the CNI bridge.
+import Foundation
+import Glibc
+import KubeAPI
+import TestSupport
+import Testing
+
+private let nodeAddress = "10.251.0.1"
+
+/// A pod of the example's Service that is ready only while /tmp/ready exists, and opts out of service links.
+private let gatedPod = """
+    apiVersion: v1
+    kind: Pod
+    metadata:
+      name: web-c
+      labels:
+        app: web
+    spec:
+      terminationGracePeriodSeconds: 2
+      enableServiceLinks: false
+      containers:
+      - name: httpd
+        image: \(testImage)
+        command: ["sh", "-c", "mkdir -p /www && echo web-c > /www/index.html && exec httpd -f -p 8080 -h /www"]
+        ports:
+        - name: http
+          containerPort: 8080
+        readinessProbe:
+          exec:
+            command: ["cat", "/tmp/ready"]
+          periodSeconds: 1
+          failureThreshold: 1
+    """
+
+/// Who answered `count` requests to `url` from the agent's namespace (one shell, one wget per request).
+private func hits(_ agent: AgentHarness, _ url: String, count: Int) throws -> [String: Int] {
+    let script = "for i in $(seq \(count)); do wget -qO- -t 1 -T 3 \(url) || echo FAILED; done"
+    let result = try agent.inNetns(["sh", "-c", script], timeout: .seconds(120))
+    var counts: [String: Int] = [:]
+    for line in result.stdout.split(separator: "\n") { counts[String(line), default: 0] += 1 }
+    return counts
+}
+
+/// Both pods answered, each at least 20% of the time (an even split's 50% ± a wide margin), and nothing failed.
+private func balanced(_ counts: [String: Int], total: Int) -> Bool {
+    counts["FAILED"] == nil && counts.count == 2 && counts.values.allSatisfy { $0 >= total / 5 }
+}
+
+/// Both iptables backends' rules in the agent's namespace (the agent uses whichever the host's wrapper would).
+private func ruleset(_ agent: AgentHarness) -> String {
+    ["iptables-legacy-save", "iptables-nft-save"].compactMap { try? agent.inNetns([$0]).stdout }.joined(separator: "\n")
+        + ((try? agent.inNetns(["nft", "list", "ruleset"]).stdout) ?? "")
+}
+
+/// A node has a default route; without one the node's own connections to a ClusterIP fail before the nat OUTPUT hook
+/// (no route to 10.96.0.0/16). The route stays inside the test's namespace.
+private func addDefaultRoute(_ agent: AgentHarness) throws {
+    try run(["ip", "-n", agent.netns, "route", "add", "default", "dev", "node0"]).check()
+}
+
+private func clusterIP(_ agent: AgentHarness) throws -> String {
+    let json = try agent.agentctl(["get", "svc", "web", "-o", "json"]).check().stdout
+    let service = try KubeJSON.decoder().decode(Service.self, from: Data(json.utf8))
+    return try #require(service.spec.clusterIP)
+}
+
+@Suite(.serialized, .enabled(if: getuid() == 0, "needs root"))
+struct ServiceE2ETests {
+    /// Acceptance 1-5 in iptables mode on one agent: balance over three addresses, env vars, `get svc`, readiness
+    /// gating, a nodePort edit, SIGKILL + restart without a failed request, deletion leaving no rules.
+    @Test func nodePortServiceInIPTablesMode() throws {
+        let agent = try AgentHarness(nodeAddress: nodeAddress, extraArgs: ["--pod-security=privileged"])
+        defer { agent.cleanUp() }
+        try addDefaultRoute(agent)
+        let example = try String(contentsOfFile: repoRoot() + "/examples/nodeport-service.yaml", encoding: .utf8)
+        try agent.write("web.yaml", example)
+        try agent.write("gated.yaml", gatedPod)
+        for name in ["web-a", "web-b"] {
+            _ = try #require(try agent.waitForPod(name, timeout: .seconds(90)) { isRunningAndReady($0) }, "\(agent.log())")
+        }
+        let gated = try #require(try agent.waitForPod("web-c", timeout: .seconds(90)) { $0.status?.phase == "Running" && $0.status?.podIP != nil })
+        let gatedIP = try #require(gated.status?.podIP)
+        let ip = try clusterIP(agent)
+        #expect(ip.hasPrefix("10.96."))
+
+        let table = try agent.agentctl(["get", "svc"]).check().stdout
+        #expect(table.hasPrefix("NAME   TYPE       CLUSTER-IP"), "\(table)")
+        #expect(table.contains("web    NodePort   \(ip)"), "\(table)")
+        #expect(table.contains("<none>        80:30080/TCP"), "\(table)")
+
+        // Requests from the node: node address, localhost and the ClusterIP each reach both ready pods.
+        var urls = ["http://\(nodeAddress):30080/", "http://127.0.0.1:30080/", "http://\(ip)/"]
+        for url in urls {
+            var counts: [String: Int] = [:]
+            // The proxier syncs within a second or two of the pods turning ready.
+            _ = waitUntil(timeout: .seconds(30)) {
+                counts = (try? hits(agent, url, count: 10)) ?? [:]
+                return counts.count == 2 && counts["FAILED"] == nil
+            }
+            counts = try hits(agent, url, count: 200)
+            #expect(balanced(counts, total: 200), "\(url): \(counts)\n\(ruleset(agent))")
+            #expect(counts["web-c"] == nil)
+        }
+        #expect(!ruleset(agent).contains("\(gatedIP):8080"), "an unready pod has no rules")
+        let endpoints = try agent.agentctl(["get", "endpoints"]).check().stdout
+        #expect(endpoints.contains("web ") && endpoints.contains(":8080,") && !endpoints.contains(gatedIP), "\(endpoints)")
+        let described = try agent.agentctl(["describe", "svc", "web"]).check().stdout
+        #expect(described.contains("Selector:                 app=web"), "\(described)")
+        #expect(described.contains("NodePort:                 http  30080/TCP"), "\(described)")
+        #expect(described.contains("TargetPort:               http/TCP"), "\(described)")
+
+        // Service variables: in a pod started after the Service, not in one with enableServiceLinks: false.
+        let env = try agent.agentctl(["exec", "web-a", "--", "env"]).check().stdout
+        for line in [
+            "WEB_SERVICE_HOST=\(ip)", "WEB_SERVICE_PORT=80", "WEB_SERVICE_PORT_HTTP=80", "WEB_PORT=tcp://\(ip):80",
+            "WEB_PORT_80_TCP=tcp://\(ip):80", "WEB_PORT_80_TCP_PROTO=tcp", "WEB_PORT_80_TCP_PORT=80", "WEB_PORT_80_TCP_ADDR=\(ip)",
+        ] {
+            #expect(env.split(separator: "\n").contains(Substring(line)), "\(line) in\n\(env)")
+        }
+        #expect(try !agent.agentctl(["exec", "web-c", "--", "env"]).check().stdout.contains("WEB_SERVICE_HOST"))
+
+        // Hairpin: a pod reaching its own Service by ClusterIP lands on itself too.
+        let hairpin = try agent.agentctl(["exec", "web-a", "--", "sh", "-c", "for i in $(seq 30); do timeout 5 wget -qO- http://\(ip)/; done"])
+        #expect(hairpin.stdout.contains("web-a") && hairpin.stdout.contains("web-b"), "\(hairpin)")
+
+        // Readiness: the gated pod joins once its probe passes and leaves again when it fails.
+        try agent.agentctl(["exec", "web-c", "--", "touch", "/tmp/ready"]).check()
+        #expect(
+            waitUntil(timeout: .seconds(30)) { ((try? hits(agent, urls[2], count: 30)) ?? [:])["web-c"] != nil },
+            "the ready pod never got traffic\n\(ruleset(agent))")
+        try agent.agentctl(["exec", "web-c", "--", "rm", "/tmp/ready"]).check()
+        #expect(
+            waitUntil(timeout: .seconds(30)) {
+                let counts = (try? hits(agent, urls[2], count: 30)) ?? [:]
+                return counts["web-c"] == nil && counts["FAILED"] == nil && !ruleset(agent).contains("\(gatedIP):8080")
+            }, "the unready pod kept its rules\n\(ruleset(agent))")
+
+        // Editing nodePort in the file: the new port answers, the old one refuses.
+        try agent.write("web.yaml", example.replacingOccurrences(of: "nodePort: 30080", with: "nodePort: 30090"))
+        #expect(
+            waitUntil(timeout: .seconds(30)) {
+                (try? agent.inNetns(["wget", "-qO-", "-T", "3", "http://127.0.0.1:30090/"]))?.succeeded == true
+                    && (try? agent.inNetns(["wget", "-qO-", "-T", "3", "http://127.0.0.1:30080/"]))?.succeeded == false
+            }, "\(ruleset(agent))")
+        let refused = try agent.inNetns(["wget", "-O-", "-T", "3", "http://\(nodeAddress):30080/"])
+        #expect(!refused.succeeded && refused.stderr.contains("refused"), "\(refused)")
+        #expect(try clusterIP(agent) == ip, "the edit keeps the ClusterIP")
+        urls = ["http://\(nodeAddress):30090/", "http://\(ip)/"]
+
+        // SIGKILL + restart: a request loop keeps succeeding; the first full sync finds the rules in place.
+        let stop = agent.dir + "/stop-loop"
+        let loop = try spawn([
+            "/usr/bin/nsenter", "--net=/run/netns/\(agent.netns)", "sh", "-c",
+            "while [ ! -f \(stop) ]; do wget -qO- -t 1 -T 3 \(urls[0]) || echo FAILED; sleep 0.05; done",
+        ])
+        try agent.killAgent()
+        try agent.start()
+        #expect(waitUntil(timeout: .seconds(30)) { agent.log().contains("full sync found the rules in place; nothing written") }, "\(agent.log())")
+        Thread.sleep(forTimeInterval: 2)
+        #expect(FileManager.default.createFile(atPath: stop, contents: nil))
+        let output = try loop.wait(timeout: .seconds(30)).stdout
+        let lines = output.split(separator: "\n")
+        #expect(lines.count > 20 && !lines.contains("FAILED"), "\(lines.count) requests, failures: \(lines.filter { $0 == "FAILED" }.count)")
+
+        // Deleting the Service removes every rule it had.
+        try agent.write("web.yaml", example.components(separatedBy: "---\n").dropFirst().joined(separator: "---\n"))
+        #expect(waitUntil(timeout: .seconds(30)) { !ruleset(agent).contains("default/web") }, "\(ruleset(agent))")
+        #expect(try agent.agentctl(["get", "svc"]).stdout.isEmpty)
+    }
+
+    /// nftables mode: the same balance over the three addresses, and allocation errors as events naming the file.
+    @Test func nodePortServiceInNFTablesMode() throws {
+        let agent = try AgentHarness(nodeAddress: nodeAddress, extraArgs: ["--pod-security=privileged", "--proxy-mode=nftables"])
+        defer { agent.cleanUp() }
+        try addDefaultRoute(agent)
+        let example = try String(contentsOfFile: repoRoot() + "/examples/nodeport-service.yaml", encoding: .utf8)
+        try agent.write("web.yaml", example)
+        // A second Service asking for the same nodePort: rejected with the API server's words, no rules.
+        try agent.write(
+            "clash.yaml",
+            """
+            apiVersion: v1
+            kind: Service
+            metadata:
+              name: zclash
+            spec:
+              type: NodePort
+              selector: {app: web}
+              ports:
+              - port: 81
+                targetPort: 8080
+                nodePort: 30080
+            """)
+        for name in ["web-a", "web-b"] {
+            _ = try #require(try agent.waitForPod(name, timeout: .seconds(90)) { isRunningAndReady($0) }, "\(agent.log())")
+        }
+        let ip = try clusterIP(agent)
+        for url in ["http://\(nodeAddress):30080/", "http://127.0.0.1:30080/", "http://\(ip)/"] {
+            _ = waitUntil(timeout: .seconds(30)) { ((try? hits(agent, url, count: 10)) ?? [:]).count == 2 }
+            let counts = try hits(agent, url, count: 200)
+            #expect(balanced(counts, total: 200), "\(url): \(counts)\n\(ruleset(agent))")
+        }
+        let events = try agent.events()
+        #expect(
+            events.contains("clash.yaml: spec.ports[0].nodePort: Invalid value: 30080: provided port is already allocated"), "\(events)")
+        let rules = try agent.inNetns(["nft", "list", "table", "ip", "minikubelet"]).check().stdout
+        #expect(rules.contains("default/web") && !rules.contains("zclash"), "\(rules)")
+        #expect(!(try agent.agentctl(["get", "svc"]).stdout.contains("zclash")))
+    }
+}
