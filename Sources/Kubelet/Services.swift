@@ -42,6 +42,8 @@ final class ServiceController: Sendable {
         var files: [String: String] = [:]
         var lastProblems: Set<String> = []
         var lastProxyState: ProxyState?
+        /// Endpoint problems already reported (selector matches nothing, unknown named port), to report each once.
+        var lastEndpointProblems: Set<EndpointsBuilder.Problem> = []
         var ports: [ProxyServicePort] = []
         var scanned = false
     }
@@ -149,6 +151,16 @@ final class ServiceController: Sendable {
         }
     }
 
+    /// Endpoint problems not reported before, with the file of their Service.
+    func newEndpointProblems(pods: [Pod]) -> [(file: String, problem: EndpointsBuilder.Problem)] {
+        state.withLock { state in
+            let current = Set(EndpointsBuilder.problems(services: state.services, pods: pods))
+            let new = current.subtracting(state.lastEndpointProblems).sorted { $0.description < $1.description }
+            state.lastEndpointProblems = current
+            return new.map { (state.files[$0.service] ?? "?", $0) }
+        }
+    }
+
     /// The proxier's input for these pods; nil when it equals the last one handed over (or before the first scan).
     func changedState(pods: [Pod], nodeIPs: [String]) -> ProxyState? {
         state.withLock { state in
@@ -204,7 +216,12 @@ extension Agent {
     /// Recomputes the endpoints from the pods' current status and updates the proxier when anything changed.
     func syncServices() async {
         let nodeIP = context.network.nodeIP
-        guard let state = context.services.changedState(pods: podObjects(), nodeIPs: nodeIP.isEmpty ? [] : [nodeIP]) else { return }
+        let pods = podObjects()
+        for (file, problem) in context.services.newEndpointProblems(pods: pods) {
+            context.events.file(
+                file, "Warning", "FailedToUpdateEndpoint", "\(file): Service \(problem.service): \(problem.message)", objectKey: problem.service)
+        }
+        guard let state = context.services.changedState(pods: pods, nodeIPs: nodeIP.isEmpty ? [] : [nodeIP]) else { return }
         await context.services.proxier.update(state)
     }
 

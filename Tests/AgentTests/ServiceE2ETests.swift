@@ -192,6 +192,15 @@ struct ServiceE2ETests {
               - port: 81
                 targetPort: 8080
                 nodePort: 30080
+            ---
+            apiVersion: v1
+            kind: Service
+            metadata:
+              name: nobody
+            spec:
+              selector: {app: nobody}
+              ports:
+              - port: 82
             """)
         for name in ["web-a", "web-b"] {
             _ = try #require(try agent.waitForPod(name, timeout: .seconds(90)) { isRunningAndReady($0) }, "\(agent.log())")
@@ -205,6 +214,7 @@ struct ServiceE2ETests {
         let events = try agent.events()
         #expect(
             events.contains("clash.yaml: spec.ports[0].nodePort: Invalid value: 30080: provided port is already allocated"), "\(events)")
+        #expect(events.contains("clash.yaml: Service default/nobody: selector matches no pods; the service has no endpoints"), "\(events)")
         let rules = try agent.inNetns(["nft", "list", "table", "ip", "minikubelet"]).check().stdout
         #expect(rules.contains("default/web") && !rules.contains("zclash"), "\(rules)")
         #expect(!(try agent.agentctl(["get", "svc"]).stdout.contains("zclash")))
