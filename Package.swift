@@ -86,14 +86,17 @@ let package = Package(
         .target(
             name: "Kubelet",
             dependencies: [
-                "KubeAPI", "Images", "OCISpec", "Cgroups", "RuntimeSecurity", "AgentStore", "AgentAPI", .product(name: "Crypto", package: "swift-crypto"),
+                "KubeAPI", "Images", "OCISpec", "Cgroups", "RuntimeSecurity", "AgentStore", "AgentAPI", "Prober",
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strict),
         .executableTarget(
             name: "minikubelet", dependencies: ["Kubelet", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strict),
         .executableTarget(
             name: "agentctl",
-            dependencies: ["AgentAPI", "KubeAPI", .product(name: "ArgumentParser", package: "swift-argument-parser"), .product(name: "Yams", package: "Yams")],
+            dependencies: [
+                "AgentAPI", "KubeAPI", "Prober", .product(name: "ArgumentParser", package: "swift-argument-parser"), .product(name: "Yams", package: "Yams"),
+            ],
             swiftSettings: strict),
         .target(name: "PodSecurity", dependencies: ["KubeAPI", "OCISpec", "RuntimeSecurity"], swiftSettings: strict),
         // Probe handlers (httpGet, tcpSocket, exec, grpc) run by the agent, and kubelet's probe workers.

@@ -154,7 +154,11 @@ public actor ProbeManager {
         guard let entry = pods.removeValue(forKey: uid) else { return }
         for task in entry.tasks { task.cancel() }
         for signal in entry.signals.values { signal.fire() }
+        metrics.forget(podUID: uid)
     }
+
+    /// Whether the pod's workers were started.
+    public func hasPod(uid: String) -> Bool { pods[uid] != nil }
 
     /// `started` and `ready` for the container status (kubelet's UpdatePodStatus); triggers the readiness worker
     /// when it has no Success yet (so readiness is probed right after startup succeeds).
@@ -188,7 +192,9 @@ public actor ProbeManager {
         pods[uid]?.containers[name] = probes
         await publish(uid: uid, updates)
         guard step == .probe, let worker = probes.workers[kind] else { return step != .stop }
-        let target = ProbeTarget(podIP: info.podIP, podName: info.name, namespace: info.namespace, container: probes.container)
+        let target = ProbeTarget(
+            podIP: info.podIP, podName: info.name, namespace: info.namespace, container: probes.container, podUID: uid,
+            containerID: containerSnapshot.containerID ?? "")
         let started = clock.now
         let run = await prober.run(kind, worker.probe, target: target)
         metrics.record(kind: kind, run: run, duration: clock.now - started, container: name, pod: info.name, namespace: info.namespace, podUID: uid)
