@@ -17,6 +17,7 @@ let package = Package(
         .executable(name: "imagectl", targets: ["imagectl"]),
         .executable(name: "minikubelet", targets: ["minikubelet"]),
         .executable(name: "agentctl", targets: ["agentctl"]),
+        .executable(name: "testserver", targets: ["testserver"]),
     ],
     dependencies: [
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
@@ -108,6 +109,23 @@ let package = Package(
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
             ], swiftSettings: strict),
+        // The test server image's program (agnhost's role): HTTP probe targets, a flippable gRPC health service.
+        // Static Swift stdlib: the image carries only the libc libraries `ldd` lists (examples/make-testserver-image.sh).
+        .executableTarget(
+            name: "testserver",
+            dependencies: [
+                "Prober", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+            ],
+            swiftSettings: strict,
+            linkerSettings: [
+                .unsafeFlags(
+                    ["-static-stdlib"]
+                        + ["CoreFoundation", "_FoundationICU", "_FoundationCShims", "_FoundationCollections", "swiftSynchronization", "stdc++"].flatMap {
+                            ["-Xlinker", "-l\($0)"]
+                        })
+            ]),
         // Shared test helpers: busybox rootfs, bundles, running processes.
         .target(name: "TestSupport", dependencies: ["OCISpec"], path: "Tests/TestSupport", swiftSettings: strict),
         .testTarget(name: "OCISpecTests", dependencies: ["OCISpec"], swiftSettings: strict),
