@@ -157,9 +157,11 @@ struct ProbeE2ETests {
             if !startupWritten && Date().timeIntervalSince(agentStarted) > 45, let manifest = pods["startup-exec"] {
                 startupWritten = (try? agent.write("startup-exec.yaml", manifest)) != nil
             }
-            let liveDone = (traces["live-exec"]?.last.flatMap(app)?.restartCount ?? 0) >= 2
+            let liveDone =
+                (traces["live-exec"]?.last.flatMap(app)?.restartCount ?? 0) >= 2
                 && traces["live-exec"]?.any { app($0)?.state?.waiting?.reason == "CrashLoopBackOff" } == true
-            let readyDone = traces["ready-exec"]?.any { condition($0, "Ready")?.status == "True" } == true
+            let readyDone =
+                traces["ready-exec"]?.any { condition($0, "Ready")?.status == "True" } == true
                 && traces["ready-exec"]?.last.map { condition($0, "Ready")?.status == "False" && app($0)?.state?.running != nil } == true
             let startupDone = traces["startup-exec"]?.any { app($0)?.ready == true } == true
             let failDone = (traces["startup-fail"]?.last.flatMap(app)?.restartCount ?? 0) >= 1
@@ -241,7 +243,8 @@ struct ProbeE2ETests {
         #expect(
             lines.contains { $0.hasPrefix("Startup:") && $0.hasSuffix(" exec [cat /tmp/started] delay=0s timeout=1s period=1s #success=1 #failure=120") },
             "\(describe)")
-        #expect(lines.contains { $0.hasPrefix("Readiness:") && $0.hasSuffix(" exec [true] delay=0s timeout=1s period=40s #success=1 #failure=3") }, "\(describe)")
+        #expect(
+            lines.contains { $0.hasPrefix("Readiness:") && $0.hasSuffix(" exec [true] delay=0s timeout=1s period=40s #success=1 #failure=3") }, "\(describe)")
         let annotation = try agent.pod("ready-exec")?.metadata.annotations?["minikubelet.io/probes"] ?? ""
         #expect(annotation.contains("\"app\"") && annotation.contains("\"readiness\"") && annotation.contains("durationSeconds"), "\(annotation)")
         let metrics = try agent.agentctl(["metrics"]).check().stdout
