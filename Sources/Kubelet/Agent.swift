@@ -183,14 +183,11 @@ public actor Agent {
     /// Exec probes through the runtime's exec: the container's namespaces and cgroup, a timeout is a failure.
     static func probeExec(_ runtime: RuntimeService) -> ExecFunction {
         { target, command, timeout throws(ExecError) in
-            let clock = ContinuousClock()
-            let started = clock.now
-            let result: CommandResult
-            do { result = try await runtime.exec(id: target.containerID, command: command, timeout: timeout) } catch {
+            let outcome: CommandResult?
+            do { outcome = try await runtime.execProbe(id: target.containerID, command: command, timeout: timeout) } catch {
                 throw .failed("\(error)")
             }
-            // Command.run SIGKILLs the exec at the timeout.
-            if result.status == 128 + SIGKILL && clock.now - started >= timeout { throw .timedOut }
+            guard let result = outcome else { throw .timedOut }
             return ExecOutput(exitCode: result.status, stdout: Array(result.stdout.utf8), stderr: Array(result.stderr.utf8))
         }
     }
