@@ -149,6 +149,10 @@ public final class AgentStore: Sendable {
         do {
             var configuration = Configuration()
             configuration.busyMode = .timeout(5)
+            // WAL with synchronous=NORMAL: a commit no longer waits for an fsync (several per pod start), and the
+            // database stays consistent through any crash; only an OS crash or power loss can drop the last
+            // commits, which the agent re-derives from the runtime and the manifests on start.
+            configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = NORMAL") }
             pool = try DatabasePool(path: path, configuration: configuration)
             try Self.migrator.migrate(pool)
         } catch {

@@ -11,7 +11,8 @@ import KubeAPI
 ///   GET    /v1/pods                                 v1 PodList (status included)
 ///   GET    /v1/pods/{ns}/{name}                     v1 Pod
 ///   GET    /v1/pods/{ns}/{name}/log?container=&tail=&previous=   text (CRI log decoded)
-///   POST   /v1/pods/{ns}/{name}/exec                {"container", "command": [...]} → {"exitCode", "stdout", "stderr"}
+///   POST   /v1/pods/{ns}/{name}/exec                {"container", "command": [...]} → {"exitCode", "stdout", "stderr"};
+///                                                    with "interactive": true → {"runtime", "runtimeRoot", "containerID"}
 ///   DELETE /v1/pods/{ns}/{name}                     removes the manifest file that defines the pod
 ///   GET    /v1/events[?namespace=&pod=]             v1 EventList
 ///   POST   /v1/manifests?name=FILE                  validates the body, writes FILE atomically
@@ -45,7 +46,7 @@ extension Agent {
             guard let exec = try? JSONDecoder().decode(ExecRequest.self, from: request.body) else {
                 return .error(400, "expected {\"container\": \"...\", \"command\": [...]}")
             }
-            return await self.exec(namespace: path[1], name: path[2], container: exec.container, command: exec.command)
+            return await self.exec(namespace: path[1], name: path[2], container: exec.container, command: exec.command, interactive: exec.interactive ?? false)
         case ("DELETE", let path) where path.count == 3 && path[0] == "pods":
             return deletePod(namespace: path[1], name: path[2])
         case ("GET", ["events"]):
@@ -191,6 +192,17 @@ struct PodList: Codable {
 struct ExecRequest: Codable {
     var container: String?
     var command: [String]
+    /// `agentctl exec -i/-t`: answer with where the container is instead of running the command.
+    var interactive: Bool?
+}
+
+/// For an interactive exec: the runtime command line that attaches the caller's terminal to a new process
+/// in the container (`minirun --root R exec [-t] ID CMD...`). The API is root-only and on this node, so the
+/// client runs it itself and the terminal never crosses the socket.
+struct ExecTarget: Codable {
+    var runtime: String
+    var runtimeRoot: String
+    var containerID: String
 }
 
 struct ExecResult: Codable {

@@ -20,6 +20,7 @@ public actor Agent {
     private var lastProblems: Set<ManifestProblem> = []
     private var server: APIServer?
     private var rescanRequested = false
+    private var rescanRunning = false
     /// Requests of admitted (not rejected) pods, for resource admission.
     private var admittedRequests: [String: (milliCPU: Int64, memory: Int64)] = [:]
     private let node: NodeResources
@@ -122,13 +123,21 @@ public actor Agent {
         }
     }
 
-    /// Coalesces bursts of inotify events into one re-read.
+    /// Re-reads at once on the first event (pod start latency), and coalesces the events that arrive meanwhile
+    /// into one more re-read after it: a burst of N events costs at most two scans, not N.
     func requestRescan() async {
-        if rescanRequested { return }
-        rescanRequested = true
-        try? await Task.sleep(for: .milliseconds(20))
-        rescanRequested = false
-        rescan()
+        if rescanRunning {
+            rescanRequested = true
+            return
+        }
+        rescanRunning = true
+        repeat {
+            rescanRequested = false
+            rescan()
+            // Lets queued event callbacks run: they only set rescanRequested.
+            await Task.yield()
+        } while rescanRequested
+        rescanRunning = false
     }
 
     func rescan() {
@@ -247,7 +256,7 @@ public actor Agent {
 
     func containerRecords(uid: String) -> [ContainerRecord] { (try? context.store.containers(podUID: uid)) ?? [] }
 
-    func exec(namespace: String, name: String, container: String?, command: [String]) async -> APIResponse {
+    func exec(namespace: String, name: String, container: String?, command: [String], interactive: Bool = false) async -> APIResponse {
         guard let record = podRecord(namespace: namespace, name: name), let worker = workers[record.uid] else {
             return .error(404, "pods \"\(name)\" not found")
         }
@@ -256,6 +265,13 @@ public actor Agent {
             return .error(400, "a container name must be specified for pod \(name), choose one of: [\(pod.spec.containers.map(\.name).joined(separator: " "))]")
         }
         guard !command.isEmpty else { return .error(400, "you must specify at least one command for the container") }
+        if interactive {
+            guard let id = await worker.runningContainerID(containerName) else {
+                return .error(400, "container \(containerName) is not valid for pod \(name) or is not running")
+            }
+            let target = ExecTarget(runtime: context.runtime.runtimePath, runtimeRoot: context.runtime.runtimeRoot, containerID: id)
+            do { return APIResponse(status: 200, body: try JSONEncoder().encode(target)) } catch { return .error(500, "\(error)") }
+        }
         guard let result = await worker.exec(container: containerName, command: command) else {
             return .error(400, "container \(containerName) is not valid for pod \(name) or is not running")
         }

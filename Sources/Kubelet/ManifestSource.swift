@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import KubeAPI
+import Synchronization
 
 /// A pod wanted by the manifest directory. Its UID is derived from the content (kubelet's static pod
 /// rule), so editing a file yields a new UID: the old pod is removed and the new one created.
@@ -30,6 +31,9 @@ struct ManifestSource: Sendable {
     let directory: String
     let nodeName: String
     let decoder = ManifestDecoder()
+    /// Decoded files by path: a re-read parses only files that changed (100 manifests would otherwise cost a
+    /// full YAML parse each on every inotify event and every periodic re-read).
+    let cache = DecodedFileCache()
 
     static func isCandidate(_ name: String) -> Bool {
         if name.hasPrefix(".") || name.hasSuffix("~") || name.hasSuffix(".swp") || (name.hasPrefix("#") && name.hasSuffix("#")) { return false }
@@ -42,6 +46,7 @@ struct ManifestSource: Sendable {
         var problems: [ManifestProblem] = []
         var owners: [String: String] = [:]
         let names = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter(Self.isCandidate).sorted()
+        cache.retain(paths: Set(names.map { directory + "/" + $0 }))
         let realDirectory = (directory as NSString).resolvingSymlinksInPath
         for name in names {
             let path = directory + "/" + name
@@ -59,7 +64,7 @@ struct ManifestSource: Sendable {
                 guard stat(path, &st) == 0 else { continue }
             }
             guard (st.st_mode & S_IFMT) == S_IFREG else { continue }
-            let file = decoder.decodeFile(atPath: path, displayName: name)
+            let file = cache.file(atPath: path, stat: st) { decoder.decodeFile(atPath: path, displayName: name) }
             // errorMessages is the file-level error (if any) then each document's errors in order; pair them up
             // so each problem knows which object it is about.
             var errors = file.errorMessages[...]
@@ -107,6 +112,31 @@ struct ManifestSource: Sendable {
         md5.update(data: Data("host:\(nodeName)".utf8))
         md5.update(data: Data("file:\(path)".utf8))
         return md5.finalize().map { String(format: "%02x", $0) }.joined()
+    }
+}
+
+/// Decoded manifest files, valid while the file's identity and times are unchanged (device, inode, size,
+/// mtime and ctime in nanoseconds: a rewrite, rename over, or chmod changes at least one).
+final class DecodedFileCache: Sendable {
+    private struct Entry {
+        var identity: [Int]
+        var file: ManifestFile
+    }
+    private let entries = Mutex<[String: Entry]>([:])
+
+    func file(atPath path: String, stat st: stat, decode: () -> ManifestFile) -> ManifestFile {
+        let identity = [
+            Int(st.st_dev), Int(st.st_ino), Int(st.st_size), st.st_mtim.tv_sec, st.st_mtim.tv_nsec, st.st_ctim.tv_sec, st.st_ctim.tv_nsec,
+        ]
+        if let hit = entries.withLock({ $0[path] }), hit.identity == identity { return hit.file }
+        let file = decode()
+        entries.withLock { $0[path] = Entry(identity: identity, file: file) }
+        return file
+    }
+
+    /// Drops entries of files no longer present.
+    func retain(paths: Set<String>) {
+        entries.withLock { entries in entries = entries.filter { paths.contains($0.key) } }
     }
 }
 

@@ -608,6 +608,12 @@ actor PodWorker {
         return "lifecycle handler of container \(container.name): only exec and sleep are supported by this agent yet (no pod network)"
     }
 
+    /// The runtime ID of the container's current run, while it runs.
+    func runningContainerID(_ container: String) -> String? {
+        guard let run = Self.runs(records(), container).last, run.state == .running else { return nil }
+        return run.id
+    }
+
     /// `agentctl exec`: a command in a running container, its output and exit status.
     func exec(container: String, command: [String]) async -> (status: Int32, stdout: String, stderr: String)? {
         guard let run = Self.runs(records(), container).last, run.state == .running else { return nil }

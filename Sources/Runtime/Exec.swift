@@ -23,11 +23,21 @@ extension Lifecycle {
         let process = try execProcess(options, base: spec.process)
         let resolver = SpecResolver(spec: spec, bundle: record.bundle, id: record.id, host: .current(layout: detectCgroupLayout(), stateRoot: store.root))
         let plan = try resolver.resolveProcess(process, field: options.processFile == nil ? "process" : "process.json")
-        if plan.terminal && options.consoleSocket == nil { throw .usage("exec: a terminal needs --console-socket") }
+        if plan.terminal && options.consoleSocket == nil && options.detach { throw .usage("exec: a detached terminal needs --console-socket") }
         let namespaces = try joinedNamespaces(of: record.pid)
         var consoleFD: Int32 = -1
-        if plan.terminal, let path = options.consoleSocket { consoleFD = try Linux.connectUnix(path) }
+        // In the foreground without --console-socket, minirun keeps the pty master itself and relays it to its
+        // own stdin/stdout, as `runc exec -t` does (what `agentctl exec -it` relies on).
+        var ownConsole: Int32 = -1
+        if plan.terminal, let path = options.consoleSocket {
+            consoleFD = try Linux.connectUnix(path)
+        } else if plan.terminal {
+            let pair = try Linux.socketPair(type: Int32(SOCK_STREAM.rawValue))
+            consoleFD = pair.child
+            ownConsole = pair.parent
+        }
         defer { if consoleFD >= 0 { close(consoleFD) } }
+        defer { if ownConsole >= 0 { close(ownConsole) } }
         let spawned = try Spawner.spawn(
             process: plan, container: nil, namespaces: namespaces, rootfs: false, noPivot: false, fifoFD: -1, consoleFD: consoleFD,
             preserveFDs: options.preserveFDs)
@@ -48,6 +58,13 @@ extension Lifecycle {
         }
         if options.detach { return 0 }
         mk_forward_signals(spawned.pid)
+        if ownConsole >= 0 {
+            // The child sent the master before it was released, so it is already queued.
+            let master = mk_recv_fd(ownConsole)
+            guard master >= 0 else { throw .system("receive pty master", errno: currentErrno()) }
+            mk_pty_proxy(master)
+            close(master)
+        }
         return Linux.wait(spawned.pid)
     }
 

@@ -464,10 +464,12 @@ struct Logs: ParsableCommand {
 // MARK: - exec
 
 struct Exec: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Run a command in a running container (no TTY yet).")
+    static let configuration = CommandConfiguration(
+        abstract: "Run a command in a running container.",
+        discussion: "With -i and/or -t the command is attached to this terminal (with a TTY when -t), as kubectl exec -it.")
     @OptionGroup var connection: Connection
-    @Flag(name: .shortAndLong, help: "Keep stdin open (not supported yet).") var stdin = false
-    @Flag(name: .shortAndLong, help: "Allocate a TTY (not supported yet).") var tty = false
+    @Flag(name: [.customShort("i"), .customLong("stdin")], help: "Pass stdin to the container.") var stdin = false
+    @Flag(name: .shortAndLong, help: "Stdin is a TTY: allocate one in the container and attach this terminal to it.") var tty = false
     @Option(name: .shortAndLong, help: "Container name.") var container: String?
     @Option(name: .shortAndLong, help: "Namespace.") var namespace = "default"
     @Argument(help: "Pod name.") var name: String
@@ -479,16 +481,39 @@ struct Exec: ParsableCommand {
         var stderr: String
     }
 
+    struct Target: Decodable {
+        var runtime: String
+        var runtimeRoot: String
+        var containerID: String
+    }
+
     func run() throws {
-        if stdin || tty { throw ValidationError("-i/-t (interactive exec with a TTY) is not supported by this agent yet") }
         var request: [String: Any] = ["command": command]
         if let container { request["container"] = container }
+        if stdin || tty { request["interactive"] = true }
         let body = try JSONSerialization.data(withJSONObject: request)
         let data = try connection.call { try connection.client.request("POST", "/v1/pods/\(namespace)/\(name)/exec", body: body) }
+        if stdin || tty {
+            try attach(try JSONDecoder().decode(Target.self, from: data))
+        }
         let result = try JSONDecoder().decode(Result.self, from: data)
         FileHandle.standardOutput.write(Data(result.stdout.utf8))
         FileHandle.standardError.write(Data(result.stderr.utf8))
         if result.exitCode != 0 { throw ExitCode(result.exitCode) }
+    }
+
+    /// Replaces this process with the runtime's exec: it inherits this terminal (and relays a pty with -t), so
+    /// signals, window size and the exit status are the command's own.
+    func attach(_ target: Target) throws -> Never {
+        if tty && isatty(0) == 0 {
+            FileHandle.standardError.write(Data("Unable to use a TTY - input is not a terminal or the right kind of file\n".utf8))
+        }
+        var argv = [target.runtime, "--root", target.runtimeRoot, "exec"]
+        if tty && isatty(0) != 0 { argv.append("--tty") }
+        argv += [target.containerID] + command
+        let cArgs = argv.map { strdup($0) } + [nil]
+        execv(target.runtime, cArgs)
+        throw ValidationError("cannot run \(target.runtime): \(String(cString: strerror(errno)))")
     }
 }
 

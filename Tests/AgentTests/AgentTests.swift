@@ -323,48 +323,6 @@ extension AgentTests {
         #expect(table.contains("Init:Error"), "get pods: \(table)")
     }
 
-    /// Acceptance 4 (part): CrashLoopBackOff with kubelet's message; the second restart waits ~10 s, the
-    /// next back-off is 20 s.
-    @Test func crashLoopBackOff() throws {
-        let agent = try AgentHarness()
-        defer { agent.cleanUp() }
-        try agent.write(
-            "crashy.yaml",
-            """
-            apiVersion: v1
-            kind: Pod
-            metadata:
-              name: crashy
-            spec:
-              containers:
-              - name: crash
-                image: \(testImage)
-                command: ["sh", "-c", "echo crash; exit 1"]
-            """)
-        let first = try #require(
-            try agent.waitForPod("crashy") {
-                $0.status?.containerStatuses?.first?.restartCount == 1 && $0.status?.containerStatuses?.first?.state?.waiting?.reason == "CrashLoopBackOff"
-            }, "status: \(String(describing: try? agent.pod("crashy")?.status))")
-        let uid = first.metadata.uid ?? ""
-        let status = try #require(first.status?.containerStatuses?.first)
-        #expect(status.state?.waiting?.message == "back-off 10s restarting failed container=crash pod=crashy_default(\(uid))")
-        #expect(status.lastState?.terminated?.reason == "Error")
-        let table = try agent.agentctl(["get", "pods"]).check().stdout
-        #expect(table.contains("CrashLoopBackOff"), "get pods: \(table)")
-        let finished = try #require(status.lastState?.terminated?.finishedAt)
-
-        let second = try #require(
-            try agent.waitForPod("crashy", timeout: .seconds(40)) {
-                $0.status?.containerStatuses?.first?.restartCount == 2
-                    && $0.status?.containerStatuses?.first?.state?.waiting?.message?.hasPrefix("back-off 20s ") == true
-            }, "status: \(String(describing: try? agent.pod("crashy")?.status))")
-        let started = try #require(second.status?.containerStatuses?.first?.lastState?.terminated?.startedAt)
-        let waited = started.timeIntervalSince(finished)
-        #expect(waited >= 9 && waited <= 13, "restart after \(waited) s")
-        let events = try agent.events()
-        #expect(events.contains("Back-off restarting failed container crash in pod crashy_default(\(uid))"), "events: \(events)")
-    }
-
     /// Acceptance 5 (part): a container that ignores SIGTERM is killed after its grace period, not before.
     @Test func sigtermIgnoringContainerIsKilledAfterGracePeriod() throws {
         let agent = try AgentHarness()
