@@ -299,16 +299,11 @@ struct ProbeE2ETests {
         let agent = try AgentHarness()
         defer { agent.cleanUp() }
         try agent.loadTestserverImage()
+        // The docs' examples: liveness-http (/healthz fails after 10 s) and goproxy (tcpSocket, ready after 15 s).
+        for example in ["http-liveness.yaml", "tcp-liveness.yaml"] {
+            try agent.write(example, try String(contentsOfFile: repoRoot() + "/examples/" + example, encoding: .utf8))
+        }
         let pods: [String: String] = [
-            "live-http": testserverPod(
-                "live-http", args: ["--healthy-seconds", "6"],
-                probes: """
-                        livenessProbe:
-                          httpGet: {path: /healthz, port: http}
-                          periodSeconds: 1
-                          failureThreshold: 2
-                          terminationGracePeriodSeconds: 2
-                    """),
             "ready-tcp-closed": testserverPod(
                 "ready-tcp-closed",
                 probes: """
@@ -368,15 +363,20 @@ struct ProbeE2ETests {
         let startupReady = try agent.waitForPod("startup-http", timeout: .seconds(30)) { app($0)?.ready == true }
         #expect(startupReady != nil)
 
-        let traces = trace(agent, names: Array(pods.keys), timeout: .seconds(90)) { traces in
-            (traces["live-http"]?.last.flatMap(app)?.restartCount ?? 0) >= 1
+        let first = { (pod: Pod) in pod.status?.containerStatuses?.first }
+        let traces = trace(agent, names: Array(pods.keys) + ["liveness-http", "goproxy"], timeout: .seconds(120)) { traces in
+            (traces["liveness-http"]?.last.flatMap(first)?.restartCount ?? 0) >= 1
+                && traces["goproxy"]?.any { first($0)?.ready == true } == true
                 && traces["ready-tcp-open"]?.any { app($0)?.ready == true } == true
                 && traces["redirect-other"]?.any { app($0)?.ready == true } == true
         }
-        let liveEvents = try agent.podEvents("live-http")
+        let liveEvents = try agent.podEvents("liveness-http")
         #expect(liveEvents.contains { $0.message == "Liveness probe failed: HTTP probe failed with statuscode: 500" }, "\(liveEvents)")
-        #expect(liveEvents.contains { $0.reason == "Killing" && $0.message == "Container app failed liveness probe, will be restarted" })
-        #expect((traces["live-http"]?.last.flatMap(app)?.restartCount ?? 0) >= 1)
+        #expect(liveEvents.contains { $0.reason == "Killing" && $0.message == "Container liveness failed liveness probe, will be restarted" })
+        #expect((traces["liveness-http"]?.last.flatMap(first)?.restartCount ?? 0) >= 1)
+        let proxy = traces["goproxy"]?.first { first($0)?.ready == true }?.pod
+        let proxyDelay = seconds(proxy.flatMap(first)?.state?.running?.startedAt, proxy.flatMap { condition($0, "Ready")?.lastTransitionTime })
+        #expect(proxyDelay.map { $0 >= 14 } == true, "goproxy ready \(String(describing: proxyDelay)) s after start; initialDelaySeconds is 15")
 
         #expect(traces["ready-tcp-closed"]?.any { app($0)?.ready == true } == false)
         #expect(traces["ready-tcp-closed"]?.last.flatMap { condition($0, "Ready") }?.status == "False")
