@@ -136,9 +136,15 @@ public actor ProbeManager {
                 entry.tasks.append(
                     Task {
                         if delay > .zero { try? await Task.sleep(for: delay) }
+                        let clock = ContinuousClock()
                         while !Task.isCancelled {
+                            let started = clock.now
                             guard await self.tick(uid: uid, container: name, kind: kind) else { return }
-                            await signal.wait(timeout: period)
+                            // kubelet's ticker: the next tick is one period after the previous one started; a probe that
+                            // took longer than a period drops the ticks it overran instead of pushing the schedule back.
+                            let elapsed = clock.now - started
+                            let overrun = elapsed - period * Int(elapsed / period)
+                            await signal.wait(timeout: period - overrun)
                         }
                     })
             }
