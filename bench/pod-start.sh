@@ -50,6 +50,12 @@ cleanup() {
             sleep 0.2
         done
         kill "$agent_pid"; wait "$agent_pid" 2>/dev/null
+        # The agent's cgroup parent, in every hierarchy (below this shell's own cgroup).
+        while IFS=: read -r _ controllers path; do
+            name=${controllers#name=}; [ -z "$controllers" ] && name=unified
+            base=/sys/fs/cgroup/$name; [ -d "$base" ] || base=/sys/fs/cgroup
+            rmdir "$base${path%/}/mk-bench-$tag/pods" "$base${path%/}/mk-bench-$tag" 2>/dev/null
+        done </proc/self/cgroup
     fi
     if [ "$podman" = 1 ]; then
         for f in "$work"/podman/*.yaml; do [ -f "$f" ] && nsenter --net="/run/netns/$podman_netns" podman kube down "$f" >/dev/null 2>&1; done

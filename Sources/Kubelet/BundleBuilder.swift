@@ -14,6 +14,8 @@ struct BundleBuilder: Sendable {
     var cgroupsPath: String
     var nodeName: String
     var memoryCapacity: Int64
+    /// The pod's shared PID namespace (`shareProcessNamespace`), else each container gets its own.
+    var pidNamespace: String? = nil
 
     /// Kubernetes' environment (kubelet_pods.go makeEnvironmentVariables): `value` with `$(VAR)` expansion
     /// against earlier entries, and downward-API `fieldRef`s. Other sources are reported as unsupported.
@@ -180,8 +182,7 @@ struct BundleBuilder: Sendable {
             OCI.Namespace(type: "network", path: sandbox.path("net")), OCI.Namespace(type: "ipc", path: sandbox.path("ipc")),
             OCI.Namespace(type: "uts", path: sandbox.path("uts")), OCI.Namespace(type: "mount"),
         ]
-        // Each container gets its own PID namespace (shareProcessNamespace is not supported yet: see README).
-        namespaces.append(OCI.Namespace(type: "pid"))
+        namespaces.append(OCI.Namespace(type: "pid", path: pidNamespace))
         let linux = OCI.Linux(
             resources: resources(), cgroupsPath: cgroupsPath, namespaces: namespaces,
             maskedPaths: [

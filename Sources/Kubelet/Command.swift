@@ -1,3 +1,4 @@
+import CShims
 import Dispatch
 import Foundation
 import Synchronization
@@ -127,6 +128,10 @@ enum Command {
             posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
             posix_spawn_file_actions_adddup2(&actions, targets[0], 1)
             posix_spawn_file_actions_adddup2(&actions, targets[1], 2)
+            // Nothing else crosses: not every descriptor of the agent is close-on-exec (NIO's epoll and sockets,
+            // SQLite's), and a long-lived helper (a shim, the PID namespace holder) holding the API's listening
+            // socket would leave clients of a restarted agent hanging on a socket nobody accepts on.
+            _ = mk_spawn_file_actions_closefrom(&actions, 3)
             var attributes = posix_spawnattr_t()
             posix_spawnattr_init(&attributes)
             defer { posix_spawnattr_destroy(&attributes) }

@@ -53,6 +53,8 @@ actor PodWorker {
     private(set) var podIP = ""
     /// Container runs being killed after a liveness or startup failure (one kill per run).
     private var probeKills: Set<String> = []
+    /// `/proc/<pid>/ns/pid` of the pod's PID namespace holder (shareProcessNamespace only).
+    private var pidNamespace: String?
     private var done = false
 
     init(uid: String, pod: Pod, context: WorkerContext, rejection: (reason: String, message: String)? = nil, previousStatus: PodStatus? = nil) {
@@ -231,6 +233,12 @@ actor PodWorker {
                 return .seconds(10)
             }
         }
+        if pod.spec.shareProcessNamespace == true && pidNamespace == nil {
+            do { pidNamespace = try await SharedPIDNamespace(podDirectory: podDirectory).ensure() } catch {
+                context.events.pod(uid: uid, namespace: namespace, name: name, "Warning", "FailedCreatePodSandBox", "Failed to create pod sandbox: \(error)")
+                return .seconds(10)
+            }
+        }
         let all = records()
         let policy = pod.spec.restartPolicy ?? "Always"
         // Init containers, strictly in order.
@@ -405,10 +413,18 @@ actor PodWorker {
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             let rootfs = try await context.rootfs.prepare(containerID: id, image: record)
-            let builder = BundleBuilder(
+            var builder = BundleBuilder(
                 pod: pod, container: container, podUID: uid, podDirectory: podDirectory, sandbox: sandbox,
                 cgroupsPath: (context.config.cgroupParent.isEmpty ? "" : context.config.cgroupParent + "/") + "pods/\(uid)/\(container.name)",
                 nodeName: context.config.nodeName, memoryCapacity: context.memoryCapacity)
+            if pod.spec.shareProcessNamespace == true {
+                // The holder may have died since the last start (it is re-created by the next pass).
+                guard let path = SharedPIDNamespace(podDirectory: podDirectory).path else {
+                    pidNamespace = nil
+                    throw ContainerConfigError(message: "the pod's shared PID namespace is gone; recreating it")
+                }
+                builder.pidNamespace = path
+            }
             let env: [(name: String, value: String)]
             do { env = try builder.environment() } catch {
                 try? context.rootfs.release(containerID: id)
@@ -709,6 +725,7 @@ actor PodWorker {
                 Log.error("pod \(podDescription): removing cgroup \(directory): \(String(cString: strerror(errno)))")
             }
         }
+        SharedPIDNamespace(podDirectory: podDirectory).destroy()
         do { try await sandbox.destroy() } catch {
             clean = false
             Log.error("pod \(podDescription): removing namespaces: \(error)")

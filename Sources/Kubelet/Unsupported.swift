@@ -9,7 +9,6 @@ enum Unsupported {
         if spec.hostNetwork == true { fields.append("spec.hostNetwork") }
         if spec.hostPID == true { fields.append("spec.hostPID") }
         if spec.hostIPC == true { fields.append("spec.hostIPC") }
-        if spec.shareProcessNamespace == true { fields.append("spec.shareProcessNamespace") }
         if spec.activeDeadlineSeconds != nil { fields.append("spec.activeDeadlineSeconds") }
         if spec.dnsConfig != nil { fields.append("spec.dnsConfig") }
         if !(spec.hostAliases ?? []).isEmpty { fields.append("spec.hostAliases") }

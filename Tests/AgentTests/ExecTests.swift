@@ -39,3 +39,55 @@ struct InteractiveExecTests {
         #expect(missing.stderr.contains("pods \"nosuchpod\" not found"), "stderr: \(missing.stderr)")
     }
 }
+
+@Suite(.enabled(if: getuid() == 0, "needs root"))
+struct SharedProcessNamespaceTests {
+    /// shareProcessNamespace: the containers see each other's processes, PID 1 is the holder (catatonit), the
+    /// holder survives an agent restart, and it is gone with the pod. Without it each container is PID 1 alone.
+    @Test func containersSeeEachOthersProcesses() throws {
+        let agent = try AgentHarness()
+        defer { agent.cleanUp() }
+        func pod(_ name: String, shared: Bool) -> String {
+            """
+            apiVersion: v1
+            kind: Pod
+            metadata:
+              name: \(name)
+            spec:
+              shareProcessNamespace: \(shared)
+              terminationGracePeriodSeconds: 2
+              containers:
+              - name: a
+                image: \(testImage)
+                command: ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]
+              - name: b
+                image: \(testImage)
+                command: ["sh", "-c", "exec sleep 31337"]
+            """
+        }
+        try agent.write("shared.yaml", pod("shared", shared: true))
+        try agent.write("private.yaml", pod("private", shared: false))
+        let shared = try #require(try agent.waitForPod("shared", isRunningAndReady))
+        #expect(try agent.waitForPod("private", isRunningAndReady) != nil)
+
+        let seen = try agent.agentctl(["exec", "shared", "-c", "a", "--", "ps", "-o", "pid,args"]).check().stdout
+        #expect(seen.contains("sleep 31337"), "ps in a: \(seen)")
+        let first = try agent.agentctl(["exec", "shared", "-c", "a", "--", "cat", "/proc/1/cmdline"]).check().stdout
+        #expect(first.contains("catatonit"), "PID 1: \(first.debugDescription)")
+        let alone = try agent.agentctl(["exec", "private", "-c", "a", "--", "ps", "-o", "pid,args"]).check().stdout
+        #expect(!alone.contains("sleep 31337"), "ps in an unshared pod: \(alone)")
+
+        let holderFile = agent.root + "/pods/\(shared.metadata.uid ?? "")/ns/pid-holder"
+        let holder = try #require(Int32((try String(contentsOfFile: holderFile, encoding: .utf8)).trimmingCharacters(in: .whitespacesAndNewlines)))
+        try agent.killAgent()
+        try agent.start()
+        #expect(processAlive(holder), "the holder died with the agent")
+        let again = try agent.agentctl(["exec", "shared", "-c", "b", "--", "ps", "-o", "pid,args"]).check().stdout
+        #expect(again.contains("while true"), "ps in b after the restart: \(again)")
+        #expect(try agent.pod("shared")?.status?.containerStatuses?.allSatisfy { $0.restartCount == 0 } == true)
+
+        try agent.remove("shared.yaml")
+        #expect(waitUntil(timeout: .seconds(60)) { (try? agent.pod("shared")) == nil })
+        #expect(!processAlive(holder), "the holder outlived its pod")
+    }
+}
