@@ -61,6 +61,8 @@ let package = Package(
             linkerSettings: [.unsafeFlags(["-static-executable", "-nostartfiles"])]),
         // Runs the cgroup and runtime checks inside the cgroup v2 VM (vm/).
         .executableTarget(name: "minirun-selftest", dependencies: ["Cgroups"], swiftSettings: strict),
+        // CNI client (libcni's role): conflists, plugin invocation, results and errors.
+        .target(name: "CNI", swiftSettings: strict),
         // Kubernetes object model (Pod, ...) and manifest decoding/validation with Kubernetes defaults and messages.
         .target(name: "KubeAPI", dependencies: [.product(name: "Yams", package: "Yams")], swiftSettings: strict),
         // Image service (containerd image-service role): references, registry pulls, content store, rootfs.
@@ -87,7 +89,7 @@ let package = Package(
         .target(
             name: "Kubelet",
             dependencies: [
-                "KubeAPI", "Images", "OCISpec", "Cgroups", "RuntimeSecurity", "AgentStore", "AgentAPI", "Prober",
+                "KubeAPI", "Images", "OCISpec", "Cgroups", "RuntimeSecurity", "AgentStore", "AgentAPI", "Prober", "CNI",
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strict),
@@ -132,6 +134,7 @@ let package = Package(
         .testTarget(name: "CgroupsTests", dependencies: ["Cgroups", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "RuntimeSecurityTests", dependencies: ["RuntimeSecurity", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "CNITests", dependencies: ["CNI"], swiftSettings: strict),
         .testTarget(name: "KubeAPITests", dependencies: ["KubeAPI"], swiftSettings: strict),
         .testTarget(name: "ImagesTests", dependencies: ["Images"], swiftSettings: strict),
         .testTarget(name: "AgentTests", dependencies: ["AgentStore", "KubeAPI", "TestSupport"], swiftSettings: strict),

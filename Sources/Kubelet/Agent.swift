@@ -63,7 +63,8 @@ public actor Agent {
             })
         context = WorkerContext(
             config: config, store: store, runtime: runtime, images: images, rootfs: rootfs, events: EventRecorder(store: store),
-            memoryCapacity: NodeResources.detect(nodeName: config.nodeName).memoryBytes, probes: probes, workers: registry)
+            memoryCapacity: NodeResources.detect(nodeName: config.nodeName).memoryBytes,
+            network: PodNetwork(settings: config.network, root: config.root), probes: probes, workers: registry)
         source = ManifestSource(directory: config.manifests, nodeName: config.nodeName)
         node = NodeResources.detect(nodeName: config.nodeName)
     }
@@ -75,6 +76,8 @@ public actor Agent {
         // cleaned up rather than restarted.
         let known: [PodRecord]
         do { known = try context.store.pods() } catch { throw AgentError(description: error.description) }
+        await context.network.prepareNode()
+        await context.network.collectGarbage(knownPods: Set(known.map(\.uid)))
         let scan = source.scan()
         report(scan.problems)
         let desired = Set(scan.pods.map(\.uid))

@@ -16,6 +16,8 @@ struct BundleBuilder: Sendable {
     var memoryCapacity: Int64
     /// The pod's shared PID namespace (`shareProcessNamespace`), else each container gets its own.
     var pidNamespace: String? = nil
+    var podIPs: [String] = []
+    var hostIP = ""
 
     /// Kubernetes' environment (kubelet_pods.go makeEnvironmentVariables): `value` with `$(VAR)` expansion
     /// against earlier entries, and downward-API `fieldRef`s. Other sources are reported as unsupported.
@@ -48,8 +50,9 @@ struct BundleBuilder: Sendable {
         case "metadata.uid": return podUID
         case "spec.nodeName": return nodeName
         case "spec.serviceAccountName": return pod.spec.serviceAccountName ?? ""
-        // No pod network yet in this agent: pod and host IPs are empty.
-        case "status.podIP", "status.podIPs", "status.hostIP", "status.hostIPs": return ""
+        case "status.podIP": return podIPs.first ?? ""
+        case "status.podIPs": return podIPs.joined(separator: ",")
+        case "status.hostIP", "status.hostIPs": return hostIP
         default:
             for (prefix, map) in [("metadata.labels['", pod.metadata.labels), ("metadata.annotations['", pod.metadata.annotations)]
             where path.hasPrefix(prefix) && path.hasSuffix("']") {
@@ -178,10 +181,8 @@ struct BundleBuilder: Sendable {
             rlimits: [OCI.Rlimit(type: "RLIMIT_NOFILE", hard: nofile, soft: nofile)],
             noNewPrivileges: securityContext?.allowPrivilegeEscalation == false ? true : nil,
             oomScoreAdj: Admission.achievable(Admission.oomScoreAdj(pod, container: container, memoryCapacity: memoryCapacity)))
-        var namespaces = [
-            OCI.Namespace(type: "network", path: sandbox.path("net")), OCI.Namespace(type: "ipc", path: sandbox.path("ipc")),
-            OCI.Namespace(type: "uts", path: sandbox.path("uts")), OCI.Namespace(type: "mount"),
-        ]
+        // hostNetwork: no network entry, so the container stays in the agent's network namespace.
+        var namespaces = sandbox.kinds.map { OCI.Namespace(type: $0 == "net" ? "network" : $0, path: sandbox.path($0)) } + [OCI.Namespace(type: "mount")]
         namespaces.append(OCI.Namespace(type: "pid", path: pidNamespace))
         let linux = OCI.Linux(
             resources: resources(), cgroupsPath: cgroupsPath, namespaces: namespaces,

@@ -16,6 +16,7 @@ struct WorkerContext: Sendable {
     let rootfs: RootfsManager
     let events: EventRecorder
     let memoryCapacity: Int64
+    let network: PodNetwork
     /// The agent's probe workers (kubelet's prober manager); results come back through `workers`.
     let probes: ProbeManager
     let workers: PodWorkerRegistry
@@ -48,13 +49,15 @@ actor PodWorker {
     /// Whether the namespace pins are known to be mounted (checked once, then kept: reading mountinfo on
     /// every pass of every pod would dominate the agent's idle CPU).
     private var sandboxReady: Bool?
-    /// The pod's IP, given to the probe manager (httpGet, tcpSocket and grpc probes target it). The one place it is
-    /// set is `setPodIP`; empty while the pod has no network of its own.
+    /// The IP the probe manager was given (httpGet, tcpSocket and grpc probes target it): `podIPs.first`, passed on
+    /// by `setPodIP` once the sandbox has its network.
     private(set) var podIP = ""
     /// Container runs being killed after a liveness or startup failure (one kill per run).
     private var probeKills: Set<String> = []
     /// `/proc/<pid>/ns/pid` of the pod's PID namespace holder (shareProcessNamespace only).
     private var pidNamespace: String?
+    /// The pod's addresses once its network is attached (hostNetwork: the node's).
+    private var podIPs: [String] = []
     private var done = false
 
     init(uid: String, pod: Pod, context: WorkerContext, rejection: (reason: String, message: String)? = nil, previousStatus: PodStatus? = nil) {
@@ -66,7 +69,7 @@ actor PodWorker {
     }
 
     nonisolated var podDirectory: String { context.config.root + "/pods/" + uid }
-    var sandbox: Sandbox { Sandbox(podDirectory: podDirectory) }
+    var sandbox: Sandbox { Sandbox(podDirectory: podDirectory, hostNetwork: pod.spec.hostNetwork == true) }
     nonisolated var name: String { pod.metadata.name ?? "" }
     nonisolated var namespace: String { pod.metadata.namespace ?? "default" }
     /// format.Pod: `name_namespace(uid)`.
@@ -218,7 +221,7 @@ actor PodWorker {
 
     private func syncContainers() async -> Duration {
         await observe()
-        if sandboxReady == nil { sandboxReady = sandbox.isReady }
+        if sandboxReady == nil { sandboxReady = adoptSandbox() }
         var next: Duration = .seconds(1)
         if rejection != nil { return .seconds(30) }
         let status = await computeStatus()
@@ -227,6 +230,7 @@ actor PodWorker {
             do {
                 try FileManager.default.createDirectory(atPath: podDirectory + "/containers", withIntermediateDirectories: true)
                 try await sandbox.create(hostname: BundleBuilder.hostname(pod))
+                try await attachNetwork()
                 sandboxReady = true
             } catch {
                 context.events.pod(uid: uid, namespace: namespace, name: name, "Warning", "FailedCreatePodSandBox", "Failed to create pod sandbox: \(error)")
@@ -239,6 +243,8 @@ actor PodWorker {
                 return .seconds(10)
             }
         }
+        // The probes target the sandbox's address (the only place the probe manager learns it).
+        await setPodIP(podIPs.first ?? "")
         let all = records()
         let policy = pod.spec.restartPolicy ?? "Always"
         // Init containers, strictly in order.
@@ -270,6 +276,31 @@ actor PodWorker {
             }
         }
         return next
+    }
+
+    /// A sandbox that survived an agent restart counts only with its network attached (cached result).
+    private func adoptSandbox() -> Bool {
+        guard sandbox.isReady, FileManager.default.fileExists(atPath: PodFiles.resolvPath(podDirectory)) else { return false }
+        if pod.spec.hostNetwork == true {
+            podIPs = context.network.nodeIP.isEmpty ? [] : [context.network.nodeIP]
+            return true
+        }
+        guard let ips = context.network.cachedIPs(uid) else { return false }
+        podIPs = ips
+        return true
+    }
+
+    /// CNI ADD (none for hostNetwork: the pod IP is the node's), then the pod's /etc files.
+    private func attachNetwork() async throws {
+        if pod.spec.hostNetwork == true {
+            podIPs = context.network.nodeIP.isEmpty ? [] : [context.network.nodeIP]
+        } else {
+            podIPs = try await context.network.attach(pod: pod, uid: uid, netns: sandbox.path("net"))
+        }
+        try PodFiles.write(pod, podDirectory: podDirectory, podIPs: podIPs)
+        if let warning = PodFiles.missingClusterDNS(pod, description: podDescription) {
+            context.events.pod(uid: uid, namespace: namespace, name: name, "Warning", "MissingClusterDNS", warning)
+        }
     }
 
     // MARK: - Probes
@@ -416,7 +447,7 @@ actor PodWorker {
             var builder = BundleBuilder(
                 pod: pod, container: container, podUID: uid, podDirectory: podDirectory, sandbox: sandbox,
                 cgroupsPath: (context.config.cgroupParent.isEmpty ? "" : context.config.cgroupParent + "/") + "pods/\(uid)/\(container.name)",
-                nodeName: context.config.nodeName, memoryCapacity: context.memoryCapacity)
+                nodeName: context.config.nodeName, memoryCapacity: context.memoryCapacity, podIPs: podIPs, hostIP: context.network.nodeIP)
             if pod.spec.shareProcessNamespace == true {
                 // The holder may have died since the last start (it is re-created by the next pass).
                 guard let path = SharedPIDNamespace(podDirectory: podDirectory).path else {
@@ -452,6 +483,7 @@ actor PodWorker {
                 if let path = container.terminationMessagePath, !path.isEmpty {
                     spec.mounts = (spec.mounts ?? []) + [OCI.Mount(destination: path, type: "bind", source: messageFile, options: ["rbind", "rw"])]
                 }
+                spec.mounts = (spec.mounts ?? []) + PodFiles.mounts(podDirectory: podDirectory, container: container)
             } catch {
                 try? context.rootfs.release(containerID: id)
                 fail("CreateContainerConfigError", error.message)
@@ -588,7 +620,7 @@ actor PodWorker {
         }
         return StatusBuilder(
             pod: pod, uid: uid, records: records(), waiting: waiting, sandboxReady: sandboxReady ?? false, rejection: rejection, previous: lastStatus,
-            probed: probed
+            probed: probed, podIPs: podIPs, hostIP: context.network.nodeIP
         ).build()
     }
 
@@ -724,6 +756,11 @@ actor PodWorker {
                 clean = false
                 Log.error("pod \(podDescription): removing cgroup \(directory): \(String(cString: strerror(errno)))")
             }
+        }
+        // CNI DEL before the namespace goes, with the configuration ADD used (cached).
+        do { try await context.network.detach(uid: uid, netns: sandbox.path("net")) } catch {
+            clean = false
+            Log.error("pod \(podDescription): CNI DEL: \(error)")
         }
         SharedPIDNamespace(podDirectory: podDirectory).destroy()
         do { try await sandbox.destroy() } catch {

@@ -7,13 +7,20 @@ import Foundation
 struct Sandbox: Sendable {
     let directory: String
     static let kinds = ["net", "ipc", "uts"]
+    /// hostNetwork pods join the agent's network namespace: only IPC and UTS are the pod's own.
+    let hostNetwork: Bool
 
-    init(podDirectory: String) { directory = podDirectory + "/ns" }
+    init(podDirectory: String, hostNetwork: Bool = false) {
+        directory = podDirectory + "/ns"
+        self.hostNetwork = hostNetwork
+    }
+
+    var kinds: [String] { hostNetwork ? ["ipc", "uts"] : Self.kinds }
 
     func path(_ kind: String) -> String { directory + "/" + kind }
 
     /// True when all three namespace files are mounted (the sandbox survived an agent restart).
-    var isReady: Bool { Self.kinds.allSatisfy { MountTable.isMountPoint(path($0)) } }
+    var isReady: Bool { kinds.allSatisfy { MountTable.isMountPoint(path($0)) } }
 
     func create(hostname: String) async throws(CommandError) {
         if isReady { return }
@@ -21,15 +28,15 @@ struct Sandbox: Sendable {
         try await destroy()
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            for kind in Self.kinds { _ = FileManager.default.createFile(atPath: path(kind), contents: nil) }
+            for kind in kinds { _ = FileManager.default.createFile(atPath: path(kind), contents: nil) }
         } catch {
             throw CommandError(argv: ["mkdir", directory], detail: "\(error)")
         }
         // Inside the new namespaces: set the pod's hostname and bring loopback up, then exit.
-        let script = "hostname \"$1\" && ip link set lo up"
-        try await Command.check([
-            "/usr/bin/unshare", "--net=\(path("net"))", "--ipc=\(path("ipc"))", "--uts=\(path("uts"))", "/bin/sh", "-c", script, "sh", hostname,
-        ])
+        // (The loopback plugin's job, done here: the CNI network then only has to attach eth0.)
+        let script = hostNetwork ? "hostname \"$1\"" : "hostname \"$1\" && ip link set lo up"
+        let namespaces = kinds.map { "--\($0)=\(path($0))" }
+        try await Command.check(["/usr/bin/unshare"] + namespaces + ["/bin/sh", "-c", script, "sh", hostname])
     }
 
     /// Unmounts the namespace files (every layer, should one have been stacked) and removes them. Idempotent.

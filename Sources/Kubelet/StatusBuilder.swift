@@ -14,6 +14,9 @@ struct StatusBuilder {
     var previous: PodStatus?
     /// `started` and `ready` per container from the probe manager (no entry: running means both).
     var probed: [String: (started: Bool, ready: Bool)] = [:]
+    /// The sandbox's addresses (hostNetwork: the node's) and the node's address.
+    var podIPs: [String] = []
+    var hostIP = ""
 
     func containerStatus(_ container: Container, defaultWaiting: String) -> ContainerStatus {
         var status = ContainerStatus(name: container.name, image: container.image ?? "")
@@ -59,6 +62,14 @@ struct StatusBuilder {
         var status = PodStatus(phase: PodPhase.pending)
         status.qosClass = QOSClass(pod: pod).rawValue
         status.startTime = previous?.startTime ?? Date()
+        if !hostIP.isEmpty {
+            status.hostIP = hostIP
+            status.hostIPs = [HostIP(ip: hostIP)]
+        }
+        if let first = podIPs.first {
+            status.podIP = first
+            status.podIPs = podIPs.map { PodIP(ip: $0) }
+        }
         if let rejection {
             status.phase = PodPhase.failed
             status.reason = rejection.reason

@@ -14,11 +14,14 @@ public struct AgentConfig: Sendable {
     public var cgroupParent: String
     /// Periodic full re-read of the manifest directory (kubelet fileCheckFrequency: 20 s).
     public var fileCheckInterval: Duration
+    /// CNI directories, pod CIDR, node IP.
+    public var network: NetworkSettings
 
     public init(
         manifests: String, root: String, socket: String, nodeName: String, maxPods: Int, runtimePath: String, shimPath: String,
-        cgroupParent: String = "", fileCheckInterval: Duration = .seconds(20)
+        cgroupParent: String = "", fileCheckInterval: Duration = .seconds(20), network: NetworkSettings = NetworkSettings()
     ) {
+        self.network = network
         self.manifests = manifests
         self.root = root
         self.socket = socket

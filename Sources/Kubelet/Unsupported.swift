@@ -6,12 +6,9 @@ enum Unsupported {
     static func fields(of pod: Pod) -> [String] {
         var fields: [String] = []
         let spec = pod.spec
-        if spec.hostNetwork == true { fields.append("spec.hostNetwork") }
         if spec.hostPID == true { fields.append("spec.hostPID") }
         if spec.hostIPC == true { fields.append("spec.hostIPC") }
         if spec.activeDeadlineSeconds != nil { fields.append("spec.activeDeadlineSeconds") }
-        if spec.dnsConfig != nil { fields.append("spec.dnsConfig") }
-        if !(spec.hostAliases ?? []).isEmpty { fields.append("spec.hostAliases") }
         for (index, volume) in (spec.volumes ?? []).enumerated() {
             if volume.emptyDir == nil && volume.hostPath == nil { fields.append("spec.volumes[\(index)] (only emptyDir and hostPath are supported)") }
         }
@@ -36,9 +33,6 @@ enum Unsupported {
                 if container.securityContext?.privileged == true { fields.append("\(path).securityContext.privileged") }
                 if container.securityContext?.runAsNonRoot != nil { fields.append("\(path).securityContext.runAsNonRoot") }
                 if container.securityContext?.seccompProfile != nil { fields.append("\(path).securityContext.seccompProfile") }
-                for (portIndex, port) in (container.ports ?? []).enumerated() where (port.hostPort ?? 0) != 0 {
-                    fields.append("\(path).ports[\(portIndex)].hostPort")
-                }
             }
         }
         return fields

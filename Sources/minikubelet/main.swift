@@ -42,13 +42,26 @@ struct Minikubelet: AsyncParsableCommand {
     @Option(help: "Seconds between full re-reads of the manifest directory.")
     var fileCheckFrequency = 20
 
+    @Option(help: "Directory of the CNI plugin executables.")
+    var cniBinDir = "/usr/lib/cni"
+
+    @Option(help: "Directory of CNI network configurations; the network named \"minikubelet\" is used, written as 10-minikubelet.conflist if absent.")
+    var cniConfDir = "/etc/cni/net.d"
+
+    @Option(help: "Pod address range of the default CNI configuration (host-local IPAM).")
+    var podCidr = "10.88.0.0/16"
+
+    @Option(help: "The node's IP (status.hostIP; default: the default-route interface's address).")
+    var nodeIp: String?
+
     func run() async throws {
         let binDirectory = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent().path
         let hostName = ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init) ?? "localhost"
         let config = AgentConfig(
             manifests: manifests, root: root, socket: socket, nodeName: (nodeName ?? hostName).lowercased(), maxPods: maxPods,
             runtimePath: runtimePath ?? binDirectory + "/minirun", shimPath: shimPath ?? binDirectory + "/minirun-shim", cgroupParent: cgroupParent,
-            fileCheckInterval: .seconds(max(1, fileCheckFrequency)))
+            fileCheckInterval: .seconds(max(1, fileCheckFrequency)),
+            network: NetworkSettings(cniBinDir: cniBinDir, cniConfDir: cniConfDir, podCIDR: podCidr, nodeIP: nodeIp))
         // A closed stdout/stderr reader must not kill the agent.
         signal(SIGPIPE, SIG_IGN)
         do {

@@ -50,9 +50,12 @@ final class AgentHarness {
     let netns: String
     let cgroupParent: String
     let logPath: String
+    /// Always a temp dir: the agent writes its default conflist there, never into /etc/cni/net.d.
+    let cniConfDir: String
     private(set) var agent: Child?
 
-    init() throws {
+    /// `nodeAddress`: a veth `node0` with that /24 address in the agent's namespace (the node's interface).
+    init(nodeAddress: String? = nil) throws {
         let tag = String(UInt32.random(in: 0..<UInt32.max), radix: 16)
         dir = "/tmp/mk-agent-\(tag)"
         manifests = dir + "/manifests"
@@ -61,8 +64,14 @@ final class AgentHarness {
         netns = "mk-agent-\(tag)"
         cgroupParent = "mk-agent-test-\(tag)"
         logPath = dir + "/agent.log"
+        cniConfDir = dir + "/cni-conf"
         try FileManager.default.createDirectory(atPath: manifests, withIntermediateDirectories: true)
         try run(["ip", "netns", "add", netns]).check()
+        if let nodeAddress {
+            try run(["ip", "-n", netns, "link", "add", "node0", "type", "veth", "peer", "name", "node1"]).check()
+            try run(["ip", "-n", netns, "addr", "add", nodeAddress + "/24", "dev", "node0"]).check()
+            for link in ["node0", "node1", "lo"] { try run(["ip", "-n", netns, "link", "set", link, "up"]).check() }
+        }
         try start()
         try loadImage()
     }
@@ -72,7 +81,7 @@ final class AgentHarness {
     func start() throws {
         let argv = [
             "/usr/bin/nsenter", "--net=/run/netns/\(netns)", binaries + "/minikubelet", "--manifests", manifests, "--root", root, "--socket", socket,
-            "--node-name", "test-node", "--cgroup-parent", cgroupParent,
+            "--node-name", "test-node", "--cgroup-parent", cgroupParent, "--cni-conf-dir", cniConfDir,
         ]
         let quoted = argv.map { "'\($0)'" }.joined(separator: " ")
         agent = try spawn(["/bin/sh", "-c", "exec \(quoted) >>'\(logPath)' 2>&1"], captureOutput: false)
@@ -87,6 +96,11 @@ final class AgentHarness {
         agent.kill(SIGKILL)
         _ = try agent.wait(timeout: .seconds(10))
         self.agent = nil
+    }
+
+    /// Runs a command in the agent's network namespace.
+    func inNetns(_ argv: [String], timeout: Duration = .seconds(30)) throws -> CommandResult {
+        try run(["/usr/bin/nsenter", "--net=/run/netns/\(netns)"] + argv, timeout: timeout)
     }
 
     func log() -> String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "<no log>" }

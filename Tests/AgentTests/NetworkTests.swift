@@ -1,0 +1,221 @@
+// Pod networking end to end: a real agent in its own network namespace attaches pods through Debian's
+// CNI plugins (bridge mk0, host-local, portmap); traffic stays inside that namespace.
+import Foundation
+import Glibc
+import KubeAPI
+import TestSupport
+import Testing
+
+private let nodeAddress = "10.250.0.1"
+
+/// Serves `hello-from-<name>` on port 80; a sidecar shares the pod's network namespace.
+private func webPod(name: String) -> String {
+    """
+    apiVersion: v1
+    kind: Pod
+    metadata:
+      name: \(name)
+    spec:
+      terminationGracePeriodSeconds: 2
+      hostAliases:
+      - ip: 1.2.3.4
+        hostnames: [foo, bar]
+      containers:
+      - name: web
+        image: \(testImage)
+        command: ["sh", "-c", "mkdir -p /www && echo hello-from-\(name) > /www/index.html && exec httpd -f -p 80 -h /www"]
+        ports:
+        - containerPort: 80
+          hostPort: 8080
+        env:
+        - name: MY_POD_IP
+          valueFrom: {fieldRef: {fieldPath: status.podIP}}
+        - name: MY_HOST_IP
+          valueFrom: {fieldRef: {fieldPath: status.hostIP}}
+      - name: sidecar
+        image: \(testImage)
+        command: ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]
+    """
+}
+
+private func clientPod(name: String) -> String {
+    """
+    apiVersion: v1
+    kind: Pod
+    metadata:
+      name: \(name)
+    spec:
+      terminationGracePeriodSeconds: 2
+      dnsPolicy: None
+      dnsConfig:
+        nameservers: [10.0.0.10]
+        searches: [svc.example]
+        options:
+        - name: ndots
+          value: "2"
+      containers:
+      - name: main
+        image: \(testImage)
+        command: ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]
+    """
+}
+
+private func veths(_ agent: AgentHarness) throws -> [String] {
+    let listing = try agent.inNetns(["ip", "-o", "link", "show", "master", "mk0"])
+    guard listing.succeeded else { return [] }
+    return listing.stdout.split(separator: "\n").compactMap { line in
+        let fields = line.split(separator: " ")
+        return fields.count > 1 ? String(fields[1].split(separator: "@").first ?? "") : nil
+    }
+}
+
+private func leases(_ agent: AgentHarness) -> [String] {
+    ((try? FileManager.default.contentsOfDirectory(atPath: agent.root + "/cni/networks/minikubelet")) ?? []).filter { $0.hasPrefix("10.") }.sorted()
+}
+
+private func isMountPoint(_ path: String) -> Bool {
+    // Not String(contentsOfFile:): it trusts st_size (0 for /proc files) and stops after the first page.
+    let table = (try? run(["cat", "/proc/self/mountinfo"]))?.stdout ?? ""
+    return table.split(separator: "\n").contains { $0.split(separator: " ").dropFirst(4).first.map(String.init) == path }
+}
+
+@Suite(.serialized, .enabled(if: getuid() == 0, "needs root"))
+struct NetworkTests {
+    @Test func podsGetAddressesTalkAndAreDeletedThroughCNI() throws {
+        let agent = try AgentHarness(nodeAddress: nodeAddress)
+        defer { agent.cleanUp() }
+        try agent.write("web.yaml", webPod(name: "web"))
+        try agent.write("client.yaml", clientPod(name: "client"))
+        let web = try #require(try agent.waitForPod("web", timeout: .seconds(90)) { isRunningAndReady($0) && $0.status?.podIP != nil }, "\(agent.log())")
+        let client = try #require(try agent.waitForPod("client", timeout: .seconds(90)) { isRunningAndReady($0) && $0.status?.podIP != nil })
+        let webIP = try #require(web.status?.podIP)
+        let clientIP = try #require(client.status?.podIP)
+        #expect(webIP != clientIP)
+        #expect(webIP.hasPrefix("10.88.") && clientIP.hasPrefix("10.88."))
+        #expect(web.status?.podIPs?.map(\.ip) == [webIP])
+        #expect(web.status?.hostIP == nodeAddress)
+        #expect(leases(agent) == [webIP, clientIP].sorted())
+        #expect(try veths(agent).count == 2)
+        let wide = try agent.agentctl(["get", "pods", "-o", "wide"]).check().stdout
+        #expect(wide.contains(webIP) && wide.contains(clientIP))
+        #expect(try agent.agentctl(["ps"]).check().stdout.contains(webIP))
+        let conflist = try String(contentsOfFile: agent.cniConfDir + "/10-minikubelet.conflist", encoding: .utf8)
+        #expect(conflist.contains("\"dataDir\" : \"\(agent.root)/cni/networks\""))
+
+        // Pod to pod by IP, container to container over loopback, hostPort on the node address.
+        let fetched = try agent.agentctl(["exec", "client", "--", "timeout", "10", "wget", "-qO-", "http://\(webIP)/"])
+        #expect(fetched.stdout == "hello-from-web\n", "\(fetched)")
+        let local = try agent.agentctl(["exec", "web", "-c", "sidecar", "--", "timeout", "10", "wget", "-qO-", "http://127.0.0.1/"])
+        #expect(local.stdout == "hello-from-web\n", "\(local)")
+        let hostPort = try agent.inNetns(["wget", "-qO-", "-T", "10", "http://\(nodeAddress):8080/"])
+        #expect(hostPort.stdout == "hello-from-web\n", "\(hostPort)")
+
+        // Downward API and the pod's /etc files.
+        let env = try agent.agentctl(["exec", "web", "-c", "web", "--", "sh", "-c", "echo $MY_POD_IP $MY_HOST_IP"]).check().stdout
+        #expect(env == "\(webIP) \(nodeAddress)\n")
+        let hosts = try agent.agentctl(["exec", "web", "-c", "web", "--", "cat", "/etc/hosts"]).check().stdout
+        #expect(hosts.hasPrefix("# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n"))
+        #expect(hosts.contains("\n\(webIP)\tweb\n"))
+        #expect(hosts.hasSuffix("\n# Entries added by HostAliases.\n1.2.3.4\tfoo\tbar\n"))
+        #expect(try agent.agentctl(["exec", "web", "-c", "web", "--", "cat", "/etc/hostname"]).check().stdout == "web\n")
+        let resolv = try agent.agentctl(["exec", "client", "--", "cat", "/etc/resolv.conf"]).check().stdout
+        #expect(resolv == "search svc.example\nnameserver 10.0.0.10\noptions ndots:2\n")
+
+        // Deleting the pod calls DEL: lease, veth and hostPort chain go.
+        try agent.remove("web.yaml")
+        #expect(try waitUntil(timeout: .seconds(60), interval: .milliseconds(200)) { try agent.pod("web") == nil })
+        #expect(leases(agent) == [clientIP])
+        #expect(try veths(agent).count == 1)
+        let nat = try agent.inNetns(["iptables-save", "-t", "nat"]).check().stdout
+        #expect(!nat.contains("CNI-DN-"), "\(nat)")
+        #expect(!nat.contains(web.metadata.uid ?? "<no uid>"))
+        #expect(try agent.inNetns(["wget", "-qO-", "-T", "3", "http://\(nodeAddress):8080/"]).succeeded == false)
+    }
+
+    @Test func hostNetworkPodUsesTheAgentNamespace() throws {
+        let agent = try AgentHarness(nodeAddress: nodeAddress)
+        defer { agent.cleanUp() }
+        try agent.write(
+            "host.yaml",
+            """
+            apiVersion: v1
+            kind: Pod
+            metadata:
+              name: host
+            spec:
+              hostNetwork: true
+              terminationGracePeriodSeconds: 2
+              containers:
+              - name: main
+                image: \(testImage)
+                command: ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]
+            """)
+        let pod = try #require(try agent.waitForPod("host", timeout: .seconds(90)) { isRunningAndReady($0) && $0.status?.podIP != nil }, "\(agent.log())")
+        #expect(pod.status?.podIP == nodeAddress)
+        #expect(pod.status?.hostIP == nodeAddress)
+        let addresses = try agent.agentctl(["exec", "host", "--", "ip", "-o", "-4", "addr"]).check().stdout
+        #expect(addresses.contains("node0") && addresses.contains(nodeAddress), "\(addresses)")
+        let hosts = try agent.agentctl(["exec", "host", "--", "cat", "/etc/hosts"]).check().stdout
+        #expect(hosts.hasPrefix("# Kubernetes-managed hosts file (host network).\n"))
+        #expect(leases(agent).isEmpty)
+        #expect(try agent.events().contains("UnsupportedField") == false)
+    }
+
+    @Test func delAfterAgentCrashAndStaleLeasesCollected() throws {
+        let agent = try AgentHarness(nodeAddress: nodeAddress)
+        defer { agent.cleanUp() }
+        try agent.write("p.yaml", sleeperPod(name: "p"))
+        try agent.write("q.yaml", sleeperPod(name: "q"))
+        let p = try #require(try agent.waitForPod("p", timeout: .seconds(90)) { isRunningAndReady($0) && $0.status?.podIP != nil }, "\(agent.log())")
+        let q = try #require(try agent.waitForPod("q", timeout: .seconds(90)) { isRunningAndReady($0) && $0.status?.podIP != nil })
+        let pIP = try #require(p.status?.podIP)
+        let qIP = try #require(q.status?.podIP)
+        try agent.killAgent()
+        // A lease of a container nobody knows (a pod lost with an older state directory).
+        let stale = agent.root + "/cni/networks/minikubelet/10.88.200.200"
+        try "0123456789abcdef0123456789abcdef\r\neth0".write(toFile: stale, atomically: true, encoding: .utf8)
+        // A veth on the bridge no pod owns, and a namespace pin of a pod the store does not know.
+        try agent.inNetns(["ip", "link", "add", "vethstale0", "type", "veth", "peer", "name", "vethstale1"]).check()
+        try agent.inNetns(["ip", "link", "set", "vethstale0", "master", "mk0"]).check()
+        #expect(try veths(agent).count == 3)
+        let pin = agent.root + "/pods/0123456789abcdef0123456789abcdef/ns/net"
+        try FileManager.default.createDirectory(atPath: agent.root + "/pods/0123456789abcdef0123456789abcdef/ns", withIntermediateDirectories: true)
+        #expect(FileManager.default.createFile(atPath: pin, contents: nil))
+        try run(["unshare", "--net=\(pin)", "true"]).check()
+        #expect(isMountPoint(pin))
+        try agent.remove("p.yaml")
+        try agent.start()
+        #expect(try waitUntil(timeout: .seconds(60), interval: .milliseconds(200)) { try agent.pod("p") == nil }, "\(agent.log())")
+        #expect(!FileManager.default.fileExists(atPath: stale))
+        #expect(leases(agent) == [qIP], "\(agent.log())")
+        #expect(!leases(agent).contains(pIP))
+        #expect(try veths(agent).count == 1)
+        // The surviving pod keeps its address across the restart.
+        let after = try #require(try agent.waitForPod("q", timeout: .seconds(30)) { isRunningAndReady($0) })
+        #expect(after.status?.podIP == qIP)
+        #expect(agent.log().contains("released lease 10.88.200.200"))
+        #expect(!isMountPoint(pin), "\(agent.log())")
+    }
+}
+
+@Suite(.serialized, .enabled(if: getuid() == 0, "needs root"))
+struct NetworkFailureTests {
+    /// A plugin that does not exist: kubelet's FailedCreatePodSandBox event, then a retry once the network is fixed.
+    @Test func failedAddIsReportedAndRetried() throws {
+        let agent = try AgentHarness()
+        defer { agent.cleanUp() }
+        let conflist = agent.cniConfDir + "/10-minikubelet.conflist"
+        try #"{"cniVersion":"1.0.0","name":"minikubelet","plugins":[{"type":"nosuchplugin"}]}"#.write(
+            toFile: conflist, atomically: true, encoding: .utf8)
+        try agent.write("p.yaml", sleeperPod(name: "p"))
+        #expect(
+            try waitUntil(timeout: .seconds(60), interval: .milliseconds(200)) {
+                try agent.events().contains("Failed to create pod sandbox: failed to find plugin \"nosuchplugin\" in path [/usr/lib/cni]")
+            }, "\((try? agent.events()) ?? "")")
+        #expect(try agent.pod("p")?.status?.podIP == nil)
+        // Removed: the agent writes its default configuration again at the next attempt.
+        try FileManager.default.removeItem(atPath: conflist)
+        let pod = try #require(try agent.waitForPod("p", timeout: .seconds(90)) { isRunningAndReady($0) && $0.status?.podIP != nil }, "\(agent.log())")
+        #expect(pod.status?.podIP?.hasPrefix("10.88.") == true)
+    }
+}
