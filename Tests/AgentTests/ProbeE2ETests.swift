@@ -294,8 +294,7 @@ struct ProbeE2ETests {
     }
 
     /// httpGet, tcpSocket and grpc against the testserver image at the pod IP.
-    @Test(.disabled("needs pod networking: pods have no reachable IP until the CNI branch (net) is merged"))
-    func networkProbes() throws {
+    @Test func networkProbes() throws {
         let agent = try AgentHarness()
         defer { agent.cleanUp() }
         try agent.loadTestserverImage()
