@@ -9,8 +9,8 @@
 #   --bin DIR   where minikubelet and agentctl are (default: .build/debug; a release build is fairer:
 #               swift build -c release --product minikubelet --product agentctl)
 # Each pod: container `app` (busybox httpd on 8080) with livenessProbe exec [true] and readinessProbe httpGet / on
-# 8080; container `side` (sleep) with readinessProbe tcpSocket 8080 (same network namespace). Probes that need a
-# pod IP fail without pod networking (readiness only, so nothing is killed); they still cost a connect each.
+# 8080 (the exec has timeoutSeconds 5: on a saturated machine 1 s timeouts would kill containers); container `side` (sleep) with readinessProbe tcpSocket 8080 (same network namespace). Probes that need a
+# pod IP go over the CNI bridge to the pod (readiness only: a slow machine does not get pods killed).
 # Needs root, umoci and busybox-static (examples/make-busybox-image.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -52,7 +52,7 @@ trap cleanup EXIT
 mkdir -p "$work/manifests" "$work/root"
 ip netns add "$ns"
 nsenter --net="/run/netns/$ns" "$bin/minikubelet" --manifests "$work/manifests" --root "$work/root" --socket "$sock" \
-    --node-name bench-node --cgroup-parent "$cg" --max-pods $((pods + 10)) >"$work/agent.log" 2>&1 &
+    --node-name bench-node --cgroup-parent "$cg" --max-pods $((pods + 10)) --cni-conf-dir "$work/cni-conf" >"$work/agent.log" 2>&1 &
 agent_pid=$!
 for _ in $(seq 60); do ctl get pods >/dev/null 2>&1 && break; sleep 0.5; done
 layout=/tmp/minikubelet-bench-busybox-layout
@@ -70,7 +70,7 @@ spec:
   - name: app
     image: minikubelet.local/busybox:1.36
     command: [sh, -c, "echo ok > /tmp/index.html; exec httpd -f -p 8080 -h /tmp"]
-    livenessProbe: {exec: {command: ["true"]}, periodSeconds: 1}
+    livenessProbe: {exec: {command: ["true"]}, periodSeconds: 1, timeoutSeconds: 5}
     readinessProbe: {httpGet: {path: /, port: 8080}, periodSeconds: 1}
   - name: side
     image: minikubelet.local/busybox:1.36
