@@ -334,8 +334,8 @@ struct ProbeE2ETests {
                           periodSeconds: 1
                           failureThreshold: 120
                         readinessProbe:
-                          httpGet: {path: /healthz, port: 8080}
-                          periodSeconds: 40
+                          httpGet: {path: /index.html, port: 8080}
+                          periodSeconds: 2
                     """),
             "redirect-other": testserverPod(
                 "redirect-other",
@@ -358,9 +358,13 @@ struct ProbeE2ETests {
         #expect(try agent.podEvents("ready-grpc").contains { $0.message == "Readiness probe failed: service unhealthy (responded with \"NOT_SERVING\")" })
 
         // Startup over HTTP: the file appears, then readiness is probed at once.
+        // Startup over HTTP (the file is missing: 404) holds readiness back until the file appears.
+        let unstarted = try agent.waitForPod("startup-http", timeout: .seconds(60)) { app($0)?.state?.running != nil }
+        #expect(unstarted.flatMap(app).map { $0.started != true && !$0.ready } == true, "\(String(describing: unstarted?.status))")
         try agent.agentctl(["exec", "startup-http", "--", "sh", "-c", "echo ok > /srv/ready.txt"]).check()
-        let startupReady = try agent.waitForPod("startup-http", timeout: .seconds(30)) { app($0)?.ready == true }
-        #expect(startupReady != nil)
+        let startupReady = try agent.waitForPod("startup-http", timeout: .seconds(60)) { app($0)?.ready == true }
+        #expect(startupReady.flatMap(app)?.started == true, "\(String(describing: try? agent.pod("startup-http")?.status))")
+        #expect(try agent.podEvents("startup-http").contains { $0.message == "Startup probe failed: HTTP probe failed with statuscode: 404" })
 
         let first = { (pod: Pod) in pod.status?.containerStatuses?.first }
         let traces = trace(agent, names: Array(pods.keys) + ["liveness-http", "goproxy"], timeout: .seconds(120)) { traces in
