@@ -18,6 +18,8 @@ let package = Package(
         .executable(name: "minikubelet", targets: ["minikubelet"]),
         .executable(name: "agentctl", targets: ["agentctl"]),
         .executable(name: "testserver", targets: ["testserver"]),
+        .library(name: "ServiceProxy", targets: ["ServiceProxy"]),
+        .executable(name: "proxyctl", targets: ["proxyctl"]),
     ],
     dependencies: [
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
@@ -89,7 +91,7 @@ let package = Package(
         .target(
             name: "Kubelet",
             dependencies: [
-                "KubeAPI", "Images", "OCISpec", "Cgroups", "RuntimeSecurity", "AgentStore", "AgentAPI", "Prober", "CNI",
+                "KubeAPI", "Images", "OCISpec", "Cgroups", "RuntimeSecurity", "PodSecurity", "AgentStore", "AgentAPI", "Prober", "CNI",
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strict),
@@ -128,6 +130,10 @@ let package = Package(
                             ["-Xlinker", "-l\($0)"]
                         })
             ]),
+        // The Service proxy (kube-proxy role): allocation, endpoints, iptables and nftables proxiers. Not yet wired into the agent.
+        .target(name: "ServiceProxy", dependencies: ["KubeAPI", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
+        // Applies a ServiceProxy state in the current network namespace: the library's integration tests and benchmark.
+        .executableTarget(name: "proxyctl", dependencies: ["ServiceProxy"], swiftSettings: strict),
         // Shared test helpers: busybox rootfs, bundles, running processes.
         .target(name: "TestSupport", dependencies: ["OCISpec"], path: "Tests/TestSupport", swiftSettings: strict),
         .testTarget(name: "OCISpecTests", dependencies: ["OCISpec"], swiftSettings: strict),
@@ -147,6 +153,7 @@ let package = Package(
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
             ], swiftSettings: strict),
         .testTarget(name: "PodSecurityTests", dependencies: ["PodSecurity", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "ServiceProxyTests", dependencies: ["ServiceProxy", "KubeAPI", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "IntegrationTests", dependencies: ["Runtime", "TestSupport"], swiftSettings: strict),
     ]
 )

@@ -133,7 +133,7 @@ stats() { # label file
 
 echo "== minikubelet (agent in netns $netns)"
 setsid nsenter --net="/run/netns/$netns" "$bin/minikubelet" --manifests "$work/manifests" --root "$work/root" \
-    --socket "$work/agent.sock" --node-name bench-node --cgroup-parent "mk-bench-$tag" >"$work/agent.log" 2>&1 </dev/null &
+    --socket "$work/agent.sock" --node-name bench-node --cgroup-parent "mk-bench-$tag" --pod-security privileged >"$work/agent.log" 2>&1 </dev/null &
 agent_pid=$!
 for _ in $(seq 100); do [ -S "$work/agent.sock" ] && break; sleep 0.1; done
 "$bin/agentctl" --socket "$work/agent.sock" image load "$layout" --name minikubelet.local/busybox:1.36 >/dev/null

@@ -8,7 +8,8 @@
 #                                        # (use this on shared machines: the host's network is never touched)
 #   sudo scripts/demo.sh --stop          # stops the agent started by this script (pods keep their state)
 #
-# Environment: MANIFESTS (default /etc/minikubelet), ROOT (/var/lib/minikubelet), SOCKET (/run/minikubelet/agent.sock).
+# Environment: MANIFESTS (default /etc/minikubelet), ROOT (/var/lib/minikubelet), SOCKET (/run/minikubelet/agent.sock),
+# CNI_CONF_DIR (/etc/cni/net.d on the host; $ROOT/demo/cni-conf with --netns, so the host's CNI directory stays untouched).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "demo.sh: run as root (the agent creates namespaces, mounts and cgroups)" >&2; exit 1; }
@@ -43,7 +44,9 @@ if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
 else
     mkdir -p "$(dirname "$SOCKET")" "$MANIFESTS" "$ROOT"
     launch=()
+    cni_conf_dir=${CNI_CONF_DIR:-/etc/cni/net.d}
     if [ -n "$netns" ]; then
+        cni_conf_dir=${CNI_CONF_DIR:-$ROOT/demo/cni-conf}
         ip netns list | grep -qw "$netns" || ip netns add "$netns"
         ip -n "$netns" link set lo up
         # nsenter rather than `ip netns exec`: the latter also gives the agent a private mount namespace, so a
@@ -53,7 +56,8 @@ else
     fi
     log=$ROOT/demo/agent.log
     mkdir -p "$(dirname "$log")"
-    setsid "${launch[@]}" "$bin/minikubelet" --manifests "$MANIFESTS" --root "$ROOT" --socket "$SOCKET" >>"$log" 2>&1 < /dev/null &
+    setsid "${launch[@]}" "$bin/minikubelet" --manifests "$MANIFESTS" --root "$ROOT" --socket "$SOCKET" \
+        --cni-conf-dir "$cni_conf_dir" >>"$log" 2>&1 < /dev/null &
     echo $! > "$pidfile"
     for _ in $(seq 100); do [ -S "$SOCKET" ] && break; sleep 0.1; done
     [ -S "$SOCKET" ] || { echo "agent did not start; log: $log" >&2; tail -20 "$log" >&2; exit 1; }

@@ -5,10 +5,14 @@ import Yams
 /// PersistentVolumeClaim, Endpoints) become new cases plus one `KindHandler` in `ManifestDecoder.handlers`.
 public enum ManifestObject: Hashable, Sendable {
     case pod(Pod)
+    case service(Service)
+    case endpoints(Endpoints)
 
     public var kind: String {
         switch self {
         case .pod: return "Pod"
+        case .service: return "Service"
+        case .endpoints: return "Endpoints"
         }
     }
 
@@ -16,6 +20,8 @@ public enum ManifestObject: Hashable, Sendable {
     public var key: String {
         switch self {
         case .pod(let pod): return pod.key
+        case .service(let service): return service.key
+        case .endpoints(let endpoints): return endpoints.key
         }
     }
 }
@@ -132,7 +138,7 @@ public struct ManifestDecoder: Sendable {
     }
 
     /// Kinds the agent will support later: reported as "not supported yet" rather than unknown.
-    public static let plannedKinds = ["Service", "ConfigMap", "Secret", "PersistentVolume", "PersistentVolumeClaim", "Endpoints"]
+    public static let plannedKinds = ["ConfigMap", "Secret", "PersistentVolume", "PersistentVolumeClaim"]
 
     static let handlers: [String: KindHandler] = [
         "Pod": KindHandler(apiVersions: ["v1"]) { reader in
@@ -140,7 +146,17 @@ public struct ManifestDecoder: Sendable {
             Defaults.apply(to: &pod)
             let errors = Validation.validate(pod)
             return (.pod(pod), errors)
-        }
+        },
+        "Service": KindHandler(apiVersions: ["v1"]) { reader in
+            var service = Service(reader: reader)
+            Defaults.apply(to: &service)
+            return (.service(service), Validation.validate(service))
+        },
+        "Endpoints": KindHandler(apiVersions: ["v1"]) { reader in
+            var endpoints = Endpoints(reader: reader)
+            Defaults.apply(to: &endpoints)
+            return (.endpoints(endpoints), Validation.validate(endpoints))
+        },
     ]
 
     /// True for names the agent reads from the manifest directory: `*.yaml`, `*.yml`, `*.json`, not hidden.

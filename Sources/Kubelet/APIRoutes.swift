@@ -11,6 +11,7 @@ import KubeAPI
 ///   GET    /v1/pods                                 v1 PodList (status included)
 ///   GET    /v1/pods/{ns}/{name}                     v1 Pod
 ///   GET    /v1/pods/{ns}/{name}/log?container=&tail=&previous=   text (CRI log decoded)
+///   GET    /v1/pods/{ns}/{name}/security            effective securityContext per container, refusals explained
 ///   POST   /v1/pods/{ns}/{name}/exec                {"container", "command": [...]} → {"exitCode", "stdout", "stderr"};
 ///                                                    with "interactive": true → {"runtime", "runtimeRoot", "containerID"}
 ///   DELETE /v1/pods/{ns}/{name}                     removes the manifest file that defines the pod
@@ -40,6 +41,9 @@ extension Agent {
         case ("GET", let path) where path.count == 3 && path[0] == "pods":
             guard let pod = findPod(path[1], path[2]) else { return .error(404, "pods \"\(path[2])\" not found") }
             return json(pod)
+        case ("GET", let path) where path.count == 4 && path[0] == "pods" && path[3] == "security":
+            guard let report = securityReport(namespace: path[1], name: path[2]) else { return .error(404, "pods \"\(path[2])\" not found") }
+            return json(report)
         case ("GET", let path) where path.count == 4 && path[0] == "pods" && path[3] == "log":
             return logs(namespace: path[1], name: path[2], query: request.query)
         case ("POST", let path) where path.count == 4 && path[0] == "pods" && path[3] == "exec":

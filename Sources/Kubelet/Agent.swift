@@ -168,8 +168,11 @@ public actor Agent {
         }
         for desiredPod in pods where workers[desiredPod.uid] == nil {
             let used = admittedRequests.values.reduce((milliCPU: Int64(0), memory: Int64(0))) { ($0.milliCPU + $1.milliCPU, $0.memory + $1.memory) }
-            let rejection = Admission.check(
-                desiredPod.pod, node: node, nodeName: config.nodeName, used: used, admittedPods: admittedRequests.count, maxPods: config.maxPods)
+            // Pod Security Standards and sysctls first: kubelet's sysctl handler runs before its resource predicates.
+            let rejection =
+                ContainerSecurity.admit(desiredPod.pod, config: config.security)
+                ?? Admission.check(
+                    desiredPod.pod, node: node, nodeName: config.nodeName, used: used, admittedPods: admittedRequests.count, maxPods: config.maxPods)
             if let rejection {
                 context.events.pod(
                     uid: desiredPod.uid, namespace: desiredPod.pod.metadata.namespace ?? "default", name: desiredPod.pod.metadata.name ?? "",

@@ -97,12 +97,13 @@ enum PodFiles {
         return values.filter { seen.insert($0).inserted }
     }
 
-    /// kubelet's MissingClusterDNS warning, or nil when the pod's policy needs no cluster DNS.
+    /// kubelet's MissingClusterDNS warning (dns.go names ClusterFirst whichever cluster policy the pod has),
+    /// or nil when the pod's policy needs no cluster DNS.
     static func missingClusterDNS(_ pod: Pod, description: String) -> String? {
         let policy = pod.spec.dnsPolicy ?? "ClusterFirst"
         let needsCluster = policy == "ClusterFirstWithHostNet" || (policy == "ClusterFirst" && pod.spec.hostNetwork != true)
         guard needsCluster else { return nil }
-        return "pod: \"\(description)\". kubelet does not have ClusterDNS IP configured and cannot create Pod using \"\(policy)\" policy. "
+        return "pod: \"\(description)\". kubelet does not have ClusterDNS IP configured and cannot create Pod using \"ClusterFirst\" policy. "
             + "Falling back to \"Default\" policy."
     }
 

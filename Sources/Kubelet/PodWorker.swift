@@ -489,6 +489,10 @@ actor PodWorker {
                 fail("CreateContainerConfigError", error.message)
                 return
             }
+            guard applySecurity(container, rootfs: rootfs, image: record, attempt: attempt, directory: directory, to: &spec, fail: { fail($0, $1) }) else {
+                try? context.rootfs.release(containerID: id)
+                return
+            }
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             try encoder.encode(spec).write(to: URL(fileURLWithPath: directory + "/config.json"))

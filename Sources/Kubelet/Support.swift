@@ -16,10 +16,13 @@ public struct AgentConfig: Sendable {
     public var fileCheckInterval: Duration
     /// CNI directories, pod CIDR, node IP.
     public var network: NetworkSettings
+    /// Pod security: `--pod-security`, `--seccomp-default`, `--allowed-unsafe-sysctls`, `--pod-max-pids`.
+    public var security: NodeSecurityConfig
 
     public init(
         manifests: String, root: String, socket: String, nodeName: String, maxPods: Int, runtimePath: String, shimPath: String,
-        cgroupParent: String = "", fileCheckInterval: Duration = .seconds(20), network: NetworkSettings = NetworkSettings()
+        cgroupParent: String = "", fileCheckInterval: Duration = .seconds(20), network: NetworkSettings = NetworkSettings(),
+        security: NodeSecurityConfig = NodeSecurityConfig()
     ) {
         self.network = network
         self.manifests = manifests
@@ -31,6 +34,7 @@ public struct AgentConfig: Sendable {
         self.shimPath = shimPath
         self.cgroupParent = cgroupParent
         self.fileCheckInterval = fileCheckInterval
+        self.security = security
     }
 }
 

@@ -6,8 +6,6 @@ enum Unsupported {
     static func fields(of pod: Pod) -> [String] {
         var fields: [String] = []
         let spec = pod.spec
-        if spec.hostPID == true { fields.append("spec.hostPID") }
-        if spec.hostIPC == true { fields.append("spec.hostIPC") }
         if spec.activeDeadlineSeconds != nil { fields.append("spec.activeDeadlineSeconds") }
         for (index, volume) in (spec.volumes ?? []).enumerated() {
             if volume.emptyDir == nil && volume.hostPath == nil { fields.append("spec.volumes[\(index)] (only emptyDir and hostPath are supported)") }
@@ -30,9 +28,6 @@ enum Unsupported {
                 if !(container.envFrom ?? []).isEmpty { fields.append("\(path).envFrom") }
                 if container.restartPolicy != nil { fields.append("\(path).restartPolicy (sidecar containers)") }
                 if container.tty == true || container.stdin == true { fields.append("\(path).stdin/tty") }
-                if container.securityContext?.privileged == true { fields.append("\(path).securityContext.privileged") }
-                if container.securityContext?.runAsNonRoot != nil { fields.append("\(path).securityContext.runAsNonRoot") }
-                if container.securityContext?.seccompProfile != nil { fields.append("\(path).securityContext.seccompProfile") }
             }
         }
         return fields

@@ -46,3 +46,32 @@ public struct Diagnosis: Sendable, Equatable, CustomStringConvertible {
         }
     }
 }
+
+extension Diagnosis {
+    /// The diagnosis of a refusal known only by the reason and message it left in a pod's status (the agent stores
+    /// strings, and a pod rejected before a restart stays rejected); nil when the message is not a security refusal.
+    public init?(reason: String, message: String) {
+        let kind: PodSecurityError.Kind
+        switch reason {
+        case SecurityReason.sysctlForbidden:
+            kind = .sysctlForbidden
+        case SecurityReason.forbidden where message.contains("violates PodSecurity"):
+            kind = .podSecurityStandards
+        case SecurityReason.createContainerConfigError, SecurityReason.createContainerError:
+            let patterns: [(String, PodSecurityError.Kind)] = [
+                ("container's runAsUser breaks non-root policy", .runAsUserBreaksNonRoot),
+                ("container has runAsNonRoot and image will run as root", .imageRunsAsRoot),
+                ("container has runAsNonRoot and image has non-numeric user", .imageNonNumericUser),
+                ("unable to find user", .unknownUser),
+                ("unknown capability", .unknownCapability),
+                ("Unsupported value", .unsupportedValue),
+                ("seccomp", .seccompProfile),
+            ]
+            guard let match = patterns.first(where: { message.contains($0.0) }) else { return nil }
+            kind = match.1
+        default:
+            return nil
+        }
+        self.init(PodSecurityError(kind, reason: reason, message: message))
+    }
+}

@@ -295,13 +295,20 @@ struct Describe: ParsableCommand {
         if let message = status.message { field("Message:", message) }
         field("IP:", status.podIP ?? "")
         var out = align(lines, width: 18)
-        out += "IPs:              <none>\n"
+        // kubectl's describePodIPs: each IP on its own indented line (a tabwriter block of its own).
+        let podIPs = status.podIPs ?? []
+        out += podIPs.isEmpty ? "IPs:              <none>\n" : "IPs:\n" + podIPs.map { "  IP:  \($0.ip)\n" }.joined()
+        let security = SecurityReportBody.fetch(connection.client, namespace: namespace, name: name)
         if let inits = pod.spec.initContainers, !inits.isEmpty {
             out += "Init Containers:\n"
-            for container in inits { out += describe(container, status.initContainerStatuses?.first { $0.name == container.name }) }
+            for container in inits {
+                out += describe(container, status.initContainerStatuses?.first { $0.name == container.name }, security: security?.settings(of: container.name))
+            }
         }
         out += "Containers:\n"
-        for container in pod.spec.containers { out += describe(container, status.containerStatuses?.first { $0.name == container.name }) }
+        for container in pod.spec.containers {
+            out += describe(container, status.containerStatuses?.first { $0.name == container.name }, security: security?.settings(of: container.name))
+        }
         out += "Conditions:\n"
         var conditionRows = [("  Type", "Status")]
         for condition in status.conditions ?? [] { conditionRows.append(("  \(condition.type)", condition.status)) }
@@ -329,7 +336,7 @@ struct Describe: ParsableCommand {
         lines.map { $0.0.padding(toLength: width, withPad: " ", startingAt: 0) + $0.1 + "\n" }.joined()
     }
 
-    func describe(_ container: Container, _ status: ContainerStatus?) -> String {
+    func describe(_ container: Container, _ status: ContainerStatus?, security: [SecurityReportBody.Row]?) -> String {
         var lines: [(String, String)] = []
         lines.append(("Container ID:", status?.containerID ?? ""))
         lines.append(("Image:", container.image ?? ""))
@@ -384,6 +391,11 @@ struct Describe: ParsableCommand {
         let mounts = (container.volumeMounts ?? []).map { "\($0.mountPath) from \($0.name) (\(($0.readOnly ?? false) ? "ro" : "rw"))" }
         lines.append(("Mounts:", mounts.isEmpty ? "<none>" : ""))
         for mount in mounts { lines.append(("  " + mount, "")) }
+        // The effective securityContext of the container's latest run, as the agent applied it.
+        if let security {
+            lines.append(("Security:", security.isEmpty ? "<none>" : ""))
+            for row in security { lines.append(("  \(row.key):", row.value)) }
+        }
         let width = (lines.filter { !$0.1.isEmpty }.map(\.0.count).max() ?? 0) + 2
         return "  \(container.name):\n"
             + lines.map { "    " + ($0.1.isEmpty ? $0.0 : $0.0.padding(toLength: width, withPad: " ", startingAt: 0) + $0.1) + "\n" }.joined()

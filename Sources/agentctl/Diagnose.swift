@@ -58,8 +58,15 @@ struct Diagnose: ParsableCommand {
     func diagnose(_ pod: Pod, events: [EventBody]) -> [Finding] {
         var findings: [Finding] = []
         let status = pod.status ?? PodStatus()
+        // Security refusals (Pod Security Standards, sysctls, runAsNonRoot, seccomp ...) as the agent explains them.
+        let security = SecurityReportBody.fetch(connection.client, namespace: namespace, name: name)?.diagnoses ?? []
+        for diagnosis in security {
+            let subject = diagnosis.container.map { "container \($0): " } ?? "rejected at admission: "
+            findings.append(
+                Finding(problem: "\(subject)\(diagnosis.reason): \(diagnosis.message)\n    why: \(diagnosis.explanation)", fix: diagnosis.fix))
+        }
         // Admission.
-        if let reason = status.reason {
+        if let reason = status.reason, !security.contains(where: { $0.container == nil }) {
             let fix: String
             switch reason {
             case "OutOfcpu", "OutOfmemory": fix = "lower the pod's resources.requests or free the node (other pods' requests count)"
@@ -75,6 +82,7 @@ struct Diagnose: ParsableCommand {
         let statuses = (status.initContainerStatuses ?? []) + (status.containerStatuses ?? [])
         for container in specs {
             guard let containerStatus = statuses.first(where: { $0.name == container.name }) else { continue }
+            if security.contains(where: { $0.container == container.name }) { continue }
             if let waiting = containerStatus.state?.waiting, let reason = waiting.reason {
                 switch reason {
                 case "ErrImagePull", "ImagePullBackOff", "ErrImageNeverPull", "InvalidImageName":
@@ -116,12 +124,6 @@ struct Diagnose: ParsableCommand {
                             problem: "container \(container.name): \(kind) probe uses port \(text), which no container declares in ports",
                             fix: "add the port to the container's ports or point the probe at the port the process listens on"))
                 }
-            }
-            if container.securityContext?.runAsNonRoot == true && container.securityContext?.runAsUser == 0 {
-                findings.append(
-                    Finding(
-                        problem: "container \(container.name): securityContext has runAsNonRoot: true and runAsUser: 0",
-                        fix: "use a non-zero runAsUser or drop runAsNonRoot"))
             }
         }
         for event in events where event.reason == "FailedCreatePodSandBox" {

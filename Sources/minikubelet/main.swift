@@ -54,6 +54,24 @@ struct Minikubelet: AsyncParsableCommand {
     @Option(help: "The node's IP (status.hostIP; default: the default-route interface's address).")
     var nodeIp: String?
 
+    @Option(help: "Pod Security Standards level enforced on every pod: privileged, baseline or restricted.")
+    var podSecurity = "baseline"
+
+    @Option(help: "Use the RuntimeDefault seccomp profile for containers that set no seccompProfile (false: Unconfined, kubelet's default).")
+    var seccompDefault = true
+
+    @Option(help: "Comma-separated sysctl names (or prefixes ending in *) pods may set beyond kubelet's safe set.")
+    var allowedUnsafeSysctls = ""
+
+    @Option(help: "Maximum number of processes in each pod (its cgroup's pids limit, shared by its containers); -1 = unlimited.")
+    var podMaxPids = 4096
+
+    func validate() throws {
+        guard NodeSecurityConfig.levels.contains(podSecurity) else {
+            throw ValidationError("--pod-security must be one of \(NodeSecurityConfig.levels.joined(separator: ", ")), not \"\(podSecurity)\"")
+        }
+    }
+
     func run() async throws {
         let binDirectory = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent().path
         let hostName = ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init) ?? "localhost"
@@ -61,7 +79,11 @@ struct Minikubelet: AsyncParsableCommand {
             manifests: manifests, root: root, socket: socket, nodeName: (nodeName ?? hostName).lowercased(), maxPods: maxPods,
             runtimePath: runtimePath ?? binDirectory + "/minirun", shimPath: shimPath ?? binDirectory + "/minirun-shim", cgroupParent: cgroupParent,
             fileCheckInterval: .seconds(max(1, fileCheckFrequency)),
-            network: NetworkSettings(cniBinDir: cniBinDir, cniConfDir: cniConfDir, podCIDR: podCidr, nodeIP: nodeIp))
+            network: NetworkSettings(cniBinDir: cniBinDir, cniConfDir: cniConfDir, podCIDR: podCidr, nodeIP: nodeIp),
+            security: NodeSecurityConfig(
+                podSecurity: podSecurity, seccompDefault: seccompDefault,
+                allowedUnsafeSysctls: allowedUnsafeSysctls.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty },
+                podMaxPids: Int64(podMaxPids)))
         // A closed stdout/stderr reader must not kill the agent.
         signal(SIGPIPE, SIG_IGN)
         do {

@@ -448,7 +448,8 @@ extension AgentTests {
     /// `agentctl exec` runs in the container (its namespaces and hostname); preStop runs before SIGTERM;
     /// postStart runs after the start.
     @Test func execAndLifecycleHooks() throws {
-        let agent = try AgentHarness()
+        // hostPath volumes are a baseline Pod Security violation (the agent's default level).
+        let agent = try AgentHarness(extraArgs: ["--pod-security=privileged"])
         defer { agent.cleanUp() }
         let hostDir = agent.dir + "/hooks"
         try FileManager.default.createDirectory(atPath: hostDir, withIntermediateDirectories: true)

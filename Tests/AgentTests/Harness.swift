@@ -52,10 +52,13 @@ final class AgentHarness {
     let logPath: String
     /// Always a temp dir: the agent writes its default conflist there, never into /etc/cni/net.d.
     let cniConfDir: String
+    /// Extra minikubelet flags (e.g. `--pod-security=privileged`).
+    let extraArgs: [String]
     private(set) var agent: Child?
 
     /// `nodeAddress`: a veth `node0` with that /24 address in the agent's namespace (the node's interface).
-    init(nodeAddress: String? = nil) throws {
+    init(nodeAddress: String? = nil, extraArgs: [String] = []) throws {
+        self.extraArgs = extraArgs
         let tag = String(UInt32.random(in: 0..<UInt32.max), radix: 16)
         dir = "/tmp/mk-agent-\(tag)"
         manifests = dir + "/manifests"
@@ -79,10 +82,11 @@ final class AgentHarness {
     var binaries: String { buildProductsDir() }
 
     func start() throws {
-        let argv = [
-            "/usr/bin/nsenter", "--net=/run/netns/\(netns)", binaries + "/minikubelet", "--manifests", manifests, "--root", root, "--socket", socket,
-            "--node-name", "test-node", "--cgroup-parent", cgroupParent, "--cni-conf-dir", cniConfDir,
-        ]
+        let argv =
+            [
+                "/usr/bin/nsenter", "--net=/run/netns/\(netns)", binaries + "/minikubelet", "--manifests", manifests, "--root", root, "--socket", socket,
+                "--node-name", "test-node", "--cgroup-parent", cgroupParent, "--cni-conf-dir", cniConfDir,
+            ] + extraArgs
         let quoted = argv.map { "'\($0)'" }.joined(separator: " ")
         agent = try spawn(["/bin/sh", "-c", "exec \(quoted) >>'\(logPath)' 2>&1"], captureOutput: false)
         guard waitUntil(timeout: .seconds(30), { (try? agentctl(["get", "pods"]))?.succeeded == true }) else {

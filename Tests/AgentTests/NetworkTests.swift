@@ -46,6 +46,8 @@ private func clientPod(name: String) -> String {
       name: \(name)
     spec:
       terminationGracePeriodSeconds: 2
+      hostname: cli
+      subdomain: sub
       dnsPolicy: None
       dnsConfig:
         nameservers: [10.0.0.10]
@@ -82,7 +84,7 @@ private func isMountPoint(_ path: String) -> Bool {
 @Suite(.serialized, .enabled(if: getuid() == 0, "needs root"))
 struct NetworkTests {
     @Test func podsGetAddressesTalkAndAreDeletedThroughCNI() throws {
-        let agent = try AgentHarness(nodeAddress: nodeAddress)
+        let agent = try AgentHarness(nodeAddress: nodeAddress, extraArgs: ["--pod-security=privileged"])
         defer { agent.cleanUp() }
         try agent.write("web.yaml", webPod(name: "web"))
         try agent.write("client.yaml", clientPod(name: "client"))
@@ -99,6 +101,9 @@ struct NetworkTests {
         let wide = try agent.agentctl(["get", "pods", "-o", "wide"]).check().stdout
         #expect(wide.contains(webIP) && wide.contains(clientIP))
         #expect(try agent.agentctl(["ps"]).check().stdout.contains(webIP))
+        #expect(try agent.agentctl(["describe", "pod", "web"]).check().stdout.contains("IPs:\n  IP:  \(webIP)\n"))
+        let events = try agent.events()
+        #expect(events.contains("MissingClusterDNS") && events.contains("cannot create Pod using \"ClusterFirst\" policy"))
         let conflist = try String(contentsOfFile: agent.cniConfDir + "/10-minikubelet.conflist", encoding: .utf8)
         #expect(conflist.contains("\"dataDir\" : \"\(agent.root)/cni/networks\""))
 
@@ -120,6 +125,8 @@ struct NetworkTests {
         #expect(try agent.agentctl(["exec", "web", "-c", "web", "--", "cat", "/etc/hostname"]).check().stdout == "web\n")
         let resolv = try agent.agentctl(["exec", "client", "--", "cat", "/etc/resolv.conf"]).check().stdout
         #expect(resolv == "search svc.example\nnameserver 10.0.0.10\noptions ndots:2\n")
+        let clientHosts = try agent.agentctl(["exec", "client", "--", "cat", "/etc/hosts", "/etc/hostname"]).check().stdout
+        #expect(clientHosts.hasSuffix("\n\(clientIP)\tcli.sub.default.svc.cluster.local\tcli\ncli\n"), "\(clientHosts)")
 
         // Deleting the pod calls DEL: lease, veth and hostPort chain go.
         try agent.remove("web.yaml")
@@ -133,7 +140,7 @@ struct NetworkTests {
     }
 
     @Test func hostNetworkPodUsesTheAgentNamespace() throws {
-        let agent = try AgentHarness(nodeAddress: nodeAddress)
+        let agent = try AgentHarness(nodeAddress: nodeAddress, extraArgs: ["--pod-security=privileged"])
         defer { agent.cleanUp() }
         try agent.write(
             "host.yaml",
@@ -145,6 +152,11 @@ struct NetworkTests {
             spec:
               hostNetwork: true
               terminationGracePeriodSeconds: 2
+              dnsConfig:
+                nameservers: [10.0.0.11]
+                options:
+                - name: ndots
+                  value: "3"
               containers:
               - name: main
                 image: \(testImage)
@@ -158,11 +170,18 @@ struct NetworkTests {
         let hosts = try agent.agentctl(["exec", "host", "--", "cat", "/etc/hosts"]).check().stdout
         #expect(hosts.hasPrefix("# Kubernetes-managed hosts file (host network).\n"))
         #expect(leases(agent).isEmpty)
+        // Default policy for a hostNetwork pod with ClusterFirst: the node's resolv.conf, dnsConfig merged in.
+        let resolv = try agent.agentctl(["exec", "host", "--", "cat", "/etc/resolv.conf"]).check().stdout
+        let nodeServers = try String(contentsOfFile: "/etc/resolv.conf", encoding: .utf8).split(separator: "\n")
+            .filter { $0.hasPrefix("nameserver ") }.map(String.init)
+        for line in nodeServers + ["nameserver 10.0.0.11"] { #expect(resolv.contains(line + "\n"), "\(resolv)") }
+        #expect(resolv.contains("ndots:3"))
+        #expect(try agent.events().contains("MissingClusterDNS") == false)
         #expect(try agent.events().contains("UnsupportedField") == false)
     }
 
     @Test func delAfterAgentCrashAndStaleLeasesCollected() throws {
-        let agent = try AgentHarness(nodeAddress: nodeAddress)
+        let agent = try AgentHarness(nodeAddress: nodeAddress, extraArgs: ["--pod-security=privileged"])
         defer { agent.cleanUp() }
         try agent.write("p.yaml", sleeperPod(name: "p"))
         try agent.write("q.yaml", sleeperPod(name: "q"))

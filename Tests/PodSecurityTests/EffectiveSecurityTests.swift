@@ -407,6 +407,35 @@ struct UserCase: CustomTestStringConvertible, Sendable {
         #expect(d.reason == "CreateContainerConfigError")
         #expect(d.suggestedFix.contains("runAsUser"))
     }
+
+    /// A refusal known only by the reason and message stored in a pod's status is classified as the error was.
+    @Test(arguments: [
+        ("SysctlForbidden", "forbidden sysctl: \"net.core.somaxconn\" not allowlisted", PodSecurityError.Kind.sysctlForbidden),
+        (
+            "Forbidden", "violates PodSecurity \"baseline:latest\": privileged (container \"c\" must not set securityContext.privileged=true)",
+            .podSecurityStandards
+        ),
+        ("CreateContainerConfigError", "container's runAsUser breaks non-root policy (pod: \"p_default(u)\", container: c)", .runAsUserBreaksNonRoot),
+        ("CreateContainerConfigError", "container has runAsNonRoot and image will run as root (pod: \"p_default(u)\", container: c)", .imageRunsAsRoot),
+        (
+            "CreateContainerConfigError", "container has runAsNonRoot and image has non-numeric user (nginx), cannot verify user is non-root",
+            .imageNonNumericUser
+        ),
+        ("CreateContainerError", "failed to generate container spec: unable to find user x: no matching entries in passwd file", .unknownUser),
+        ("CreateContainerError", "spec.containers[0].securityContext.capabilities.add[0]: unknown capability \"FOO\"", .unknownCapability),
+        ("CreateContainerConfigError", "spec.containers[0].securityContext.procMount: Unsupported value: \"x\"", .unsupportedValue),
+        ("CreateContainerConfigError", "spec.securityContext.seccompProfile.localhostProfile: Invalid value: \"/a\": must be a relative path", .seccompProfile),
+    ])
+    func diagnosisFromStoredStatus(reason: String, message: String, kind: PodSecurityError.Kind) throws {
+        let stored = try #require(Diagnosis(reason: reason, message: message))
+        #expect(stored == Diagnosis(PodSecurityError(kind, reason: reason, message: message)))
+    }
+
+    @Test func nonSecurityRefusalsHaveNoDiagnosis() {
+        #expect(Diagnosis(reason: "CreateContainerConfigError", message: "configmap \"x\" not found") == nil)
+        #expect(Diagnosis(reason: "OutOfcpu", message: "Node didn't have enough resource: cpu") == nil)
+        #expect(Diagnosis(reason: "Forbidden", message: "something else") == nil)
+    }
 }
 
 @Suite struct DescribeTests {

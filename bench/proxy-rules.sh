@@ -1,0 +1,41 @@
+#!/bin/sh
+# Rule programming cost of the service proxy (issue 7), both modes, against the floor: a bare
+# iptables-restore / nft -f of the identical text. Services are NodePort-shaped with 2 endpoints each.
+# Runs in throwaway network namespaces; the host's rules are never touched.
+#   usage: [MODES="iptables nftables"] bench/proxy-rules.sh [N ...]      (default: 1000 5000)
+set -eu
+cd "$(dirname "$0")/.."
+SIZES=${*:-"1000 5000"}
+MODES=${MODES:-"iptables nftables"}
+PROXYCTL=.build/release/proxyctl
+[ -x "$PROXYCTL" ] || swift build -c release --product proxyctl >&2
+WORK=$(mktemp -d /tmp/proxy-bench.XXXXXX)
+NS=proxybench-$$
+cleanup() { ip netns del "$NS" 2>/dev/null || true; rm -rf "$WORK"; }
+trap cleanup EXIT INT TERM
+
+fresh() { ip netns del "$NS" 2>/dev/null || true; ip netns add "$NS"; ip netns exec "$NS" ip link set lo up; }
+inns() { ip netns exec "$NS" "$@"; }
+now() { date +%s.%N; }
+secs() { echo "$2 - $1" | bc -l | awk '{printf "%.3f", $1}'; }
+ms_of() { sed -n "${1}p" | sed 's/.*"milliseconds":\([0-9.]*\).*/\1/' | awk '{printf "%.3f", $1/1000}'; }
+
+printf '%-9s %-7s %-12s %9s %9s %7s\n' mode N operation "ours(s)" "floor(s)" ratio
+for N in $SIZES; do
+  "$PROXYCTL" generate --services "$N" > "$WORK/s.json"
+  "$PROXYCTL" generate --services "$N" --change > "$WORK/s2.json"
+  for MODE in $MODES; do
+    "$PROXYCTL" render --mode "$MODE" --state "$WORK/s.json" > "$WORK/full.txt"
+    if [ "$MODE" = iptables ]; then FLOOR="iptables-restore -w 5 -W 100000 --noflush --counters"; else FLOOR="nft -f -"; fi
+    # Full sync into an empty namespace: ours (whole process: read back, build, diff, write) vs the bare tool.
+    fresh; t0=$(now); inns sh -c "$FLOOR" < "$WORK/full.txt"; t1=$(now); floor_full=$(secs "$t0" "$t1")
+    fresh; t0=$(now); inns "$PROXYCTL" apply --mode "$MODE" --state "$WORK/s.json" > "$WORK/apply.json"; t1=$(now); ours_full=$(secs "$t0" "$t1")
+    printf '%-9s %-7s %-12s %9s %9s %7s\n' "$MODE" "$N" full-sync "$ours_full" "$floor_full" "$(echo "$ours_full / $floor_full" | bc -l | awk '{printf "%.2f", $1}')"
+    # One endpoint of one service moves: the in-process partial sync (second report line) vs its own text fed bare.
+    inns "$PROXYCTL" change --mode "$MODE" --state "$WORK/s.json" --state2 "$WORK/s2.json" --dump "$WORK/delta.txt" > "$WORK/change.json"
+    ours_change=$(ms_of 2 < "$WORK/change.json")
+    inns "$PROXYCTL" apply --mode "$MODE" --state "$WORK/s.json" > /dev/null
+    t0=$(now); inns sh -c "$FLOOR" < "$WORK/delta.txt"; t1=$(now); floor_change=$(secs "$t0" "$t1")
+    printf '%-9s %-7s %-12s %9s %9s %7s\n' "$MODE" "$N" one-endpoint "$ours_change" "$floor_change" "$(echo "$ours_change / $floor_change" | bc -l | awk '{printf "%.2f", $1}')"
+  done
+done
