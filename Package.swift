@@ -17,6 +17,7 @@ let package = Package(
         .executable(name: "imagectl", targets: ["imagectl"]),
         .executable(name: "minikubelet", targets: ["minikubelet"]),
         .executable(name: "agentctl", targets: ["agentctl"]),
+        .executable(name: "testserver", targets: ["testserver"]),
         .library(name: "ServiceProxy", targets: ["ServiceProxy"]),
         .executable(name: "proxyctl", targets: ["proxyctl"]),
     ],
@@ -90,7 +91,7 @@ let package = Package(
         .target(
             name: "Kubelet",
             dependencies: [
-                "KubeAPI", "Images", "OCISpec", "Cgroups", "RuntimeSecurity", "PodSecurity", "AgentStore", "AgentAPI", "CNI",
+                "KubeAPI", "Images", "OCISpec", "Cgroups", "RuntimeSecurity", "PodSecurity", "AgentStore", "AgentAPI", "Prober", "CNI",
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strict),
@@ -98,7 +99,9 @@ let package = Package(
             name: "minikubelet", dependencies: ["Kubelet", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strict),
         .executableTarget(
             name: "agentctl",
-            dependencies: ["AgentAPI", "KubeAPI", .product(name: "ArgumentParser", package: "swift-argument-parser"), .product(name: "Yams", package: "Yams")],
+            dependencies: [
+                "AgentAPI", "KubeAPI", "Prober", .product(name: "ArgumentParser", package: "swift-argument-parser"), .product(name: "Yams", package: "Yams"),
+            ],
             swiftSettings: strict),
         .target(name: "PodSecurity", dependencies: ["KubeAPI", "OCISpec", "RuntimeSecurity"], swiftSettings: strict),
         // Probe handlers (httpGet, tcpSocket, exec, grpc) run by the agent, and kubelet's probe workers.
@@ -110,6 +113,23 @@ let package = Package(
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
             ], swiftSettings: strict),
+        // The test server image's program (agnhost's role): HTTP probe targets, a flippable gRPC health service.
+        // Static Swift stdlib: the image carries only the libc libraries `ldd` lists (examples/make-testserver-image.sh).
+        .executableTarget(
+            name: "testserver",
+            dependencies: [
+                "Prober", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+            ],
+            swiftSettings: strict,
+            linkerSettings: [
+                .unsafeFlags(
+                    ["-static-stdlib"]
+                        + ["CoreFoundation", "_FoundationICU", "_FoundationCShims", "_FoundationCollections", "swiftSynchronization", "stdc++"].flatMap {
+                            ["-Xlinker", "-l\($0)"]
+                        })
+            ]),
         // The Service proxy (kube-proxy role): allocation, endpoints, iptables and nftables proxiers. Not yet wired into the agent.
         .target(name: "ServiceProxy", dependencies: ["KubeAPI", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
         // Applies a ServiceProxy state in the current network namespace: the library's integration tests and benchmark.
