@@ -384,7 +384,10 @@ static void apply_identity_and_caps(const struct mk_plan *p) {
     }
     // Keep the permitted set across setuid from 0 to non-0; capset below sets the final sets.
     if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0) fail("prctl(PR_SET_KEEPCAPS)", NULL);
-    if (setgroups((size_t)p->ngids, p->gids) != 0) fail("setgroups", NULL);
+    // Raw syscalls like setresuid/setresgid: glibc's setgroups() broadcasts the change to every thread it
+    // knows of (setxid signals, then a futex wait), and after a raw clone of a multi-threaded parent those
+    // threads do not exist in the child, so the wrapper would wait forever.
+    if (syscall(SYS_setgroups, (size_t)p->ngids, p->gids) != 0) fail("setgroups", NULL);
     if (syscall(SYS_setresgid, p->gid, p->gid, p->gid) != 0) fail("setgid", NULL);
     if (syscall(SYS_setresuid, p->uid, p->uid, p->uid) != 0) fail("setuid", NULL);
     if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) != 0) fail("prctl(PR_SET_KEEPCAPS)", NULL);
@@ -505,7 +508,8 @@ __attribute__((noreturn)) static void child_main(const struct mk_plan *p) {
     (void)sigprocmask(SIG_SETMASK, &none, NULL);
     close_inherited_fds(p);
 
-    // The parent joins the cgroup, writes the id maps and applies rlimits, then says GO.
+    // The parent writes the id maps and applies rlimits, then says GO; it moves the child into its cgroups
+    // before this GO, or (two_phase) before the second one, which comes before pivot_root.
     wait_sync(MK_SYNC_GO);
 
     // setns in the order given by the parent (user first).
@@ -537,6 +541,8 @@ __attribute__((noreturn)) static void child_main(const struct mk_plan *p) {
             create_devices(p);
             create_dev_symlinks(p->rootfs);
         }
+        // Nothing below may run outside the container's cgroups.
+        if (p->two_phase) wait_sync(MK_SYNC_GO);
         if (!new_mount_ns) {
             if (chroot(p->rootfs) != 0) fail("chroot", p->rootfs);
             if (chdir("/") != 0) fail("chdir /", NULL);
