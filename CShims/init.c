@@ -508,8 +508,7 @@ __attribute__((noreturn)) static void child_main(const struct mk_plan *p) {
     (void)sigprocmask(SIG_SETMASK, &none, NULL);
     close_inherited_fds(p);
 
-    // The parent writes the id maps and applies rlimits, then says GO; it moves the child into its cgroups
-    // before this GO, or (two_phase) before the second one, which comes before pivot_root.
+    // The parent joins the cgroup, writes the id maps and applies rlimits, then says GO.
     wait_sync(MK_SYNC_GO);
 
     // setns in the order given by the parent (user first).
@@ -541,8 +540,6 @@ __attribute__((noreturn)) static void child_main(const struct mk_plan *p) {
             create_devices(p);
             create_dev_symlinks(p->rootfs);
         }
-        // Nothing below may run outside the container's cgroups.
-        if (p->two_phase) wait_sync(MK_SYNC_GO);
         if (!new_mount_ns) {
             if (chroot(p->rootfs) != 0) fail("chroot", p->rootfs);
             if (chdir("/") != 0) fail("chdir /", NULL);

@@ -99,11 +99,6 @@ struct mk_plan {
 
     /* filesystem (setup_rootfs = 0 for exec) */
     int setup_rootfs;
-    /// A second GO before pivot_root: the parent sends the first one before moving the child into its
-    /// cgroups, so that the rootfs is prepared meanwhile (the migration can wait for an RCU grace period).
-    /// Only without a new cgroup namespace (its root is the cgroup at unshare time) and without
-    /// prestart/createRuntime hooks (they run before the child sets anything up).
-    int two_phase;
     const char *rootfs;
     int readonly_root;
     int no_pivot;

@@ -123,25 +123,20 @@ public struct Lifecycle: Sendable {
         }
         defer { if consoleFD >= 0 { close(consoleFD) } }
         defer { if ownConsole >= 0 { close(ownConsole) } }
-        // Two-phase: the init prepares its rootfs while it is moved into its cgroups (mk_plan.two_phase).
-        let twoPhase =
-            plan.namespaces.unshareFlags & NamespaceKind.cgroup.cloneFlag == 0 && plan.namespaces.cloneFlags & NamespaceKind.cgroup.cloneFlag == 0
-            && (plan.hooks?.prestart ?? []).isEmpty && (plan.hooks?.createRuntime ?? []).isEmpty
         let spawned = try Spawner.spawn(
             process: plan.process, container: plan, namespaces: plan.namespaces, rootfs: true, noPivot: options.noPivot,
-            fifoFD: fifoFD, consoleFD: consoleFD, preserveFDs: options.preserveFDs, twoPhase: twoPhase)
+            fifoFD: fifoFD, consoleFD: consoleFD, preserveFDs: options.preserveFDs)
         rollback.add {
             Glibc.kill(spawned.pid, SIGKILL)
             _ = Linux.wait(spawned.pid)
         }
         defer { close(spawned.syncFD) }
+        try cgroup.add(spawned.pid)
+        try named.add(spawned.pid)
         if plan.namespaces.newUser {
             try IDMaps.write(pid: spawned.pid, uids: plan.uidMappings, gids: plan.gidMappings)
         }
         try ProcessSettings.apply(pid: spawned.pid, process: plan.process)
-        if twoPhase { try Spawner.goAhead(spawned) }
-        try cgroup.add(spawned.pid)
-        try named.add(spawned.pid)
         try Hooks.run(plan.hooks?.prestart, field: "hooks.prestart", state: creatingState(id, plan, spawned.pid))
         try Hooks.run(plan.hooks?.createRuntime, field: "hooks.createRuntime", state: creatingState(id, plan, spawned.pid))
         try Spawner.release(spawned, cgroup: cgroup)

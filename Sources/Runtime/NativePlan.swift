@@ -25,8 +25,6 @@ final class NativePlan {
         /// (fd, CLONE_NEW* type) in join order.
         var joins: [(fd: Int32, type: Int32)]
         var bindDevices: Bool
-        /// See `mk_plan.two_phase`.
-        var twoPhase = false
     }
 
     init(process: ProcessPlan, container: ContainerPlan?, namespaces: NamespacePlan, setup: Setup) {
@@ -66,7 +64,6 @@ final class NativePlan {
         raw.sync_fd = setup.syncFD
         raw.fifo_fd = setup.fifoFD
         raw.setup_rootfs = setup.rootfs ? 1 : 0
-        raw.two_phase = setup.rootfs && setup.twoPhase ? 1 : 0
         raw.no_pivot = setup.noPivot ? 1 : 0
         raw.bind_devices = setup.bindDevices ? 1 : 0
         guard let container, setup.rootfs else { return }

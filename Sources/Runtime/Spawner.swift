@@ -19,7 +19,7 @@ enum Spawner {
     /// Clones the child; it waits for `release` before doing anything.
     static func spawn(
         process: ProcessPlan, container: ContainerPlan?, namespaces: NamespacePlan, rootfs: Bool, noPivot: Bool,
-        fifoFD: Int32, consoleFD: Int32, preserveFDs: Int32, twoPhase: Bool = false
+        fifoFD: Int32, consoleFD: Int32, preserveFDs: Int32
     ) throws(RuntimeError) -> Spawned {
         let pair = try Linux.socketPair()
         var opened: [Int32] = [pair.child]
@@ -50,7 +50,7 @@ enum Spawner {
             process: process, container: container, namespaces: namespaces,
             setup: .init(
                 rootfs: rootfs, noPivot: noPivot, syncFD: pair.child, fifoFD: fifoFD, consoleFD: consoleFD, preserveFDs: preserveFDs,
-                joins: joins, bindDevices: namespaces.newUser, twoPhase: twoPhase))
+                joins: joins, bindDevices: namespaces.newUser))
         let pid = withExtendedLifetime(native) {
             withUnsafePointer(to: native.raw) { mk_spawn($0, pidnsFD) }
         }
@@ -60,12 +60,6 @@ enum Spawner {
             throw .system("clone", errno: code)
         }
         return Spawned(pid: pid, syncFD: pair.parent)
-    }
-
-    /// The first GO of a two-phase spawn: the child prepares its rootfs and waits again before pivot_root.
-    /// If it fails meanwhile, `release` reads its report.
-    static func goAhead(_ spawned: Spawned) throws(RuntimeError) {
-        try Linux.send(spawned.syncFD, kind: Int32(MK_SYNC_GO))
     }
 
     /// Lets the child proceed and waits until it is ready (or reports what failed).

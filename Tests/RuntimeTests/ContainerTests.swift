@@ -152,9 +152,9 @@ struct ContainerTests {
         #expect(lines.last?.contains("\"status\":\"stopped\"") == true)
     }
 
-    /// The init prepares its rootfs while the parent moves it into its cgroups (two-phase start): a mount the
-    /// kernel refuses in that phase is reported as such, and nothing (state, cgroup, process) is left behind.
-    @Test func mountRefusedWhileJoiningCgroupsLeavesNothingBehind() throws {
+    /// A mount the kernel refuses in the init stage (after GO) is reported as such, and nothing (state, cgroup,
+    /// process) is left behind.
+    @Test func mountRefusedByTheKernelLeavesNothingBehind() throws {
         let bundle = try TestBundle(args: ["true"]) { spec in
             spec.mounts = (spec.mounts ?? []) + [OCI.Mount(destination: "/mnt", type: "tmpfs", source: "tmpfs", options: ["size=bogus"])]
         }
