@@ -17,6 +17,7 @@ let package = Package(
         .executable(name: "imagectl", targets: ["imagectl"]),
         .executable(name: "minikubelet", targets: ["minikubelet"]),
         .executable(name: "agentctl", targets: ["agentctl"]),
+        .executable(name: "testserver", targets: ["testserver"]),
         .library(name: "ServiceProxy", targets: ["ServiceProxy"]),
         .executable(name: "proxyctl", targets: ["proxyctl"]),
     ],
@@ -90,7 +91,7 @@ let package = Package(
         .target(
             name: "Kubelet",
             dependencies: [
-                "KubeAPI", "Images", "OCISpec", "Cgroups", "RuntimeSecurity", "PodSecurity", "AgentStore", "AgentAPI", "CNI",
+                "KubeAPI", "Images", "OCISpec", "Cgroups", "RuntimeSecurity", "PodSecurity", "AgentStore", "AgentAPI", "Prober", "CNI",
                 "ServiceProxy", .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strict),
@@ -100,7 +101,7 @@ let package = Package(
         .executableTarget(
             name: "agentctl",
             dependencies: [
-                "AgentAPI", "KubeAPI", "ServiceProxy", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "AgentAPI", "KubeAPI", "Prober", "ServiceProxy", .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: strict),
@@ -114,6 +115,23 @@ let package = Package(
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
             ], swiftSettings: strict),
+        // The test server image's program (agnhost's role): HTTP probe targets, a flippable gRPC health service.
+        // Static Swift stdlib: the image carries only the libc libraries `ldd` lists (examples/make-testserver-image.sh).
+        .executableTarget(
+            name: "testserver",
+            dependencies: [
+                "Prober", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+            ],
+            swiftSettings: strict,
+            linkerSettings: [
+                .unsafeFlags(
+                    ["-static-stdlib"]
+                        + ["CoreFoundation", "_FoundationICU", "_FoundationCShims", "_FoundationCollections", "swiftSynchronization", "stdc++"].flatMap {
+                            ["-Xlinker", "-l\($0)"]
+                        })
+            ]),
         // The Service proxy (kube-proxy role): allocation, endpoints, iptables and nftables proxiers. Not yet wired into the agent.
         .target(name: "ServiceProxy", dependencies: ["KubeAPI", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
         // Applies a ServiceProxy state in the current network namespace: the library's integration tests and benchmark.

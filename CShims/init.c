@@ -384,7 +384,10 @@ static void apply_identity_and_caps(const struct mk_plan *p) {
     }
     // Keep the permitted set across setuid from 0 to non-0; capset below sets the final sets.
     if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0) fail("prctl(PR_SET_KEEPCAPS)", NULL);
-    if (setgroups((size_t)p->ngids, p->gids) != 0) fail("setgroups", NULL);
+    // Raw syscalls like setresuid/setresgid: glibc's setgroups() broadcasts the change to every thread it
+    // knows of (setxid signals, then a futex wait), and after a raw clone of a multi-threaded parent those
+    // threads do not exist in the child, so the wrapper would wait forever.
+    if (syscall(SYS_setgroups, (size_t)p->ngids, p->gids) != 0) fail("setgroups", NULL);
     if (syscall(SYS_setresgid, p->gid, p->gid, p->gid) != 0) fail("setgid", NULL);
     if (syscall(SYS_setresuid, p->uid, p->uid, p->uid) != 0) fail("setuid", NULL);
     if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) != 0) fail("prctl(PR_SET_KEEPCAPS)", NULL);

@@ -5,6 +5,7 @@ import Images
 import KubeAPI
 
 /// The v1 routes of the local API (documented in the README):
+///   GET    /metrics                                 Prometheus text: prober_probe_total, prober_probe_duration_seconds
 ///   GET    /v1/healthz                              {"ok": true}
 ///   GET    /v1/info                                 node name, directories
 ///   GET    /v1/pods                                 v1 PodList (status included)
@@ -27,6 +28,11 @@ import KubeAPI
 extension Agent {
     func handle(_ request: APIRequest) async -> APIResponse {
         let parts = request.components
+        if request.method == "GET" && parts == ["metrics"] {
+            // Prometheus text exposition (kubelet serves its prober metrics at /metrics too).
+            return APIResponse(
+                status: 200, contentType: "text/plain; version=0.0.4; charset=utf-8", body: Data(context.probes.metrics.render().utf8))
+        }
         guard parts.first == "v1" else { return .error(404, "unknown API version in \(request.path); this agent serves /v1") }
         switch (request.method, Array(parts.dropFirst())) {
         case ("GET", ["healthz"]):

@@ -3,6 +3,7 @@ import AgentStore
 import Foundation
 import Images
 import KubeAPI
+import Prober
 
 /// Errors that stop the agent from starting, with what it was doing.
 public struct AgentError: Error, Sendable, CustomStringConvertible {
@@ -48,12 +49,25 @@ public actor Agent {
         } catch {
             throw AgentError(description: "image store under \(config.root): \(error)")
         }
+        let runtime = RuntimeService(runtimePath: config.runtimePath, shimPath: config.shimPath, runtimeRoot: config.root + "/runtime")
+        let registry = PodWorkerRegistry()
+        let probes = ProbeManager(
+            prober: Prober(exec: Self.probeExec(runtime)),
+            status: { uid, container in
+                await registry.worker(uid)?.probeSnapshot(container: container)
+            },
+            output: { output in
+                let uid: String
+                switch output {
+                case .update(let podUID, _), .event(let podUID, _), .kill(let podUID, _): uid = podUID
+                }
+                await registry.worker(uid)?.probeOutput(output)
+            })
         context = WorkerContext(
-            config: config, store: store,
-            runtime: RuntimeService(runtimePath: config.runtimePath, shimPath: config.shimPath, runtimeRoot: config.root + "/runtime"),
-            images: images, rootfs: rootfs, events: EventRecorder(store: store),
+            config: config, store: store, runtime: runtime, images: images, rootfs: rootfs, events: EventRecorder(store: store),
             memoryCapacity: NodeResources.detect(nodeName: config.nodeName).memoryBytes,
-            network: PodNetwork(settings: config.network, root: config.root), objects: ConfigObjectStore(), sealer: sealer, services: services)
+            network: PodNetwork(settings: config.network, root: config.root), objects: ConfigObjectStore(), sealer: sealer, probes: probes,
+            workers: registry, services: services)
         source = ManifestSource(directory: config.manifests, nodeName: config.nodeName)
         node = NodeResources.detect(nodeName: config.nodeName)
     }
@@ -192,9 +206,22 @@ public actor Agent {
         }
     }
 
+    /// Exec probes through the runtime's exec: the container's namespaces and cgroup, a timeout is a failure.
+    static func probeExec(_ runtime: RuntimeService) -> ExecFunction {
+        { target, command, timeout throws(ExecError) in
+            let outcome: CommandResult?
+            do { outcome = try await runtime.execProbe(id: target.containerID, command: command, timeout: timeout) } catch {
+                throw .failed("\(error)")
+            }
+            guard let result = outcome else { throw .timedOut }
+            return ExecOutput(exitCode: result.status, stdout: Array(result.stdout.utf8), stderr: Array(result.stderr.utf8))
+        }
+    }
+
     private func startWorker(uid: String, pod: Pod, previous: PodStatus?, rejection: (reason: String, message: String)? = nil) {
         let worker = PodWorker(uid: uid, pod: pod, context: context, rejection: rejection, previousStatus: previous)
         workers[uid] = worker
+        context.workers.set(uid, worker)
         tasks[uid] = Task {
             await worker.run()
             self.workerFinished(uid)
@@ -203,6 +230,7 @@ public actor Agent {
 
     private func workerFinished(_ uid: String) {
         workers[uid] = nil
+        context.workers.set(uid, nil)
         tasks[uid] = nil
         terminatingPods[uid] = nil
         admittedRequests[uid] = nil
@@ -221,6 +249,11 @@ public actor Agent {
             annotations["kubernetes.io/config.source"] = "file"
             annotations["kubernetes.io/config.hash"] = record.uid
             annotations["minikubelet.io/manifest-file"] = record.file
+            // Per-probe latest results and durations (no field of the v1 Pod carries them; kubelet only exports metrics).
+            let probeRuns = context.probes.metrics.latestRuns(podUID: record.uid)
+            if !probeRuns.isEmpty, let data = try? KubeJSON.encoder(pretty: false).encode(probeRuns) {
+                annotations["minikubelet.io/probes"] = String(decoding: data, as: UTF8.self)
+            }
             pod.metadata.annotations = annotations
             pod.status = record.status.flatMap { try? KubeJSON.decoder().decode(PodStatus.self, from: $0) } ?? PodStatus(phase: PodPhase.pending)
             if let since = terminatingPods[record.uid] {

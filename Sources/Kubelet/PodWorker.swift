@@ -4,6 +4,8 @@ import Foundation
 import Images
 import KubeAPI
 import OCISpec
+import Prober
+import Synchronization
 
 /// What a pod worker needs from the agent.
 struct WorkerContext: Sendable {
@@ -18,8 +20,18 @@ struct WorkerContext: Sendable {
     /// ConfigMaps and Secrets from the manifest directory.
     let objects: ConfigObjectStore
     let sealer: SecretSealer
+    /// The agent's probe workers (kubelet's prober manager); results come back through `workers`.
+    let probes: ProbeManager
+    let workers: PodWorkerRegistry
     /// Allocated Services (environment variables) and the proxier.
     let services: ServiceController
+}
+
+/// The live pod workers by pod UID, for the probe manager's callbacks (status snapshots and results).
+final class PodWorkerRegistry: Sendable {
+    private let workers = Mutex<[String: PodWorker]>([:])
+    func set(_ uid: String, _ worker: PodWorker?) { workers.withLock { $0[uid] = worker } }
+    func worker(_ uid: String) -> PodWorker? { workers.withLock { $0[uid] } }
 }
 
 /// One worker per pod (kubelet's podWorkers + syncPod): a loop that compares the pod's spec with what the
@@ -43,20 +55,15 @@ actor PodWorker {
     /// Whether the namespace pins are known to be mounted (checked once, then kept: reading mountinfo on
     /// every pass of every pod would dominate the agent's idle CPU).
     private var sandboxReady: Bool?
+    /// The IP the probe manager was given (httpGet, tcpSocket and grpc probes target it): `podIPs.first`, passed on
+    /// by `setPodIP` once the sandbox has its network.
+    private(set) var podIP = ""
+    /// Container runs being killed after a liveness or startup failure (one kill per run).
+    private var probeKills: Set<String> = []
     /// `/proc/<pid>/ns/pid` of the pod's PID namespace holder (shareProcessNamespace only).
     private var pidNamespace: String?
     /// The pod's addresses once its network is attached (hostNetwork: the node's).
     private var podIPs: [String] = []
-    /// Exec probe state per container and kind (kubelet's prober workers, run from the pod worker's loop).
-    private var probes: [String: ProbeState] = [:]
-
-    struct ProbeState {
-        var runID: String
-        var result: Bool
-        var successes = 0
-        var failures = 0
-        var nextAt: Date
-    }
     private var done = false
 
     init(uid: String, pod: Pod, context: WorkerContext, rejection: (reason: String, message: String)? = nil, previousStatus: PodStatus? = nil) {
@@ -87,6 +94,12 @@ actor PodWorker {
 
     /// The loop; returns once the pod is terminated and cleaned up.
     func run() async {
+        if rejection == nil {
+            let info = ProbeManager.PodInfo(
+                uid: uid, name: name, namespace: namespace, podIP: podIP, restartPolicy: pod.spec.restartPolicy,
+                terminationGracePeriodSeconds: pod.spec.terminationGracePeriodSeconds ?? Defaults.terminationGracePeriodSeconds)
+            await context.probes.addPod(info, containers: pod.spec.containers)
+        }
         while true {
             if terminating {
                 await terminateAndCleanUp()
@@ -209,12 +222,17 @@ actor PodWorker {
 
     /// One pass of syncPod. Returns how long to wait before the next pass at most.
     private func sync() async -> Duration {
+        let next = await syncContainers()
+        await publishStatus()
+        return next
+    }
+
+    private func syncContainers() async -> Duration {
         await observe()
         if sandboxReady == nil { sandboxReady = adoptSandbox() }
         var next: Duration = .seconds(1)
-        defer { publishStatus() }
         if rejection != nil { return .seconds(30) }
-        let status = computeStatus()
+        let status = await computeStatus()
         if status.phase == PodPhase.succeeded || status.phase == PodPhase.failed { return .seconds(5) }
         if let hold = await syncVolumes() { return hold }
         if sandboxReady != true {
@@ -234,6 +252,8 @@ actor PodWorker {
                 return .seconds(10)
             }
         }
+        // The probes target the sandbox's address (the only place the probe manager learns it).
+        await setPodIP(podIPs.first ?? "")
         let all = records()
         let policy = pod.spec.restartPolicy ?? "Always"
         // Init containers, strictly in order.
@@ -259,7 +279,6 @@ actor PodWorker {
                 next = min(next, await startIfDue(container, isInit: false, previous: latest, runs: all))
             case .creating, .running:
                 waiting[container.name] = nil
-                if let latest, latest.state == .running { next = min(next, await probe(container, run: latest)) }
             case .exited:
                 let restart = policy == "Always" || (policy == "OnFailure" && latest?.exitCode != 0)
                 if restart { next = min(next, await startIfDue(container, isInit: false, previous: latest, runs: all)) }
@@ -293,77 +312,66 @@ actor PodWorker {
         }
     }
 
-    // MARK: - Probes (exec)
+    // MARK: - Probes
 
-    /// Runs the container's exec liveness/readiness probes when due (kubelet.md §1: thresholds, initial
-    /// results: readiness Failure, liveness Success). A liveness failure kills the container; the restart
-    /// policy and back-off then apply as for any exit. Returns when the next probe is due.
-    private func probe(_ container: Container, run: ContainerRecord) async -> Duration {
-        var next: Duration = .seconds(1)
-        for (kind, spec) in [("Liveness", container.livenessProbe), ("Readiness", container.readinessProbe)] {
-            guard let spec, let command = spec.exec?.command else { continue }
-            let key = "\(container.name)/\(kind)"
-            let now = Date()
-            var state =
-                probes[key].flatMap { $0.runID == run.id ? $0 : nil }
-                ?? ProbeState(
-                    runID: run.id, result: kind == "Liveness",
-                    nextAt: (run.startedAt ?? now).addingTimeInterval(Double(spec.initialDelaySeconds ?? 0)))
-            if now >= state.nextAt {
-                let timeout = Int(spec.timeoutSeconds ?? 1)
-                let result = try? await context.runtime.exec(id: run.id, command: command, timeout: .seconds(max(1, timeout)))
-                let output = ((result?.stdout ?? "") + (result?.stderr ?? "")).trimmingCharacters(in: .whitespacesAndNewlines)
-                if let result, result.succeeded {
-                    state.failures = 0
-                    state.successes += 1
-                    if state.successes >= Int(spec.successThreshold ?? 1) { state.result = true }
-                } else {
-                    state.successes = 0
-                    state.failures += 1
-                    let detail = result == nil || result?.status == 137 ? "command \"\(command.joined(separator: " "))\" timed out" : output
-                    context.events.pod(
-                        uid: uid, namespace: namespace, name: name, "Warning", "Unhealthy", "\(kind) probe failed: \(detail)",
-                        fieldPath: fieldPath(container, false))
-                    if state.failures >= Int(spec.failureThreshold ?? 3) { state.result = false }
-                }
-                state.nextAt = Date().addingTimeInterval(Double(spec.periodSeconds ?? 10))
-            }
-            probes[key] = state
-            if kind == "Liveness" && !state.result {
-                probes[key] = nil
-                await killForLiveness(container, run: run, probe: spec)
-                return .milliseconds(100)
-            }
-            next = min(next, .milliseconds(max(10, Int(state.nextAt.timeIntervalSinceNow * 1000))))
-        }
-        return next
+    /// Sets the pod IP the probes target (the sandbox's network gave it one, or it changed).
+    func setPodIP(_ ip: String) async {
+        guard ip != podIP else { return }
+        podIP = ip
+        await context.probes.updatePodIP(uid: uid, podIP: ip)
     }
 
-    /// Readiness per container: true without a readiness probe, else the probe's current result.
-    func readiness() -> [String: Bool] {
-        var ready: [String: Bool] = [:]
-        for container in pod.spec.containers where container.readinessProbe?.exec != nil {
-            let state = probes["\(container.name)/Readiness"]
-            let current = Self.runs(records(), container.name).last
-            ready[container.name] = state?.runID == current?.id && state?.result == true
+    /// A container as the probe workers see it at a tick (kubelet's status manager view). Times are converted to
+    /// the manager's clock.
+    func probeSnapshot(container name: String) async -> (PodSnapshot, ContainerSnapshot) {
+        let managerNow = await context.probes.now()
+        let phase = lastStatus?.phase
+        let podSnapshot = PodSnapshot(terminating: terminating, terminal: phase == PodPhase.succeeded || phase == PodPhase.failed)
+        guard let latest = Self.runs(records(), name).last, latest.state != .creating else {
+            return (podSnapshot, ContainerSnapshot(containerID: nil, running: false))
         }
-        return ready
+        let policy = pod.spec.restartPolicy ?? "Always"
+        let startedAt = latest.startedAt.map { managerNow - .milliseconds(Int64(Date().timeIntervalSince($0) * 1000)) }
+        return (
+            podSnapshot,
+            ContainerSnapshot(
+                containerID: latest.id, running: latest.state == .running, startedAt: startedAt, terminated: latest.state == .exited,
+                willRestart: !terminating && (policy == "Always" || (policy == "OnFailure" && latest.exitCode != 0)))
+        )
+    }
+
+    /// What the probe manager reports: result changes refresh the status, events are recorded, failed liveness and
+    /// startup probes kill the container (the restart policy and back-off then apply as for any exit).
+    func probeOutput(_ output: ProbeManager.Output) async {
+        switch output {
+        case .update:
+            // A terminating pod's loop has ended; its readiness still shows in the status.
+            if terminating { await publishStatus() } else { await waker.wake() }
+        case .event(_, let event):
+            context.events.pod(
+                uid: uid, namespace: namespace, name: name, event.type.rawValue, event.reason, event.message, fieldPath: "spec.containers{\(event.container)}")
+        case .kill(_, let decision):
+            guard !terminating, let run = Self.runs(records(), decision.container).last, run.state == .running, !probeKills.contains(run.id) else {
+                return
+            }
+            probeKills.insert(run.id)
+            Task { await self.killForProbe(decision, runID: run.id) }
+        }
     }
 
     /// kubelet: Killing "Container X failed liveness probe, will be restarted", then stop with the probe's
     /// (or the pod's) grace period.
-    private func killForLiveness(_ container: Container, run: ContainerRecord, probe: Probe) async {
+    private func killForProbe(_ decision: KillDecision, runID: String) async {
+        defer { probeKills.remove(runID) }
         context.events.pod(
-            uid: uid, namespace: namespace, name: name, "Normal", "Killing", "Container \(container.name) failed liveness probe, will be restarted",
-            fieldPath: fieldPath(container, false))
-        let grace = max(2, Int(probe.terminationGracePeriodSeconds ?? pod.spec.terminationGracePeriodSeconds ?? 30))
-        try? await context.runtime.kill(id: run.id, signal: "TERM")
-        let deadline = Date().addingTimeInterval(Double(grace))
-        while Date() < deadline && !FileManager.default.fileExists(atPath: exitFile(run.id)) {
+            uid: uid, namespace: namespace, name: name, "Normal", "Killing", decision.message, fieldPath: "spec.containers{\(decision.container)}")
+        try? await context.runtime.kill(id: runID, signal: "TERM")
+        let deadline = Date().addingTimeInterval(Double(decision.gracePeriodSeconds))
+        while Date() < deadline && !FileManager.default.fileExists(atPath: exitFile(runID)) {
             try? await Task.sleep(for: .milliseconds(100))
         }
-        if !FileManager.default.fileExists(atPath: exitFile(run.id)) { try? await context.runtime.kill(id: run.id, signal: "KILL") }
-        await observe()
+        if !FileManager.default.fileExists(atPath: exitFile(runID)) { try? await context.runtime.kill(id: runID, signal: "KILL") }
+        await waker.wake()
     }
 
     /// The latest run of a container: a failed start (never ran) counts only when it is the newest row.
@@ -593,10 +601,16 @@ actor PodWorker {
 
     // MARK: - Status
 
-    func computeStatus() -> PodStatus {
+    func computeStatus() async -> PodStatus {
+        // started / ready from the probe results (kubelet's prober manager UpdatePodStatus).
+        var probed: [String: (started: Bool, ready: Bool)] = [:]
+        for container in pod.spec.containers {
+            let running = Self.runs(records(), container.name).last?.state == .running
+            probed[container.name] = await context.probes.containerStatus(podUID: uid, container: container.name, running: running)
+        }
         var status = StatusBuilder(
             pod: pod, uid: uid, records: records(), waiting: waiting, sandboxReady: sandboxReady ?? false, rejection: rejection, previous: lastStatus,
-            readiness: readiness(), podIPs: podIPs, hostIP: context.network.nodeIP
+            probed: probed, podIPs: podIPs, hostIP: context.network.nodeIP
         ).build()
         if let eviction = volumeState.eviction {
             status.phase = PodPhase.failed
@@ -606,8 +620,8 @@ actor PodWorker {
         return status
     }
 
-    private func publishStatus() {
-        let status = computeStatus()
+    private func publishStatus() async {
+        let status = await computeStatus()
         guard status != lastStatus else { return }
         lastStatus = status
         do { try context.store.updatePodStatus(uid: uid, status: try KubeJSON.encoder(pretty: false).encode(status)) } catch {
@@ -659,6 +673,7 @@ actor PodWorker {
 
     private func terminateAndCleanUp() async {
         await observe()
+        await publishStatus()
         let grace = max(2, Int(pod.spec.terminationGracePeriodSeconds ?? 30))
         let running = records().filter { $0.state == .running || $0.state == .creating }
         await withTaskGroup(of: Void.self) { group in
@@ -701,6 +716,7 @@ actor PodWorker {
             }
         }
         await observe()
+        await publishStatus()
         // Cleanup is retried until everything is gone: the pod stays listed (Terminating) meanwhile.
         var delay = 1
         while await !cleanUp() {
@@ -765,6 +781,7 @@ actor PodWorker {
             return false
         }
         done = true
+        await context.probes.removePod(uid: uid)
         Log.info("pod \(namespace)/\(name) (\(uid)) removed")
         return true
     }

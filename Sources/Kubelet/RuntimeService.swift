@@ -1,4 +1,13 @@
 import Foundation
+import Glibc
+import Synchronization
+
+/// Set once by a watchdog task.
+final class Expired: Sendable {
+    private let flag = Mutex(false)
+    func set() { flag.withLock { $0 = true } }
+    var value: Bool { flag.withLock { $0 } }
+}
 
 /// What the runtime reports about a container (`minirun state`).
 struct RuntimeState: Sendable, Decodable {
@@ -66,6 +75,28 @@ struct RuntimeService: Sendable {
     /// Runs a command in the container's namespaces (its process config: user, env, cwd).
     func exec(id: String, command: [String], timeout: Duration) async throws(CommandError) -> CommandResult {
         try await Command.run(base + ["exec", id] + command, timeout: timeout)
+    }
+
+    /// exec with a hard deadline for probes: at the timeout the process started in the container is killed too (the
+    /// runtime's pid file names it), so a hung command neither lingers nor holds the output pipes open. Returns nil
+    /// when the deadline passed.
+    func execProbe(id: String, command: [String], timeout: Duration) async throws(CommandError) -> CommandResult? {
+        let pidFile = NSTemporaryDirectory() + "/minikubelet-probe-\(UUID().uuidString).pid"
+        defer { try? FileManager.default.removeItem(atPath: pidFile) }
+        let expired = Expired()
+        let watchdog = Task {
+            try await Task.sleep(for: timeout)
+            expired.set()
+            if let text = try? String(contentsOfFile: pidFile, encoding: .utf8), let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)),
+                pid > 0
+            {
+                Glibc.kill(pid, SIGKILL)
+            }
+        }
+        defer { watchdog.cancel() }
+        // Command.run's own watchdog (a little later) ends the runtime process should it hang.
+        let result = try await Command.run(base + ["exec", "--pid-file", pidFile, id] + command, timeout: timeout + .seconds(2))
+        return expired.value ? nil : result
     }
 
     func kill(id: String, signal: String) async throws(CommandError) {

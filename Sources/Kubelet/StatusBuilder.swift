@@ -12,8 +12,8 @@ struct StatusBuilder {
     var sandboxReady: Bool
     var rejection: (reason: String, message: String)?
     var previous: PodStatus?
-    /// Containers with a readiness probe: its current result.
-    var readiness: [String: Bool] = [:]
+    /// `started` and `ready` per container from the probe manager (no entry: running means both).
+    var probed: [String: (started: Bool, ready: Bool)] = [:]
     /// The sandbox's addresses (hostNetwork: the node's) and the node's address.
     var podIPs: [String] = []
     var hostIP = ""
@@ -30,9 +30,10 @@ struct StatusBuilder {
         if let current, current.state == .running || current.state == .creating {
             status.state = ContainerState(running: ContainerStateRunning(startedAt: current.startedAt))
             status.lastState = before.map(Self.terminated)
-            // Ready when running and its readiness probe (if any) succeeds; no startup probes yet.
-            status.ready = current.state == .running && (readiness[container.name] ?? true)
-            status.started = current.state == .running
+            // Ready when running and started, with its readiness probe (if any) at Success.
+            let running = current.state == .running
+            status.ready = running && (probed[container.name]?.ready ?? true)
+            status.started = running && (probed[container.name]?.started ?? true)
         } else if let hold {
             status.state = ContainerState(waiting: ContainerStateWaiting(reason: hold.reason, message: hold.message))
             status.lastState = current.map(Self.terminated)

@@ -11,10 +11,13 @@ enum Unsupported {
         for (prefix, containers) in groups {
             for (index, container) in containers.enumerated() {
                 let path = "\(prefix)[\(index)]"
-                for (kind, probe) in [("livenessProbe", container.livenessProbe), ("readinessProbe", container.readinessProbe)] {
-                    if let probe, probe.exec == nil || prefix == "spec.initContainers" { fields.append("\(path).\(kind) (only exec probes of app containers)") }
+                // Probes of restartable init containers (sidecars): the sidecar itself is not supported yet.
+                let probes = [
+                    ("livenessProbe", container.livenessProbe), ("readinessProbe", container.readinessProbe), ("startupProbe", container.startupProbe),
+                ]
+                for (kind, probe) in probes where probe != nil && prefix == "spec.initContainers" {
+                    fields.append("\(path).\(kind) (only probes of app containers)")
                 }
-                if container.startupProbe != nil { fields.append("\(path).startupProbe") }
                 for (hookName, hook) in [("postStart", container.lifecycle?.postStart), ("preStop", container.lifecycle?.preStop)] {
                     if hook?.httpGet != nil || hook?.tcpSocket != nil { fields.append("\(path).lifecycle.\(hookName) (only exec and sleep)") }
                 }

@@ -21,8 +21,8 @@ public enum ExecError: Error, Sendable, Hashable {
     case failed(String)
 }
 
-/// Runs `command` in the container with a timeout; the agent passes one over `minirun exec`.
-public typealias ExecFunction = @Sendable (_ command: [String], _ timeout: Duration) async throws(ExecError) -> ExecOutput
+/// Runs `command` in the target's container (`target.containerID`) with a timeout; the agent passes one over `minirun exec`.
+public typealias ExecFunction = @Sendable (_ target: ProbeTarget, _ command: [String], _ timeout: Duration) async throws(ExecError) -> ExecOutput
 
 /// kubelet's exec probe (pkg/probe/exec + prober.go): `$(VAR)` from the container's static env, stdout then stderr,
 /// 10 KiB cap; exit 0 → Success, other → Failure with the output, timeout → Failure `command "<cmd>" timed out`.
@@ -36,7 +36,7 @@ public struct ExecProber: Sendable {
         // The exec function enforces the timeout; the probe is bounded anyway should it not.
         let result = await withDeadline(timeout + .seconds(1)) { () async -> Result<ExecOutput, ExecError> in
             do throws(ExecError) {
-                return .success(try await run(command, timeout))
+                return .success(try await run(target, command, timeout))
             } catch {
                 return .failure(error)
             }

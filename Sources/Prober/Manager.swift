@@ -136,9 +136,15 @@ public actor ProbeManager {
                 entry.tasks.append(
                     Task {
                         if delay > .zero { try? await Task.sleep(for: delay) }
+                        let clock = ContinuousClock()
                         while !Task.isCancelled {
+                            let started = clock.now
                             guard await self.tick(uid: uid, container: name, kind: kind) else { return }
-                            await signal.wait(timeout: period)
+                            // kubelet's ticker: the next tick is one period after the previous one started; a probe that
+                            // took longer than a period drops the ticks it overran instead of pushing the schedule back.
+                            let elapsed = clock.now - started
+                            let overrun = elapsed - period * Int(elapsed / period)
+                            await signal.wait(timeout: period - overrun)
                         }
                     })
             }
@@ -154,7 +160,11 @@ public actor ProbeManager {
         guard let entry = pods.removeValue(forKey: uid) else { return }
         for task in entry.tasks { task.cancel() }
         for signal in entry.signals.values { signal.fire() }
+        metrics.forget(podUID: uid)
     }
+
+    /// Whether the pod's workers were started.
+    public func hasPod(uid: String) -> Bool { pods[uid] != nil }
 
     /// `started` and `ready` for the container status (kubelet's UpdatePodStatus); triggers the readiness worker
     /// when it has no Success yet (so readiness is probed right after startup succeeds).
@@ -188,7 +198,9 @@ public actor ProbeManager {
         pods[uid]?.containers[name] = probes
         await publish(uid: uid, updates)
         guard step == .probe, let worker = probes.workers[kind] else { return step != .stop }
-        let target = ProbeTarget(podIP: info.podIP, podName: info.name, namespace: info.namespace, container: probes.container)
+        let target = ProbeTarget(
+            podIP: info.podIP, podName: info.name, namespace: info.namespace, container: probes.container, podUID: uid,
+            containerID: containerSnapshot.containerID ?? "")
         let started = clock.now
         let run = await prober.run(kind, worker.probe, target: target)
         metrics.record(kind: kind, run: run, duration: clock.now - started, container: name, pod: info.name, namespace: info.namespace, podUID: uid)

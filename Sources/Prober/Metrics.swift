@@ -1,3 +1,4 @@
+import Foundation
 import Synchronization
 
 /// kubelet's prober metrics: `prober_probe_total` (counter; probe_type, result, container, pod, namespace, pod_uid) and
@@ -26,6 +27,19 @@ public final class ProbeMetrics: Sendable {
 
     private let state = Mutex<(totals: [Key: Int], durations: [Key: Histogram])>(([:], [:]))
 
+    /// The latest run of one probe, for the agent's API (`minikubelet.io/probes` annotation).
+    public struct LastRun: Sendable, Hashable, Codable {
+        /// `successful`, `failed` or `unknown`, as in `prober_probe_total`.
+        public var result: String
+        public var durationSeconds: Double
+        public var at: Date
+        public var output: String
+        /// Runs counted for this probe since the pod was added.
+        public var count: Int
+    }
+    /// podUID → container → probe kind (lower-case) → latest run.
+    private let latest = Mutex<[String: [String: [String: LastRun]]]>([:])
+
     public init() {}
 
     /// Counts one run: result `successful`, `failed` or `unknown` (errored) like kubelet's worker; the duration is
@@ -35,6 +49,11 @@ public final class ProbeMetrics: Sendable {
         let key = Key(probeType: kind.description, result: result, container: container, pod: pod, namespace: namespace, podUID: podUID)
         let durationKey = Key(probeType: kind.description, result: "", container: container, pod: pod, namespace: namespace)
         let seconds = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+        latest.withLock { all in
+            let count = (all[podUID]?[container]?[kind.rawValue]?.count ?? 0) + 1
+            all[podUID, default: [:]][container, default: [:]][kind.rawValue] = LastRun(
+                result: result, durationSeconds: seconds, at: Date(), output: String(run.output.prefix(1024)), count: count)
+        }
         state.withLock { s in
             s.totals[key, default: 0] += 1
             var histogram = s.durations[durationKey] ?? Histogram(buckets: Array(repeating: 0, count: Self.bounds.count))
@@ -44,6 +63,11 @@ public final class ProbeMetrics: Sendable {
             s.durations[durationKey] = histogram
         }
     }
+
+    /// The latest runs of a pod's probes: container → kind → run.
+    public func latestRuns(podUID: String) -> [String: [String: LastRun]] { latest.withLock { $0[podUID] ?? [:] } }
+
+    func forget(podUID: String) { _ = latest.withLock { $0.removeValue(forKey: podUID) } }
 
     /// The value of one `prober_probe_total` series.
     public func total(probeType: String, result: String, container: String, pod: String, namespace: String, podUID: String = "") -> Int {

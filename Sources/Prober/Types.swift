@@ -34,11 +34,16 @@ public struct ProbeTarget: Sendable {
     public var namespace: String
     /// The container's spec: named ports and static env for `$(VAR)` expansion in exec commands.
     public var container: Container
-    public init(podIP: String, podName: String = "", namespace: String = "default", container: Container) {
+    public var podUID: String
+    /// The runtime's ID of the container run being probed (exec probes run in it).
+    public var containerID: String
+    public init(podIP: String, podName: String = "", namespace: String = "default", container: Container, podUID: String = "", containerID: String = "") {
         self.podIP = podIP
         self.podName = podName
         self.namespace = namespace
         self.container = container
+        self.podUID = podUID
+        self.containerID = containerID
     }
 }
 

@@ -48,12 +48,17 @@ enum Linux {
         return fd
     }
 
-    /// Sends one sync message.
+    /// Sends one sync message. A peer that already exited is not an error (`receive` then reads its report or
+    /// EOF): MSG_NOSIGNAL instead of SIGPIPE, EPIPE ignored.
     static func send(_ fd: Int32, kind: Int32) throws(RuntimeError) {
         var message = mk_sync_msg()
         message.kind = kind
-        let written = withUnsafeBytes(of: &message) { write(fd, $0.baseAddress, $0.count) }
-        guard written == MemoryLayout<mk_sync_msg>.size else { throw .system("write sync socket", errno: currentErrno()) }
+        let written = withUnsafeBytes(of: &message) { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        guard written == MemoryLayout<mk_sync_msg>.size else {
+            let code = currentErrno()
+            if code == EPIPE || code == ECONNRESET { return }
+            throw .system("write sync socket", errno: code)
+        }
     }
 
     /// Receives one sync message; nil on EOF (the child exited).

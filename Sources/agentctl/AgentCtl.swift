@@ -3,6 +3,7 @@ import AgentAPI
 import ArgumentParser
 import Foundation
 import KubeAPI
+import Prober
 import Yams
 
 #if canImport(Glibc)
@@ -31,7 +32,7 @@ struct AgentCtl: ParsableCommand {
 
     static let configuration = CommandConfiguration(
         commandName: "agentctl", abstract: "Control a minikubelet node agent.",
-        subcommands: [PS.self, Get.self, Describe.self, Logs.self, Exec.self, Apply.self, Delete.self, Image.self, Diagnose.self])
+        subcommands: [PS.self, Get.self, Describe.self, Logs.self, Exec.self, Apply.self, Delete.self, Image.self, Diagnose.self, Metrics.self])
 }
 
 struct Connection: ParsableArguments {
@@ -247,6 +248,18 @@ struct PodListOut: Encodable {
     var items: [Pod]
 }
 
+// MARK: - metrics
+
+struct Metrics: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print the agent's Prometheus metrics (prober_probe_total, prober_probe_duration_seconds).")
+    @OptionGroup var connection: Connection
+
+    func run() throws {
+        print(String(decoding: try connection.client.get("/metrics"), as: UTF8.self), terminator: "")
+    }
+}
+
 // MARK: - describe
 
 struct Describe: ParsableCommand {
@@ -373,6 +386,9 @@ struct Describe: ParsableCommand {
             guard let values, !values.isEmpty else { continue }
             lines.append((label, ""))
             for (key, value) in values.sorted(by: { $0.key < $1.key }) { lines.append(("  \(key):", value.description)) }
+        }
+        for (label, probe) in [("Liveness:", container.livenessProbe), ("Readiness:", container.readinessProbe), ("Startup:", container.startupProbe)] {
+            if let probe { lines.append((label, describeProbe(probe))) }
         }
         let env = (container.env ?? []).map { variable in
             "\(variable.name):" + (variable.value.map { " \($0)" } ?? variable.valueFrom?.fieldRef.map { "  (\($0.apiVersion ?? "v1"):\($0.fieldPath))" } ?? "")

@@ -199,7 +199,7 @@ struct ConfigE2ETests {
 
     /// hostPath type checks: a FailedMount event with kubelet's message, the pod stays ContainerCreating.
     @Test func hostPathTypeMismatchIsFailedMount() throws {
-        let agent = try AgentHarness()
+        let agent = try AgentHarness(extraArgs: ["--pod-security=privileged"])  // hostPath volumes are a baseline violation
         defer { agent.cleanUp() }
         let file = agent.dir + "/a-file"
         try "x".write(toFile: file, atomically: false, encoding: .utf8)

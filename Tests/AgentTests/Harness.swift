@@ -199,3 +199,51 @@ final class AgentHarness {
         do { try FileManager.default.removeItem(atPath: dir) } catch { print("cleanup: rm \(dir): \(error)") }
     }
 }
+
+let testserverImage = "minikubelet.local/testserver:1"
+
+/// The testserver OCI layout (examples/make-testserver-image.sh), rebuilt when the binary changes.
+func testserverLayout() throws -> String {
+    let binary = buildProductsDir() + "/testserver"
+    var info = stat()
+    guard stat(binary, &info) == 0 else { throw AgentTestError.setup("no testserver binary at \(binary) (swift build --product testserver)") }
+    let layout = "/tmp/minikubelet-test-testserver-layout-\(info.st_mtim.tv_sec)-\(info.st_size)"
+    if FileManager.default.fileExists(atPath: layout + "/index.json") { return layout }
+    let temporary = layout + ".\(getpid())"
+    try run([repoRoot() + "/examples/make-testserver-image.sh", temporary, binary], timeout: .seconds(300)).check()
+    if rename(temporary, layout) != 0 { _ = try? run(["rm", "-rf", temporary]) }
+    return layout
+}
+
+/// An event as the API returns it (`GET /v1/events`).
+struct APIEvent: Decodable, CustomStringConvertible {
+    struct Involved: Decodable {
+        var name: String
+        var fieldPath: String?
+    }
+    var involvedObject: Involved
+    var type: String
+    var reason: String
+    var message: String
+    var count: Int
+    var firstTimestamp: Date
+    var lastTimestamp: Date
+    var description: String { "\(involvedObject.name) \(type) \(reason) x\(count): \(message)" }
+}
+
+extension AgentHarness {
+    func loadTestserverImage() throws {
+        try agentctl(["image", "load", try testserverLayout(), "--name", testserverImage]).check()
+    }
+
+    /// GET on the agent's API (curl over the unix socket).
+    func apiGet(_ path: String) throws -> String {
+        try run(["curl", "-sS", "--max-time", "30", "--unix-socket", socket, "http://agent" + path], timeout: .seconds(40)).check().stdout
+    }
+
+    func podEvents(_ pod: String) throws -> [APIEvent] {
+        struct List: Decodable { var items: [APIEvent] }
+        let text = try apiGet("/v1/events?pod=\(pod)")
+        return try KubeJSON.decoder().decode(List.self, from: Data(text.utf8)).items
+    }
+}

@@ -152,6 +152,22 @@ struct ContainerTests {
         #expect(lines.last?.contains("\"status\":\"stopped\"") == true)
     }
 
+    /// A mount the kernel refuses in the init stage (after GO) is reported as such, and nothing (state, cgroup,
+    /// process) is left behind.
+    @Test func mountRefusedByTheKernelLeavesNothingBehind() throws {
+        let bundle = try TestBundle(args: ["true"]) { spec in
+            spec.mounts = (spec.mounts ?? []) + [OCI.Mount(destination: "/mnt", type: "tmpfs", source: "tmpfs", options: ["size=bogus"])]
+        }
+        defer { bundle.cleanup() }
+        let cgroupPath = bundle.spec.linux?.cgroupsPath ?? ""
+        let result = try bundle.minirun(["create", "--bundle", bundle.dir.path, "badmount"])
+        #expect(result.status == 1)
+        #expect(result.stderr.hasPrefix("minirun: container init: mount "), "\(result.stderr)")
+        #expect(result.stderr.hasSuffix("/mnt: Invalid argument (errno 22)\n"), "\(result.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: bundle.root + "/badmount"))
+        #expect(!ownCgroupDirectories().contains { $0.hasSuffix("/" + cgroupPath) })
+    }
+
     @Test func failingPrestartHookLeavesNothingBehind() throws {
         let bundle = try TestBundle(args: ["true"]) { spec in
             spec.hooks = OCI.Hooks(prestart: [OCI.Hook(path: "/bin/false")])
