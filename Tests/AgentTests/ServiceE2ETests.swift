@@ -34,6 +34,48 @@ private let gatedPod = """
           failureThreshold: 1
     """
 
+/// A TCP echo server (`nc -ll -e cat`) behind its own ClusterIP Service: the long-lived connection of acceptance 3.
+private let echoService = """
+    apiVersion: v1
+    kind: Service
+    metadata:
+      name: echo
+    spec:
+      selector: {app: echo}
+      ports:
+      - port: 9000
+    ---
+    apiVersion: v1
+    kind: Pod
+    metadata:
+      name: echo
+      labels: {app: echo}
+    spec:
+      terminationGracePeriodSeconds: 2
+      containers:
+      - name: echo
+        image: \(testImage)
+        command: ["nc", "-ll", "-p", "9000", "-e", "cat"]
+    """
+
+/// Holds one TCP connection to `host:port` and sends a line every 100 ms until `stopFile` exists; prints the number
+/// of echoed lines and exits 1 at the first line not echoed back.
+private func longConnectionScript(host: String, port: Int, stopFile: String) -> String {
+    """
+    import os, socket, sys, time
+    s = socket.create_connection(("\(host)", \(port)), timeout=5)
+    f = s.makefile("rw")
+    n = 0
+    while not os.path.exists("\(stopFile)"):
+        f.write("line %d\\n" % n); f.flush()
+        if f.readline() != "line %d\\n" % n:
+            print(n); sys.exit(1)
+        n += 1
+        time.sleep(0.1)
+    print(n)
+    """
+}
+
 /// Who answered `count` requests to `url` from the agent's namespace (one shell, one wget per request).
 private func hits(_ agent: AgentHarness, _ url: String, count: Int) throws -> [String: Int] {
     let script = "for i in $(seq \(count)); do wget -qO- -t 1 -T 3 \(url) || echo FAILED; done"
@@ -77,7 +119,8 @@ struct ServiceE2ETests {
         let example = try String(contentsOfFile: repoRoot() + "/examples/nodeport-service.yaml", encoding: .utf8)
         try agent.write("web.yaml", example)
         try agent.write("gated.yaml", gatedPod)
-        for name in ["web-a", "web-b"] {
+        try agent.write("echo.yaml", echoService)
+        for name in ["web-a", "web-b", "echo"] {
             _ = try #require(try agent.waitForPod(name, timeout: .seconds(90)) { isRunningAndReady($0) }, "\(agent.log())")
         }
         let gated = try #require(try agent.waitForPod("web-c", timeout: .seconds(90)) { $0.status?.phase == "Running" && $0.status?.podIP != nil })
@@ -86,9 +129,12 @@ struct ServiceE2ETests {
         #expect(ip.hasPrefix("10.96."))
 
         let table = try agent.agentctl(["get", "svc"]).check().stdout
-        #expect(table.hasPrefix("NAME   TYPE       CLUSTER-IP"), "\(table)")
-        #expect(table.contains("web    NodePort   \(ip)"), "\(table)")
-        #expect(table.contains("<none>        80:30080/TCP"), "\(table)")
+        let rows = table.split(separator: "\n").map { $0.split(separator: " ").map(String.init) }
+        #expect(rows.first == ["NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE"], "\(table)")
+        #expect(rows.contains { $0.prefix(5) == ["web", "NodePort", ip, "<none>", "80:30080/TCP"] }, "\(table)")
+        #expect(rows.contains { $0.prefix(5).dropFirst(3) == ["<none>", "9000/TCP"] && $0.first == "echo" }, "\(table)")
+        // kubectl's tabwriter: the TYPE column starts where the widest NAME plus three spaces ends.
+        #expect(table.hasPrefix("NAME   TYPE "), "\(table)")
 
         // Requests from the node: node address, localhost and the ClusterIP each reach both ready pods.
         var urls = ["http://\(nodeAddress):30080/", "http://127.0.0.1:30080/", "http://\(ip)/"]
@@ -137,7 +183,18 @@ struct ServiceE2ETests {
                 return counts["web-c"] == nil && counts["FAILED"] == nil && !ruleset(agent).contains("\(gatedIP):8080")
             }, "the unready pod kept its rules\n\(ruleset(agent))")
 
-        // Editing nodePort in the file: the new port answers, the old one refuses.
+        // Editing nodePort in the file: the new port answers, the old one refuses, and a connection to another
+        // Service carries on.
+        let echoJSON = try agent.agentctl(["get", "svc", "echo", "-o", "json"]).check().stdout
+        let echoIP = try #require(try KubeJSON.decoder().decode(Service.self, from: Data(echoJSON.utf8)).spec.clusterIP)
+        let connectionStop = agent.dir + "/stop-connection"
+        // Connectable = the echo Service has its endpoint programmed (without one the port is rejected).
+        let connectable = "import socket; socket.create_connection((\"\(echoIP)\", 9000), timeout=2)"
+        #expect(waitUntil(timeout: .seconds(30)) { (try? agent.inNetns(["/usr/bin/python3", "-c", connectable]))?.succeeded == true })
+        let connection = try spawn([
+            "/usr/bin/nsenter", "--net=/run/netns/\(agent.netns)", "/usr/bin/python3", "-c",
+            longConnectionScript(host: echoIP, port: 9000, stopFile: connectionStop),
+        ])
         try agent.write("web.yaml", example.replacingOccurrences(of: "nodePort: 30080", with: "nodePort: 30090"))
         #expect(
             waitUntil(timeout: .seconds(30)) {
@@ -147,6 +204,10 @@ struct ServiceE2ETests {
         let refused = try agent.inNetns(["wget", "-O-", "-T", "3", "http://\(nodeAddress):30080/"])
         #expect(!refused.succeeded && refused.stderr.contains("refused"), "\(refused)")
         #expect(try clusterIP(agent) == ip, "the edit keeps the ClusterIP")
+        Thread.sleep(forTimeInterval: 1)
+        #expect(FileManager.default.createFile(atPath: connectionStop, contents: nil))
+        let echoed = try connection.wait(timeout: .seconds(30))
+        #expect(echoed.succeeded && (Int(echoed.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0) > 10, "\(echoed)")
         urls = ["http://\(nodeAddress):30090/", "http://\(ip)/"]
 
         // SIGKILL + restart: a request loop keeps succeeding; the first full sync finds the rules in place.
@@ -167,7 +228,7 @@ struct ServiceE2ETests {
         // Deleting the Service removes every rule it had.
         try agent.write("web.yaml", example.components(separatedBy: "---\n").dropFirst().joined(separator: "---\n"))
         #expect(waitUntil(timeout: .seconds(30)) { !ruleset(agent).contains("default/web") }, "\(ruleset(agent))")
-        #expect(try agent.agentctl(["get", "svc"]).stdout.isEmpty)
+        #expect(try !agent.agentctl(["get", "svc"]).stdout.contains("\nweb "))
     }
 
     /// nftables mode: the same balance over the three addresses, and allocation errors as events naming the file.
