@@ -279,5 +279,11 @@ struct ServiceE2ETests {
         let rules = try agent.inNetns(["nft", "list", "table", "ip", "minikubelet"]).check().stdout
         #expect(rules.contains("default/web") && !rules.contains("zclash"), "\(rules)")
         #expect(!(try agent.agentctl(["get", "svc"]).stdout.contains("zclash")))
+
+        // SIGKILL + restart: the first full sync matches the table's fingerprint and writes nothing; traffic flows.
+        try agent.killAgent()
+        try agent.start()
+        #expect(waitUntil(timeout: .seconds(30)) { agent.log().contains("full sync found the rules in place; nothing written") }, "\(agent.log())")
+        #expect(balanced(try hits(agent, "http://127.0.0.1:30080/", count: 50), total: 50))
     }
 }
