@@ -38,7 +38,10 @@ extension Agent {
         case ("GET", ["healthz"]):
             return json(["ok": true])
         case ("GET", ["info"]):
-            return json(["nodeName": config.nodeName, "manifests": config.manifests, "root": config.root, "socket": config.socket])
+            return json([
+                "nodeName": config.nodeName, "manifests": config.manifests, "root": config.root, "socket": config.socket,
+                "nodeIP": context.network.nodeIP,
+            ])
         case ("GET", ["pods"]):
             return json(PodList(items: podObjects()))
         case ("GET", let path) where path.count == 3 && path[0] == "pods":

@@ -44,6 +44,9 @@ extension Get {
             if items.isEmpty { notFound("services") }
         }
         let now = Date()
+        // A LoadBalancer's external IP is the node's address (ServiceLB style).
+        let info = try? connection.client.getJSON("/v1/info", as: [String: String].self, decoder: JSONDecoder())
+        let nodeIPs = (info?["nodeIP"]).flatMap { $0.isEmpty ? nil : [$0] } ?? []
         switch output {
         case "json", "yaml":
             try printObjects(items, list: ServiceListBody(items: items))
@@ -51,7 +54,7 @@ extension Get {
             if items.isEmpty { return noResources() }
             let header = ServiceTables.serviceHeader + (output == "wide" ? ["SELECTOR"] : [])
             let rows = items.map { service in
-                ServiceTables.serviceRow(service, loadBalancerIPs: [], now: now)
+                ServiceTables.serviceRow(service, loadBalancerIPs: nodeIPs, now: now)
                     + (output == "wide"
                         ? [
                             (service.spec.selector ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",").nonEmpty

@@ -257,6 +257,17 @@ struct ServiceE2ETests {
             apiVersion: v1
             kind: Service
             metadata:
+              name: lb
+            spec:
+              type: LoadBalancer
+              selector: {app: web}
+              ports:
+              - port: 8081
+                targetPort: http
+            ---
+            apiVersion: v1
+            kind: Service
+            metadata:
               name: nobody
             spec:
               selector: {app: nobody}
@@ -278,7 +289,11 @@ struct ServiceE2ETests {
         #expect(events.contains("clash.yaml: Service default/nobody: selector matches no pods; the service has no endpoints"), "\(events)")
         let rules = try agent.inNetns(["nft", "list", "table", "ip", "minikubelet"]).check().stdout
         #expect(rules.contains("default/web") && !rules.contains("zclash"), "\(rules)")
-        #expect(!(try agent.agentctl(["get", "svc"]).stdout.contains("zclash")))
+        let table = try agent.agentctl(["get", "svc"]).check().stdout
+        #expect(!table.contains("zclash"))
+        // LoadBalancer the ServiceLB way: the node address is the external IP and answers on the service port.
+        #expect(table.split(separator: "\n").contains { $0.hasPrefix("lb ") && $0.contains(" \(nodeAddress) ") }, "\(table)")
+        #expect(balanced(try hits(agent, "http://\(nodeAddress):8081/", count: 50), total: 50))
 
         // SIGKILL + restart: the first full sync matches the table's fingerprint and writes nothing; traffic flows.
         try agent.killAgent()
