@@ -178,31 +178,7 @@ final class ServiceController: Sendable {
     /// with a ClusterIP, by name.
     func environment(namespace: String) -> [(name: String, value: String)] {
         services.filter { ($0.metadata.namespace ?? "default") == namespace }.sorted { ($0.metadata.name ?? "") < ($1.metadata.name ?? "") }
-            .flatMap(Self.environment(of:))
-    }
-
-    static func environment(of service: Service) -> [(name: String, value: String)] {
-        guard let clusterIP = service.spec.clusterIP, !clusterIP.isEmpty, clusterIP != "None", let ports = service.spec.ports, let first = ports.first
-        else { return [] }
-        let prefix = (service.metadata.name ?? "").replacingOccurrences(of: "-", with: "_").uppercased()
-        var out: [(name: String, value: String)] = [(prefix + "_SERVICE_HOST", clusterIP), (prefix + "_SERVICE_PORT", String(first.port))]
-        for port in ports {
-            if let name = port.name, !name.isEmpty {
-                out.append((prefix + "_SERVICE_PORT_" + name.replacingOccurrences(of: "-", with: "_").uppercased(), String(port.port)))
-            }
-        }
-        // Docker link variables; the first port also gets the bare `<NAME>_PORT`.
-        for (index, port) in ports.enumerated() {
-            let proto = port.protocol.flatMap { $0.isEmpty ? nil : $0 } ?? "TCP"
-            let url = "\(proto.lowercased())://\(clusterIP):\(port.port)"
-            if index == 0 { out.append((prefix + "_PORT", url)) }
-            let portPrefix = "\(prefix)_PORT_\(port.port)_\(proto.uppercased())"
-            out += [
-                (portPrefix, url), (portPrefix + "_PROTO", proto.lowercased()), (portPrefix + "_PORT", String(port.port)),
-                (portPrefix + "_ADDR", clusterIP),
-            ]
-        }
-        return out
+            .flatMap(ServiceEnvironment.variables(of:))
     }
 }
 
