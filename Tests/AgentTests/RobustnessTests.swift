@@ -145,3 +145,46 @@ struct SplitMix {
         return z ^ (z >> 31)
     }
 }
+
+@Suite(.enabled(if: getuid() == 0, "needs root"))
+struct InitContainerBackOffTests {
+    /// Acceptance 3 (rest): a failing init container with restartPolicy Always is restarted with back-off, the pod
+    /// stays Pending, STATUS shows `Init:CrashLoopBackOff`, and the app container never starts.
+    @Test func failingInitContainerWithAlwaysRestartsWithBackOff() throws {
+        let agent = try AgentHarness()
+        defer { agent.cleanUp() }
+        try agent.write(
+            "init-loops.yaml",
+            """
+            apiVersion: v1
+            kind: Pod
+            metadata:
+              name: init-loops
+            spec:
+              restartPolicy: Always
+              initContainers:
+              - name: setup
+                image: \(testImage)
+                command: ["sh", "-c", "exit 3"]
+              containers:
+              - name: app
+                image: \(testImage)
+                command: ["sh", "-c", "sleep 100"]
+            """)
+        let pod = try #require(
+            try agent.waitForPod("init-loops") {
+                let setup = $0.status?.initContainerStatuses?.first
+                return (setup?.restartCount ?? 0) >= 1 && setup?.state?.waiting?.reason == "CrashLoopBackOff"
+            }, "status: \(String(describing: try? agent.pod("init-loops")?.status))")
+        let uid = pod.metadata.uid ?? ""
+        #expect(pod.status?.phase == "Pending")
+        #expect(pod.status?.initContainerStatuses?.first?.lastState?.terminated?.exitCode == 3)
+        #expect(
+            pod.status?.initContainerStatuses?.first?.state?.waiting?.message
+                == "back-off 10s restarting failed container=setup pod=init-loops_default(\(uid))")
+        #expect(pod.status?.containerStatuses?.first?.state?.waiting?.reason == "PodInitializing")
+        #expect(pod.status?.containerStatuses?.first?.containerID == nil)
+        let table = try agent.agentctl(["get", "pods"]).check().stdout
+        #expect(table.contains("Init:CrashLoopBackOff"), "get pods: \(table)")
+    }
+}
