@@ -59,8 +59,9 @@ else
     setsid "${launch[@]}" "$bin/minikubelet" --manifests "$MANIFESTS" --root "$ROOT" --socket "$SOCKET" \
         --cni-conf-dir "$cni_conf_dir" >>"$log" 2>&1 < /dev/null &
     echo $! > "$pidfile"
-    for _ in $(seq 100); do [ -S "$SOCKET" ] && break; sleep 0.1; done
-    [ -S "$SOCKET" ] || { echo "agent did not start; log: $log" >&2; tail -20 "$log" >&2; exit 1; }
+    # Wait until the API answers (a socket file left by an earlier, stopped agent exists before the new one listens).
+    for _ in $(seq 100); do agentctl get pods >/dev/null 2>&1 && break; sleep 0.1; done
+    agentctl get pods >/dev/null 2>&1 || { echo "agent did not start; log: $log" >&2; tail -20 "$log" >&2; exit 1; }
     echo "== agent started (pid $(cat "$pidfile"), log $log)"
 fi
 
