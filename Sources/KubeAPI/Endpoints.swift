@@ -112,21 +112,31 @@ extension Validation {
             if ports.isEmpty { errors.append(.required(path.child("ports"))) }
             var names: Set<String> = []
             for (p, port) in ports.enumerated() {
-                let portPath = path.child("ports").index(p)
-                let name = port.name ?? ""
-                if ports.count > 1 && name.isEmpty {
-                    errors.append(.required(portPath.child("name")))
-                } else if !name.isEmpty {
-                    errors += Names.dns1123Label(name).map { .invalid(portPath.child("name"), .string(name), $0) }
-                    if !names.insert(name).inserted { errors.append(.duplicate(portPath.child("name"), .string(name))) }
-                }
-                if !(1...65535).contains(port.port) {
-                    errors.append(.invalid(portPath.child("port"), .int(Int64(port.port)), "must be between 1 and 65535, inclusive"))
-                }
-                let proto = port.protocol ?? Defaults.portProtocol
-                if !protocols.contains(proto) { errors.append(.unsupported(portPath.child("protocol"), .string(proto), protocols)) }
+                errors += validatePort(
+                    name: port.name, port: port.port, protocol: port.protocol, path: path.child("ports").index(p), portCount: ports.count, names: &names)
             }
         }
+        return errors
+    }
+
+    /// The checks every port list shares (Service ports, Endpoints ports): a name when there are several (a DNS
+    /// label, unique in the list), a number in 1-65535, a known protocol.
+    static func validatePort(name: String?, port: Int32, protocol proto: String?, path: FieldPath, portCount: Int, names: inout Set<String>)
+        -> [FieldError]
+    {
+        var errors: [FieldError] = []
+        let name = name ?? ""
+        if portCount > 1 && name.isEmpty {
+            errors.append(.required(path.child("name")))
+        } else if !name.isEmpty {
+            errors += Names.dns1123Label(name).map { .invalid(path.child("name"), .string(name), $0) }
+            if !names.insert(name).inserted { errors.append(.duplicate(path.child("name"), .string(name))) }
+        }
+        if !(1...65535).contains(port) {
+            errors.append(.invalid(path.child("port"), .int(Int64(port)), "must be between 1 and 65535, inclusive"))
+        }
+        let proto = proto ?? Defaults.portProtocol
+        if !protocols.contains(proto) { errors.append(.unsupported(path.child("protocol"), .string(proto), protocols)) }
         return errors
     }
 }

@@ -37,3 +37,10 @@ public enum HumanDuration {
         return format(seconds: Double(seconds) + Double(attoseconds) / 1e18)
     }
 }
+
+/// Go's time.Duration.String() for whole seconds, as kubelet prints back-offs and probe timeouts: 10s, 1m20s, 1h0m0s.
+public func goDuration(seconds: Int64) -> String {
+    if seconds < 60 { return "\(seconds)s" }
+    if seconds < 3600 { return "\(seconds / 60)m\(seconds % 60)s" }
+    return "\(seconds / 3600)h\((seconds % 3600) / 60)m\(seconds % 60)s"
+}

@@ -202,20 +202,8 @@ extension Validation {
         var seenNodePorts: Set<Int32> = []
         for (index, port) in ports.enumerated() {
             let portPath = path.child("ports").index(index)
-            let name = port.name ?? ""
-            if ports.count > 1 && name.isEmpty {
-                errors.append(.required(portPath.child("name")))
-            } else if !name.isEmpty {
-                errors += Names.dns1123Label(name).map { .invalid(portPath.child("name"), .string(name), $0) }
-                if !names.insert(name).inserted { errors.append(.duplicate(portPath.child("name"), .string(name))) }
-            }
-            if !(1...65535).contains(port.port) {
-                errors.append(.invalid(portPath.child("port"), .int(Int64(port.port)), "must be between 1 and 65535, inclusive"))
-            }
+            errors += validatePort(name: port.name, port: port.port, protocol: port.protocol, path: portPath, portCount: ports.count, names: &names)
             let proto = port.protocol ?? Defaults.portProtocol
-            if !protocols.contains(proto) {
-                errors.append(.unsupported(portPath.child("protocol"), .string(proto), protocols))
-            }
             switch port.targetPort {
             case .int(let value) where !(1...65535).contains(value):
                 errors.append(.invalid(portPath.child("targetPort"), .int(Int64(value)), "must be between 1 and 65535, inclusive"))

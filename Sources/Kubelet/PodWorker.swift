@@ -396,7 +396,7 @@ actor PodWorker {
             let entry = try? context.store.backoff(podUID: uid, name: container.name)
             let expired = entry.map { finished.timeIntervalSince($0.lastUpdate) > 600 } ?? true
             if let entry, !expired, now.timeIntervalSince(finished) < Double(entry.seconds) {
-                let message = "back-off \(goDuration(seconds: entry.seconds)) restarting failed container=\(container.name) pod=\(podDescription)"
+                let message = "back-off \(goDuration(seconds: Int64(entry.seconds))) restarting failed container=\(container.name) pod=\(podDescription)"
                 if waiting[container.name]?.reason != "CrashLoopBackOff" {
                     context.events.pod(
                         uid: uid, namespace: namespace, name: name, "Warning", "BackOff",

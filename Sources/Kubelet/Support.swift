@@ -121,12 +121,3 @@ actor Waker {
         continuation.resume()
     }
 }
-
-/// Go's time.Duration String for whole seconds: 10s, 1m20s, 5m0s.
-func goDuration(seconds: Int) -> String {
-    if seconds < 60 { return "\(seconds)s" }
-    let hours = seconds / 3600
-    let minutes = (seconds % 3600) / 60
-    let secs = seconds % 60
-    return hours > 0 ? "\(hours)h\(minutes)m\(secs)s" : "\(minutes)m\(secs)s"
-}

@@ -108,13 +108,6 @@ func joinHostPort(_ host: String, _ port: Int) -> String {
     host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
 }
 
-/// Go's time.Duration.String() for whole seconds (kubelet prints timeouts like `1s`, `1m0s`).
-func goDuration(seconds: Int64) -> String {
-    if seconds < 60 { return "\(seconds)s" }
-    if seconds < 3600 { return "\(seconds / 60)m\(seconds % 60)s" }
-    return "\(seconds / 3600)h\((seconds % 3600) / 60)m\(seconds % 60)s"
-}
-
 /// Output cap of kubelet's HTTP body read and exec output (10 KiB).
 public let maxProbeOutputBytes = 10 * 1024
 
