@@ -37,6 +37,26 @@ func countingPod(name: String, restartPolicy: String) -> String {
     """
 }
 
+/// A pod whose only init container exits 3; its app container would sleep.
+func failingInitPod(name: String, restartPolicy: String) -> String {
+    """
+    apiVersion: v1
+    kind: Pod
+    metadata:
+      name: \(name)
+    spec:
+      restartPolicy: \(restartPolicy)
+      initContainers:
+      - name: setup
+        image: \(testImage)
+        command: ["sh", "-c", "exit 3"]
+      containers:
+      - name: app
+        image: \(testImage)
+        command: ["sh", "-c", "sleep 100"]
+    """
+}
+
 func sleeperPod(name: String) -> String {
     """
     apiVersion: v1
@@ -296,24 +316,7 @@ extension AgentTests {
     @Test func failingInitContainerWithNeverFailsThePod() throws {
         let agent = try AgentHarness()
         defer { agent.cleanUp() }
-        try agent.write(
-            "init-fails.yaml",
-            """
-            apiVersion: v1
-            kind: Pod
-            metadata:
-              name: init-fails
-            spec:
-              restartPolicy: Never
-              initContainers:
-              - name: setup
-                image: \(testImage)
-                command: ["sh", "-c", "exit 3"]
-              containers:
-              - name: app
-                image: \(testImage)
-                command: ["sh", "-c", "sleep 100"]
-            """)
+        try agent.write("init-fails.yaml", failingInitPod(name: "init-fails", restartPolicy: "Never"))
         let pod = try agent.waitForPod("init-fails") { $0.status?.phase == "Failed" }
         #expect(pod != nil, "status: \(String(describing: try? agent.pod("init-fails")?.status))")
         #expect(pod?.status?.initContainerStatuses?.first?.state?.terminated?.exitCode == 3)

@@ -153,24 +153,7 @@ struct InitContainerBackOffTests {
     @Test func failingInitContainerWithAlwaysRestartsWithBackOff() throws {
         let agent = try AgentHarness()
         defer { agent.cleanUp() }
-        try agent.write(
-            "init-loops.yaml",
-            """
-            apiVersion: v1
-            kind: Pod
-            metadata:
-              name: init-loops
-            spec:
-              restartPolicy: Always
-              initContainers:
-              - name: setup
-                image: \(testImage)
-                command: ["sh", "-c", "exit 3"]
-              containers:
-              - name: app
-                image: \(testImage)
-                command: ["sh", "-c", "sleep 100"]
-            """)
+        try agent.write("init-loops.yaml", failingInitPod(name: "init-loops", restartPolicy: "Always"))
         let pod = try #require(
             try agent.waitForPod("init-loops") {
                 let setup = $0.status?.initContainerStatuses?.first
