@@ -1,5 +1,6 @@
 import AgentAPI
 import AgentStore
+import CShims
 import Foundation
 import Images
 import KubeAPI
@@ -26,6 +27,12 @@ public actor Agent {
     private let node: NodeResources
     /// Pods being killed and cleaned up (shown as Terminating).
     private var terminatingPods: [String: Date] = [:]
+    /// Caps glibc's malloc arenas; call before the agent starts its threads.
+    public static func limitMallocArenas(_ count: Int32) { _ = mk_limit_malloc_arenas(count) }
+
+    /// Decoded manifests and statuses by pod uid, reused while the stored bytes are unchanged: the API and the 1 s
+    /// endpoint pass read every pod, and JSON decoding them all each time was most of the agent's idle CPU.
+    private var decodedPods: [String: DecodedPodRecord] = [:]
 
     public init(config: AgentConfig) throws(AgentError) {
         self.config = config
@@ -239,29 +246,30 @@ public actor Agent {
     // MARK: - Queries for the API
 
     /// Pods with their status, as Kubernetes v1 objects.
-    func podObjects() -> [Pod] {
+    /// The pods as v1 objects. `withProbeResults` adds the per-probe annotation (the API shows it; the endpoint
+    /// pass does not need it).
+    func podObjects(withProbeResults: Bool = true) -> [Pod] {
         let records = (try? context.store.pods()) ?? []
-        return records.compactMap { record in
-            guard var pod = try? KubeJSON.decoder().decode(Pod.self, from: record.manifest) else { return nil }
-            pod.metadata.uid = record.uid
-            pod.metadata.creationTimestamp = record.createdAt
-            var annotations = pod.metadata.annotations ?? [:]
-            annotations["kubernetes.io/config.source"] = "file"
-            annotations["kubernetes.io/config.hash"] = record.uid
-            annotations["minikubelet.io/manifest-file"] = record.file
-            // Per-probe latest results and durations (no field of the v1 Pod carries them; kubelet only exports metrics).
-            let probeRuns = context.probes.metrics.latestRuns(podUID: record.uid)
-            if !probeRuns.isEmpty, let data = try? KubeJSON.encoder(pretty: false).encode(probeRuns) {
-                annotations["minikubelet.io/probes"] = String(decoding: data, as: UTF8.self)
+        var decoded: [String: DecodedPodRecord] = [:]
+        let pods = records.compactMap { record -> Pod? in
+            guard let entry = decodedPods[record.uid].flatMap({ $0.matches(record) ? $0 : nil }) ?? DecodedPodRecord(record) else { return nil }
+            decoded[record.uid] = entry
+            var pod = entry.pod
+            if withProbeResults {
+                // Per-probe latest results and durations (no field of the v1 Pod carries them; kubelet only exports metrics).
+                let probeRuns = context.probes.metrics.latestRuns(podUID: record.uid)
+                if !probeRuns.isEmpty, let data = try? KubeJSON.encoder(pretty: false).encode(probeRuns) {
+                    pod.metadata.annotations?["minikubelet.io/probes"] = String(decoding: data, as: UTF8.self)
+                }
             }
-            pod.metadata.annotations = annotations
-            pod.status = record.status.flatMap { try? KubeJSON.decoder().decode(PodStatus.self, from: $0) } ?? PodStatus(phase: PodPhase.pending)
             if let since = terminatingPods[record.uid] {
                 pod.metadata.deletionTimestamp = since
                 pod.metadata.deletionGracePeriodSeconds = pod.spec.terminationGracePeriodSeconds
             }
             return pod
         }
+        decodedPods = decoded
+        return pods
     }
 
     func events(podUID: String?) -> [EventRecord] { (try? context.store.events(podUID: podUID)) ?? [] }
@@ -303,5 +311,33 @@ public actor Agent {
     /// ConfigMaps or Secrets changed: pods waiting for one retry now, mounted copies refresh.
     func objectsChanged() async {
         for worker in workers.values { await worker.objectsChanged() }
+    }
+}
+
+/// One stored pod record decoded into a v1 Pod (metadata and status filled in), with the bytes it came from.
+private struct DecodedPodRecord {
+    var manifest: Data
+    var status: Data?
+    var file: String
+    var pod: Pod
+
+    init?(_ record: PodRecord) {
+        guard var pod = try? KubeJSON.decoder().decode(Pod.self, from: record.manifest) else { return nil }
+        pod.metadata.uid = record.uid
+        pod.metadata.creationTimestamp = record.createdAt
+        var annotations = pod.metadata.annotations ?? [:]
+        annotations["kubernetes.io/config.source"] = "file"
+        annotations["kubernetes.io/config.hash"] = record.uid
+        annotations["minikubelet.io/manifest-file"] = record.file
+        pod.metadata.annotations = annotations
+        pod.status = record.status.flatMap { try? KubeJSON.decoder().decode(PodStatus.self, from: $0) } ?? PodStatus(phase: PodPhase.pending)
+        self.manifest = record.manifest
+        self.status = record.status
+        self.file = record.file
+        self.pod = pod
+    }
+
+    func matches(_ record: PodRecord) -> Bool {
+        record.manifest == manifest && record.status == status && record.file == file && record.createdAt == pod.metadata.creationTimestamp
     }
 }

@@ -192,7 +192,8 @@ extension Agent {
     /// Recomputes the endpoints from the pods' current status and updates the proxier when anything changed.
     func syncServices() async {
         let nodeIP = context.network.nodeIP
-        let pods = podObjects()
+        // Without Services the pods matter to nobody here; skip reading and decoding them every second.
+        let pods = context.services.services.isEmpty ? [] : podObjects(withProbeResults: false)
         for (file, problem) in context.services.newEndpointProblems(pods: pods) {
             context.events.file(
                 file, "Warning", "FailedToUpdateEndpoint", "\(file): Service \(problem.service): \(problem.message)", objectKey: problem.service)

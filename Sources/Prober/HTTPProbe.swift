@@ -214,7 +214,7 @@ public struct HTTPProber: Sendable {
                 }
             }
         do {
-            _ = try await bootstrap.connect(host: url.host, port: url.port).get()
+            _ = try await bootstrap.connectDirect(host: url.host, port: url.port)
         } catch {
             let (timedOut, text) = describeDialError(error, address: joinHostPort(url.host, url.port))
             // The handler's deadline timer may close the connecting channel just before the connect timeout fires.

@@ -22,7 +22,7 @@ public struct TCPProber: Sendable {
             // SO_LINGER 0 would reset; kubelet's ProbeDialer uses linger 1 s so the close leaves no TIME_WAIT pile.
             .channelInitializer { channel in channel.eventLoop.makeSucceededVoidFuture() }
         do {
-            let channel = try await bootstrap.connect(host: host, port: port).get()
+            let channel = try await bootstrap.connectDirect(host: host, port: port)
             // Nothing was sent; a close error (peer already gone) does not change the verdict.
             try? await channel.close()
             return ProbeOutcome(.success, "")
@@ -30,6 +30,15 @@ public struct TCPProber: Sendable {
             let (timedOut, text) = describeDialError(error, address: address)
             return ProbeOutcome(.failure, timedOut ? "dial tcp \(address): i/o timeout" : text)
         }
+    }
+}
+
+extension ClientBootstrap {
+    /// A literal IP (the pod IP, nearly always) is connected to directly: `connect(host:port:)` would send even
+    /// "10.88.0.5" through getaddrinfo on a resolver thread, for every probe.
+    func connectDirect(host: String, port: Int) async throws -> any Channel {
+        if let address = try? SocketAddress(ipAddress: host, port: port) { return try await connect(to: address).get() }
+        return try await connect(host: host, port: port).get()
     }
 }
 
