@@ -196,6 +196,40 @@ private func stickyUDPClientScript(targets: [(String, Int)], pin: String, outFil
     """
 }
 
+/// A busybox httpd pod answering its own name on 8080, selected by no Service.
+private func backendPod(_ name: String) -> String {
+    """
+    apiVersion: v1
+    kind: Pod
+    metadata:
+      name: \(name)
+    spec:
+      terminationGracePeriodSeconds: 2
+      containers:
+      - name: httpd
+        image: \(testImage)
+        command: ["sh", "-c", "mkdir -p /www && echo \(name) > /www/index.html && exec httpd -f -p 8080 -h /www"]
+    """
+}
+
+/// An EndpointSlice of the selector-less Service `ext` with the given addresses on port `http` 8080.
+private func extSlice(_ name: String, addresses: [String]) -> String {
+    """
+    apiVersion: discovery.k8s.io/v1
+    kind: EndpointSlice
+    metadata:
+      name: \(name)
+      labels:
+        kubernetes.io/service-name: ext
+    addressType: IPv4
+    endpoints: [\(addresses.map { "{addresses: [\"\($0)\"]}" }.joined(separator: ", "))]
+    ports:
+    - name: http
+      port: 8080
+      protocol: TCP
+    """
+}
+
 /// Both iptables backends' rules in the agent's namespace (the agent uses whichever the host's wrapper would).
 private func ruleset(_ agent: AgentHarness) -> String {
     ["iptables-legacy-save", "iptables-nft-save"].compactMap { try? agent.inNetns([$0]).stdout }.joined(separator: "\n")
@@ -468,5 +502,80 @@ struct ServiceE2ETests {
         }
         #expect(moved, "the pinned flows did not move to udp-b: \(lines().suffix(40))\n\(agent.log())")
         if moved { print("udp: pinned flows answered by udp-b \(ContinuousClock.now - removed) after udp-a's manifest went") }
+    }
+
+    /// A selector-less Service fed by two EndpointSlices (one per backend pod, the pod IPs read from the API): the
+    /// ClusterIP reaches both; dropping the addresses from the slices removes them, the last one leaves a REJECT.
+    /// A slice without the service-name label is refused with an event naming the file and the field.
+    @Test func selectorlessServiceFromEndpointSlices() throws {
+        let agent = try AgentHarness(nodeAddress: nodeAddress, extraArgs: ["--pod-security=privileged"])
+        defer { agent.cleanUp() }
+        try addDefaultRoute(agent)
+        for name in ["backend-a", "backend-b"] { try agent.write("\(name).yaml", backendPod(name)) }
+        var ips: [String: String] = [:]
+        for name in ["backend-a", "backend-b"] {
+            let pod = try #require(try agent.waitForPod(name, timeout: .seconds(90)) { isRunningAndReady($0) && $0.status?.podIP != nil }, "\(agent.log())")
+            ips[name] = try #require(pod.status?.podIP)
+        }
+        let a = try #require(ips["backend-a"])
+        let b = try #require(ips["backend-b"])
+        try agent.write(
+            "ext.yaml",
+            """
+            apiVersion: v1
+            kind: Service
+            metadata:
+              name: ext
+            spec:
+              ports:
+              - name: http
+                port: 80
+                targetPort: 8080
+            """)
+        try agent.write("ext-a.yaml", extSlice("ext-a", addresses: [a]))
+        try agent.write("ext-b.yaml", extSlice("ext-b", addresses: [b]))
+        try agent.write(
+            "bad-slice.yaml",
+            """
+            apiVersion: discovery.k8s.io/v1
+            kind: EndpointSlice
+            metadata:
+              name: nolabel
+            addressType: IPv4
+            endpoints: [{addresses: ["\(a)"]}]
+            """)
+        #expect(waitUntil(timeout: .seconds(30)) { (try? agent.agentctl(["get", "svc", "ext"]))?.succeeded == true }, "\(agent.log())")
+        let json = try agent.agentctl(["get", "svc", "ext", "-o", "json"]).check().stdout
+        let ip = try #require(try KubeJSON.decoder().decode(Service.self, from: Data(json.utf8)).spec.clusterIP)
+        let url = "http://\(ip)/"
+        var counts: [String: Int] = [:]
+        _ = waitUntil(timeout: .seconds(30)) {
+            counts = (try? hits(agent, url, count: 10)) ?? [:]
+            return counts.count == 2 && counts["FAILED"] == nil
+        }
+        counts = try hits(agent, url, count: 60)
+        #expect(balanced(counts, total: 60) && counts["backend-a"] != nil, "\(counts)\n\(ruleset(agent))")
+        let endpoints = try agent.agentctl(["get", "endpoints", "ext"]).check().stdout
+        #expect(endpoints.contains("\(a):8080") && endpoints.contains("\(b):8080"), "\(endpoints)")
+        let slices = try agent.agentctl(["get", "endpointslices"]).check().stdout
+        #expect(slices.hasPrefix("NAME    ADDRESSTYPE   PORTS   ENDPOINTS"), "\(slices)")
+        #expect(slices.split(separator: "\n").contains { $0.hasPrefix("ext-a   IPv4          8080    \(a) ") }, "\(slices)")
+        let events = try agent.events()
+        #expect(
+            events.contains(
+                "bad-slice.yaml: metadata.labels[kubernetes.io/service-name]: Required value: the name of the Service this EndpointSlice belongs to"),
+            "\(events)")
+
+        // Editing a slice to drop its address: only the other pod answers; dropping the last one leaves a REJECT.
+        try agent.write("ext-b.yaml", extSlice("ext-b", addresses: []))
+        #expect(
+            waitUntil(timeout: .seconds(30)) { (try? hits(agent, url, count: 20)) == ["backend-a": 20] }, "\((try? hits(agent, url, count: 20)) ?? [:])")
+        try agent.write("ext-a.yaml", extSlice("ext-a", addresses: []))
+        #expect(
+            waitUntil(timeout: .seconds(30)) {
+                let result = try? agent.inNetns(["wget", "-O-", "-T", "3", url])
+                return result?.succeeded == false && result?.stderr.contains("refused") == true
+            }, "\(ruleset(agent))")
+        #expect(ruleset(agent).contains("default/ext:http has no endpoints"), "\(ruleset(agent))")
     }
 }
