@@ -185,4 +185,27 @@ struct EndpointSliceTests {
         slice.ports = [EndpointSlicePort(name: "http", port: 8080), EndpointSlicePort(name: "any", port: nil)]
         #expect(ServiceTables.endpointSliceRow(slice, now: now)[2] == "8080,any")
     }
+
+    /// examples/endpointslice-service.yaml decodes cleanly and feeds its Service.
+    @Test func exampleFile() throws {
+        let path =
+            URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+            + "/examples/endpointslice-service.yaml"
+        let file = ManifestDecoder().decodeFile(atPath: path)
+        #expect(file.errorMessages.isEmpty && file.warningMessages.isEmpty, "\(file.errorMessages) \(file.warningMessages)")
+        var services: [Service] = []
+        var slices: [EndpointSlice] = []
+        for object in file.objects {
+            switch object {
+            case .service(var svc):
+                svc.spec.clusterIP = "10.96.0.30"
+                services.append(svc)
+            case .endpointSlice(let slice): slices.append(slice)
+            default: Issue.record("unexpected \(object.kind)")
+            }
+        }
+        let ports = EndpointsBuilder.servicePorts(services: services, pods: [], endpointObjects: [], endpointSlices: slices, nodeIPs: [])
+        #expect(ports.map(\.name.description) == ["default/db:pg"])
+        #expect(ports.flatMap(\.usableEndpoints).map(\.hostPort) == ["10.88.0.10:5432"])
+    }
 }
