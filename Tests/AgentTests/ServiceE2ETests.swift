@@ -446,8 +446,9 @@ struct ServiceE2ETests {
     /// the ClusterIP, the node address and 127.0.0.1; when one pod goes, the flows of long-lived client sockets pinned
     /// to it are moved to the other pod by the agent's `conntrack -D` (UDP has no teardown: without it the flows would
     /// keep going to the dead address as long as datagrams keep them alive).
-    @Test func udpServiceBalancesAndStaleFlowsMove() throws {
-        let agent = try AgentHarness(nodeAddress: nodeAddress, extraArgs: ["--pod-security=privileged"])
+    @Test(arguments: ["iptables", "nftables"])
+    func udpServiceBalancesAndStaleFlowsMove(proxyMode: String) throws {
+        let agent = try AgentHarness(nodeAddress: nodeAddress, extraArgs: ["--pod-security=privileged", "--proxy-mode=\(proxyMode)"])
         defer { agent.cleanUp() }
         try addDefaultRoute(agent)
         try agent.loadTestserverImage()
@@ -501,7 +502,7 @@ struct ServiceE2ETests {
             lastAnswers(5) == [Array(repeating: "udp-b", count: 5), Array(repeating: "udp-b", count: 5)]
         }
         #expect(moved, "the pinned flows did not move to udp-b: \(lines().suffix(40))\n\(agent.log())")
-        if moved { print("udp: pinned flows answered by udp-b \(ContinuousClock.now - removed) after udp-a's manifest went") }
+        if moved { print("udp (\(proxyMode)): pinned flows answered by udp-b \(ContinuousClock.now - removed) after udp-a's manifest went") }
     }
 
     /// A selector-less Service fed by two EndpointSlices (one per backend pod, the pod IPs read from the API): the
