@@ -5,6 +5,7 @@ import KubeAPI
 public enum EndpointsBuilder {
     /// A problem that leaves a port without some endpoints, for an event on the Service.
     public struct Problem: Hashable, Sendable, CustomStringConvertible {
+        /// The object the problem is about: a Service's key, or an EndpointSlice's for `sliceProblems`.
         public var service: String
         public var message: String
         public var description: String { "\(service): \(message)" }
