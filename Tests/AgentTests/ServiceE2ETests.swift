@@ -561,6 +561,10 @@ struct ServiceE2ETests {
         let slices = try agent.agentctl(["get", "endpointslices"]).check().stdout
         #expect(slices.hasPrefix("NAME    ADDRESSTYPE   PORTS   ENDPOINTS"), "\(slices)")
         #expect(slices.split(separator: "\n").contains { $0.hasPrefix("ext-a   IPv4          8080    \(a) ") }, "\(slices)")
+        let yaml = try agent.agentctl(["get", "endpointslices", "ext-a", "-o", "yaml"]).check().stdout
+        #expect(yaml.contains("addressType: IPv4") && yaml.contains("kubernetes.io/service-name: ext") && yaml.contains(a), "\(yaml)")
+        let missing = try agent.agentctl(["get", "endpointslices", "nolabel"])
+        #expect(missing.stderr.contains("endpointslices.discovery.k8s.io \"nolabel\" not found"), "\(missing)")
         let events = try agent.events()
         #expect(
             events.contains(
