@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the test server image (the role of Kubernetes' agnhost): busybox for a shell plus the project's
-# `testserver` (HTTP /healthz, /redirect, /status/N, files; gRPC health), tagged `1`, to be loaded with:
+# `testserver` (HTTP /healthz, /redirect, /status/N, files; gRPC health; a UDP echo with --udp-port), tagged `1`, to be loaded with:
 #   agentctl image load LAYOUT --name minikubelet.local/testserver:1
 # Usage: examples/make-testserver-image.sh LAYOUT_DIR [TESTSERVER_BINARY]
 #   (needs umoci and busybox-static; the binary defaults to .build/debug/testserver, built with

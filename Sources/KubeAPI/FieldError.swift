@@ -62,6 +62,8 @@ public struct FieldError: Error, Hashable, Sendable, CustomStringConvertible {
         case forbidden
         /// `Too long: may not be more than N bytes`
         case tooLong(FieldValue, max: Int)
+        /// `Too many: N: must have at most M items`
+        case tooMany(Int, max: Int)
     }
 
     public var path: FieldPath
@@ -119,6 +121,8 @@ public struct FieldError: Error, Hashable, Sendable, CustomStringConvertible {
             text = "Forbidden"
         case .tooLong(_, let max):
             text = "Too long: may not be more than \(max) bytes"
+        case .tooMany(let count, let max):
+            text = "Too many: \(count): must have at most \(max) items"
         }
         if !detail.isEmpty {
             text += ": " + detail

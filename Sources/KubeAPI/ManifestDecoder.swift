@@ -2,11 +2,12 @@ import Foundation
 import Yams
 
 /// An object read from a manifest. New kinds (Service, ConfigMap, Secret, PersistentVolume,
-/// PersistentVolumeClaim, Endpoints) become new cases plus one `KindHandler` in `ManifestDecoder.handlers`.
+/// PersistentVolumeClaim, Endpoints, EndpointSlice) become new cases plus one `KindHandler` in `ManifestDecoder.handlers`.
 public enum ManifestObject: Hashable, Sendable {
     case pod(Pod)
     case service(Service)
     case endpoints(Endpoints)
+    case endpointSlice(EndpointSlice)
     case configMap(ConfigMap)
     case secret(Secret)
     case persistentVolume(PersistentVolume)
@@ -17,6 +18,7 @@ public enum ManifestObject: Hashable, Sendable {
         case .pod: return "Pod"
         case .service: return "Service"
         case .endpoints: return "Endpoints"
+        case .endpointSlice: return "EndpointSlice"
         case .configMap: return "ConfigMap"
         case .secret: return "Secret"
         case .persistentVolume: return "PersistentVolume"
@@ -30,6 +32,7 @@ public enum ManifestObject: Hashable, Sendable {
         case .pod(let pod): return pod.key
         case .service(let service): return service.key
         case .endpoints(let endpoints): return endpoints.key
+        case .endpointSlice(let slice): return slice.key
         case .configMap(let configMap): return configMap.key
         case .secret(let secret): return secret.key
         case .persistentVolume(let volume): return volume.key
@@ -168,6 +171,11 @@ public struct ManifestDecoder: Sendable {
             var endpoints = Endpoints(reader: reader)
             Defaults.apply(to: &endpoints)
             return (.endpoints(endpoints), Validation.validate(endpoints))
+        },
+        "EndpointSlice": KindHandler(apiVersions: ["discovery.k8s.io/v1"]) { reader in
+            var slice = EndpointSlice(reader: reader)
+            Defaults.apply(to: &slice)
+            return (.endpointSlice(slice), Validation.validate(slice))
         },
         "ConfigMap": KindHandler(apiVersions: ["v1"]) { reader in
             var configMap = ConfigMap(reader: reader)

@@ -39,8 +39,13 @@ final class ServiceController: Sendable {
         /// Allocated Services (those whose allocation failed are absent: no partial rules).
         var services: [Service] = []
         var endpointObjects: [Endpoints] = []
+        var endpointSlices: [EndpointSlice] = []
+        /// When the agent first saw each slice (in memory: a slice has no allocation to persist).
+        var sliceCreated: [String: Date] = [:]
         var files: [String: String] = [:]
         var lastProblems: Set<String> = []
+        /// Slice problems already reported (names no Service, or one with a selector), to report each once.
+        var lastSliceProblems: Set<String> = []
         var lastProxyState: ProxyState?
         /// Endpoint problems already reported (selector matches nothing, unknown named port), to report each once.
         var lastEndpointProblems: Set<EndpointsBuilder.Problem> = []
@@ -84,6 +89,8 @@ final class ServiceController: Sendable {
     /// Allocated Services, for the API and environment variables.
     var services: [Service] { state.withLock { $0.services } }
     var ports: [ProxyServicePort] { state.withLock { $0.ports } }
+    /// The manifest directory's EndpointSlices, for the API.
+    var endpointSlices: [EndpointSlice] { state.withLock { $0.endpointSlices } }
     func file(of key: String) -> String? { state.withLock { $0.files[key] } }
 
     /// Allocates the Services of one manifest scan and records allocation errors as events once per change.
@@ -91,6 +98,8 @@ final class ServiceController: Sendable {
     func apply(_ objects: [SourceObject], events: EventRecorder) {
         var requested: [Service] = []
         var endpointObjects: [Endpoints] = []
+        var endpointSlices: [EndpointSlice] = []
+        var sliceFiles: [String: String] = [:]
         var files: [String: String] = [:]
         for source in objects {
             switch source.object {
@@ -99,11 +108,16 @@ final class ServiceController: Sendable {
                 files[service.key] = source.file
             case .endpoints(let endpoints):
                 endpointObjects.append(endpoints)
+            case .endpointSlice(let slice):
+                endpointSlices.append(slice)
+                sliceFiles[slice.key] = source.file
             default:
                 continue
             }
         }
-        let (toSave, problems): (ServiceStateFile?, [(file: String, key: String, message: String)]) = state.withLock { state in
+        let (toSave, problems, sliceProblems): (ServiceStateFile?, [(file: String, key: String, message: String)], [(String, String, String)]) = state.withLock
+        {
+            state in
             let before = state.allocator.state
             let result = state.allocator.allocate(requested)
             let now = Date()
@@ -118,6 +132,12 @@ final class ServiceController: Sendable {
             state.created = created
             state.services = services.sorted { $0.key < $1.key }
             state.endpointObjects = endpointObjects
+            state.sliceCreated = Dictionary(endpointSlices.map { ($0.key, state.sliceCreated[$0.key] ?? now) }, uniquingKeysWith: { first, _ in first })
+            state.endpointSlices = endpointSlices.map { slice in
+                var slice = slice
+                slice.metadata.creationTimestamp = state.sliceCreated[slice.key]
+                return slice
+            }.sorted { $0.key < $1.key }
             state.files = files
             state.scanned = true
             var problems: [(String, String, String)] = []
@@ -131,11 +151,23 @@ final class ServiceController: Sendable {
                 }
             }
             state.lastProblems = current
+            var sliceProblems: [(String, String, String)] = []
+            var currentSlice: Set<String> = []
+            for problem in EndpointsBuilder.sliceProblems(services: requested, slices: endpointSlices) {
+                let file = sliceFiles[problem.service] ?? "?"
+                let message = "\(file): EndpointSlice \(problem.service): \(problem.message)"
+                currentSlice.insert(message)
+                if !state.lastSliceProblems.contains(message) { sliceProblems.append((file, problem.service, message)) }
+            }
+            state.lastSliceProblems = currentSlice
             let changed = before != state.allocator.state || createdChanged
-            return (changed ? ServiceStateFile(allocation: state.allocator.state, created: created) : nil, problems)
+            return (changed ? ServiceStateFile(allocation: state.allocator.state, created: created) : nil, problems, sliceProblems)
         }
         for problem in problems {
             events.file(problem.file, "Warning", "FailedAllocation", problem.message, objectKey: problem.key)
+        }
+        for (file, key, message) in sliceProblems {
+            events.file(file, "Warning", "EndpointSliceIgnored", message, objectKey: key)
         }
         if let toSave { save(toSave) }
     }
@@ -165,7 +197,8 @@ final class ServiceController: Sendable {
     func changedState(pods: [Pod], nodeIPs: [String]) -> ProxyState? {
         state.withLock { state in
             guard state.scanned else { return nil }
-            let ports = EndpointsBuilder.servicePorts(services: state.services, pods: pods, endpointObjects: state.endpointObjects, nodeIPs: nodeIPs)
+            let ports = EndpointsBuilder.servicePorts(
+                services: state.services, pods: pods, endpointObjects: state.endpointObjects, endpointSlices: state.endpointSlices, nodeIPs: nodeIPs)
             state.ports = ports
             let proxyState = ProxyState(services: ports)
             guard proxyState != state.lastProxyState else { return nil }
@@ -245,6 +278,10 @@ extension Agent {
         return json(EndpointsListBody(items: items))
     }
 
+    func endpointSliceList() -> APIResponse {
+        json(EndpointSliceListBody(items: context.services.endpointSlices))
+    }
+
     private func json<T: Encodable>(_ value: T) -> APIResponse {
         do { return APIResponse(status: 200, body: try KubeJSON.encoder(pretty: true).encode(value)) } catch { return .error(500, "\(error)") }
     }
@@ -266,4 +303,10 @@ struct EndpointsListBody: Encodable {
     var apiVersion = "v1"
     var kind = "EndpointsList"
     var items: [Endpoints]
+}
+
+struct EndpointSliceListBody: Encodable {
+    var apiVersion = "discovery.k8s.io/v1"
+    var kind = "EndpointSliceList"
+    var items: [EndpointSlice]
 }

@@ -5,6 +5,7 @@ import KubeAPI
 public enum EndpointsBuilder {
     /// A problem that leaves a port without some endpoints, for an event on the Service.
     public struct Problem: Hashable, Sendable, CustomStringConvertible {
+        /// The object the problem is about: a Service's key, or an EndpointSlice's for `sliceProblems`.
         public var service: String
         public var message: String
         public var description: String { "\(service): \(message)" }
@@ -63,11 +64,44 @@ public enum EndpointsBuilder {
         return out.sorted()
     }
 
+    /// Endpoints of one Service port from the EndpointSlices of its Service, the way kube-proxy's endpoint slice cache
+    /// reads them: IPv4 slices only; slice ports matched by name and protocol, ports without a number skipped; the
+    /// first address of each endpoint; unset `ready`/`serving` mean true, unset `terminating` false.
+    public static func endpoints(for port: ServicePort, from slices: [EndpointSlice]) -> [ServiceEndpoint] {
+        var out: [ServiceEndpoint] = []
+        for slice in slices.sorted(by: { ($0.metadata.name ?? "") < ($1.metadata.name ?? "") }) where slice.addressType == "IPv4" {
+            for slicePort in slice.ports ?? []
+            where (slicePort.name ?? "") == (port.name ?? "") && (slicePort.protocol ?? "TCP") == (port.protocol ?? "TCP") {
+                guard let number = slicePort.port, number > 0 else { continue }
+                for endpoint in slice.endpoints {
+                    guard let address = endpoint.addresses.first else { continue }
+                    let conditions = endpoint.conditions ?? EndpointConditions()
+                    out.append(
+                        ServiceEndpoint(
+                            ip: address, port: Int(number), ready: conditions.ready ?? true, serving: conditions.serving ?? true,
+                            terminating: conditions.terminating ?? false))
+                }
+            }
+        }
+        return out
+    }
+
+    /// The label by which an Endpoints object opts out of mirroring into an EndpointSlice (so kube-proxy ignores it).
+    public static let skipMirrorLabel = "endpointslice.kubernetes.io/skip-mirror"
+
     /// The proxier's view of allocated Services: one entry per port. Services with a selector take endpoints from
-    /// `pods`; selector-less ones from the Endpoints object of the same name. Headless and ExternalName services
-    /// have nothing to program. `nodeIPs` are the LoadBalancer ingress addresses (k3s ServiceLB style).
-    public static func servicePorts(services: [Service], pods: [Pod], endpointObjects: [Endpoints], nodeIPs: [String]) -> [ProxyServicePort] {
-        let endpointsByKey = Dictionary(endpointObjects.map { ($0.key, $0) }, uniquingKeysWith: { _, last in last })
+    /// `pods`; selector-less ones from the EndpointSlices labelled with their name plus the Endpoints object of the same
+    /// name, as in a cluster, where the mirroring controller copies such an Endpoints object into a slice (unless it is
+    /// labelled `endpointslice.kubernetes.io/skip-mirror: "true"`) and kube-proxy merges every slice of the Service;
+    /// an `ip:port` listed twice counts once (slices first, in name order). Headless and ExternalName services have
+    /// nothing to program. `nodeIPs` are the LoadBalancer ingress addresses (k3s ServiceLB style).
+    public static func servicePorts(
+        services: [Service], pods: [Pod], endpointObjects: [Endpoints], endpointSlices: [EndpointSlice] = [], nodeIPs: [String]
+    ) -> [ProxyServicePort] {
+        let endpointsByKey = Dictionary(
+            endpointObjects.filter { $0.metadata.labels?[skipMirrorLabel] != "true" }.map { ($0.key, $0) }, uniquingKeysWith: { _, last in last })
+        let slicesByService = Dictionary(grouping: endpointSlices.compactMap { slice in slice.serviceKey.map { ($0, slice) } }, by: \.0)
+            .mapValues { $0.map(\.1) }
         var out: [ProxyServicePort] = []
         for service in services {
             guard service.spec.type != "ExternalName", !service.spec.isHeadless, let clusterIP = service.spec.clusterIP, !clusterIP.isEmpty else {
@@ -80,10 +114,12 @@ public enum EndpointsBuilder {
                 let list: [ServiceEndpoint]
                 if let selector = service.spec.selector, !selector.isEmpty {
                     list = endpoints(for: service, port: port, pods: pods)
-                } else if let object = endpointsByKey[service.key] {
-                    list = endpoints(for: port, from: object)
                 } else {
-                    list = []
+                    var seen: Set<String> = []
+                    let merged =
+                        endpoints(for: port, from: slicesByService[service.key] ?? [])
+                        + (endpointsByKey[service.key].map { endpoints(for: port, from: $0) } ?? [])
+                    list = merged.filter { seen.insert($0.hostPort).inserted }.sorted()
                 }
                 let affinity = service.spec.sessionAffinity == "ClientIP"
                 out.append(
@@ -97,6 +133,29 @@ public enum EndpointsBuilder {
             }
         }
         return out.sorted { ($0.name, $0.protocol) < ($1.name, $1.protocol) }
+    }
+
+    /// EndpointSlices that feed no Service: their `kubernetes.io/service-name` names no Service of their namespace, or
+    /// a Service with a selector (whose endpoints come from its pods). `services` are all the Services the manifests
+    /// define, allocated or not. For events on the slice.
+    public static func sliceProblems(services: [Service], slices: [EndpointSlice]) -> [Problem] {
+        let byKey = Dictionary(services.map { ($0.key, $0) }, uniquingKeysWith: { first, _ in first })
+        var out: [Problem] = []
+        for slice in slices {
+            guard let serviceKey = slice.serviceKey else { continue }
+            let label = "\(EndpointSlice.serviceNameLabel)=\(slice.metadata.labels?[EndpointSlice.serviceNameLabel] ?? "")"
+            guard let service = byKey[serviceKey] else {
+                out.append(Problem(service: slice.key, message: "\(label): no Service \(serviceKey) is defined; the slice is unused"))
+                continue
+            }
+            if let selector = service.spec.selector, !selector.isEmpty {
+                out.append(
+                    Problem(
+                        service: slice.key,
+                        message: "\(label): Service \(serviceKey) has a selector, so its endpoints come from its pods; the slice is ignored"))
+            }
+        }
+        return out.sorted { $0.description < $1.description }
     }
 
     /// Named targetPorts no selected pod defines, and selectors that match nothing: for events on the Service.

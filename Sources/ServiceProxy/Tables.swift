@@ -1,7 +1,7 @@
 import Foundation
 import KubeAPI
 
-/// `kubectl get svc` and `kubectl get endpoints` tables, as pure functions for `agentctl`.
+/// `kubectl get svc`, `kubectl get endpoints` and `kubectl get endpointslices` tables, as pure functions for `agentctl`.
 public enum ServiceTables {
     /// kubectl's tabwriter layout: columns padded to the widest cell plus three spaces.
     public static func render(_ header: [String], _ rows: [[String]]) -> String {
@@ -62,6 +62,22 @@ public enum ServiceTables {
             return [service.metadata.name ?? "", endpointsCell(mine.flatMap(\.endpoints)), age(service.metadata, now: now)]
         }
         return render(endpointsHeader, rows)
+    }
+
+    public static let endpointSliceHeader = ["NAME", "ADDRESSTYPE", "PORTS", "ENDPOINTS", "AGE"]
+
+    /// One `get endpointslices` row (kubectl's `formatDiscoveryPorts` / `formatDiscoveryEndpoints`: three at most, then
+    /// ` + N more...`; `<unset>` when empty; a port without a number shows its name, or `*`).
+    public static func endpointSliceRow(_ slice: EndpointSlice, now: Date) -> [String] {
+        let ports = (slice.ports ?? []).map { port in port.port.map(String.init) ?? port.name.flatMap { $0.isEmpty ? nil : $0 } ?? "*" }
+        let addresses = slice.endpoints.flatMap(\.addresses)
+        return [slice.metadata.name ?? "", slice.addressType, listWithMore(ports), listWithMore(addresses), age(slice.metadata, now: now)]
+    }
+
+    static func listWithMore(_ list: [String], max: Int = 3) -> String {
+        if list.isEmpty { return "<unset>" }
+        let shown = list.prefix(max).joined(separator: ",")
+        return list.count > max ? "\(shown) + \(list.count - max) more..." : shown
     }
 
     static func age(_ meta: ObjectMeta, now: Date) -> String {

@@ -161,7 +161,7 @@ struct PS: ParsableCommand {
 struct Get: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Show pods or events (kubectl get).")
     @OptionGroup var connection: Connection
-    @Argument(help: "pods | events | configmaps | secrets | pvc | pv | svc | endpoints") var resource: String
+    @Argument(help: "pods | events | configmaps | secrets | pvc | pv | svc | endpoints | endpointslices") var resource: String
     @Argument(help: "Pod name.") var name: String?
     @Option(name: .shortAndLong, help: "Namespace.") var namespace = "default"
     @Option(name: .shortAndLong, help: "Output format: wide | json | yaml.") var output: String?
@@ -176,8 +176,10 @@ struct Get: ParsableCommand {
         case "persistentvolume", "persistentvolumes", "pv": try persistentVolumes()
         case "service", "services", "svc": try serviceObjects()
         case "endpoints", "ep": try endpointObjects()
+        case "endpointslice", "endpointslices": try endpointSliceObjects()
         default:
-            throw ValidationError("unknown resource \"\(resource)\" (this agent serves: pods, events, configmaps, secrets, pvc, pv, svc, endpoints)")
+            throw ValidationError(
+                "unknown resource \"\(resource)\" (this agent serves: pods, events, configmaps, secrets, pvc, pv, svc, endpoints, endpointslices)")
         }
     }
 

@@ -16,9 +16,20 @@ struct EndpointsListBody: Codable {
     var items: [Endpoints]
 }
 
+struct EndpointSliceListBody: Codable {
+    var apiVersion = "v1"
+    var kind = "List"
+    var items: [EndpointSlice]
+}
+
 extension Connection {
     func services(namespace: String) throws -> [Service] {
         try call { try client.getJSON("/v1/services", as: ServiceListBody.self, decoder: KubeJSON.decoder()) }.items
+            .filter { ($0.metadata.namespace ?? "default") == namespace }
+    }
+
+    func endpointSlices(namespace: String) throws -> [EndpointSlice] {
+        try call { try client.getJSON("/v1/endpointslices", as: EndpointSliceListBody.self, decoder: KubeJSON.decoder()) }.items
             .filter { ($0.metadata.namespace ?? "default") == namespace }
     }
 
@@ -82,6 +93,24 @@ extension Get {
             let now = Date()
             let rows = items.map { [$0.metadata.name ?? "", endpointsCell($0), age($0.metadata.creationTimestamp, now: now)] }
             print(ServiceTables.render(ServiceTables.endpointsHeader, rows), terminator: "")
+        default:
+            throw ValidationError("unknown output format \"\(output ?? "")\" (wide, json, yaml)")
+        }
+    }
+
+    func endpointSliceObjects() throws {
+        var items = try connection.endpointSlices(namespace: namespace)
+        if let name {
+            items = items.filter { $0.metadata.name == name }
+            if items.isEmpty { notFound("endpointslices.discovery.k8s.io") }
+        }
+        switch output {
+        case "json", "yaml":
+            try printObjects(items, list: EndpointSliceListBody(items: items))
+        case nil, "wide":
+            if items.isEmpty { return noResources() }
+            let now = Date()
+            print(ServiceTables.render(ServiceTables.endpointSliceHeader, items.map { ServiceTables.endpointSliceRow($0, now: now) }), terminator: "")
         default:
             throw ValidationError("unknown output format \"\(output ?? "")\" (wide, json, yaml)")
         }

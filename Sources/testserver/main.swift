@@ -3,6 +3,8 @@
 //     /redirect?loc=URL → 302 to URL; /status/N → N; /grpc-status?service=S&status=NOT_SERVING sets the gRPC
 //     health status of S; anything else → a file below --dir (/srv).
 //   --grpc-port P (9090): grpc.health.v1.Health/Check; the empty service starts SERVING, unknown ones NOT_FOUND.
+//   --udp-port P (0 = off): UDP echo; each datagram is answered with "<hostname> <payload>", so a client behind a
+//     Service can tell which pod answered.
 // SIGTERM and SIGINT end it with status 0.
 import Foundation
 import GRPCCore
@@ -16,6 +18,7 @@ import Synchronization
 struct Options {
     var httpPort = 8080
     var grpcPort = 9090
+    var udpPort = 0
     var healthySeconds = 10.0
     var directory = "/srv"
 
@@ -26,6 +29,7 @@ struct Options {
             switch flag {
             case "--http-port": httpPort = try Self.number(flag, value)
             case "--grpc-port": grpcPort = try Self.number(flag, value)
+            case "--udp-port": udpPort = try Self.number(flag, value)
             case "--healthy-seconds":
                 guard let seconds = Double(value) else { throw UsageError(message: "\(flag): not a number: \(value)") }
                 healthySeconds = seconds
@@ -130,6 +134,31 @@ final class HTTPHandler: ChannelInboundHandler, Sendable {
     }
 }
 
+/// Answers every datagram with the host name, a space and the datagram itself.
+final class UDPEchoHandler: ChannelInboundHandler, Sendable {
+    typealias InboundIn = AddressedEnvelope<ByteBuffer>
+    typealias OutboundOut = AddressedEnvelope<ByteBuffer>
+
+    let prefix: [UInt8]
+
+    init(hostname: String) { prefix = Array((hostname + " ").utf8) }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let envelope = unwrapInboundIn(data)
+        var reply = context.channel.allocator.buffer(capacity: prefix.count + envelope.data.readableBytes)
+        reply.writeBytes(prefix)
+        reply.writeImmutableBuffer(envelope.data)
+        context.writeAndFlush(wrapOutboundOut(AddressedEnvelope(remoteAddress: envelope.remoteAddress, data: reply)), promise: nil)
+    }
+}
+
+/// gethostname(2): the pod's name inside its UTS namespace.
+func hostname() -> String {
+    var buffer = [CChar](repeating: 0, count: 256)
+    guard gethostname(&buffer, buffer.count - 1) == 0 else { return "unknown" }
+    return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+}
+
 func serve(_ options: Options) async throws {
     let statuses = HealthStatuses()
     let started = ContinuousClock.now
@@ -146,10 +175,22 @@ func serve(_ options: Options) async throws {
     let grpc = GRPCServer(
         transport: .http2NIOPosix(address: .ipv4(host: "0.0.0.0", port: options.grpcPort), transportSecurity: .plaintext),
         services: [HealthService(statuses: statuses)])
-    print("testserver: http on \(options.httpPort), grpc on \(options.grpcPort), healthy for \(options.healthySeconds)s")
+    var udp: Channel?
+    if options.udpPort != 0 {
+        let name = hostname()
+        udp = try await DatagramBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .channelOption(.socketOption(.so_reuseaddr), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(UDPEchoHandler(hostname: name)) }
+            }
+            .bind(host: "0.0.0.0", port: options.udpPort).get()
+    }
+    let udpText = options.udpPort == 0 ? "" : ", udp echo on \(options.udpPort)"
+    print("testserver: http on \(options.httpPort), grpc on \(options.grpcPort)\(udpText), healthy for \(options.healthySeconds)s")
     try await withThrowingDiscardingTaskGroup { group in
         group.addTask { try await grpc.serve() }
         group.addTask { try await http.closeFuture.get() }
+        if let udp { group.addTask { try await udp.closeFuture.get() } }
     }
 }
 

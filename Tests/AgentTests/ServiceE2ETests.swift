@@ -90,6 +90,146 @@ private func balanced(_ counts: [String: Int], total: Int) -> Bool {
     counts["FAILED"] == nil && counts.count == 2 && counts.values.allSatisfy { $0 >= total / 5 }
 }
 
+/// Two testserver pods with the UDP echo (named port `echo`, 5300/UDP) behind a UDP NodePort Service (53 → echo,
+/// nodePort 30053). One file per pod, so the test can delete one.
+private func udpEchoPod(_ name: String) -> String {
+    """
+    apiVersion: v1
+    kind: Pod
+    metadata:
+      name: \(name)
+      labels: {app: udp-echo}
+    spec:
+      terminationGracePeriodSeconds: 2
+      containers:
+      - name: echo
+        image: \(testserverImage)
+        args: ["--udp-port", "5300"]
+        ports:
+        - {name: echo, containerPort: 5300, protocol: UDP}
+    """
+}
+
+private let udpEchoService = """
+    apiVersion: v1
+    kind: Service
+    metadata:
+      name: udp-echo
+    spec:
+      type: NodePort
+      selector: {app: udp-echo}
+      ports:
+      - name: dns
+        protocol: UDP
+        port: 53
+        targetPort: echo
+        nodePort: 30053
+    """
+
+/// Who answered `count` datagrams to `host:port`: one new socket (source port, conntrack flow) per datagram, so each
+/// is balanced afresh. The testserver answers "<hostname> <payload>"; a reply to another payload counts as WRONG.
+private func udpHits(_ agent: AgentHarness, host: String, port: Int, count: Int) throws -> [String: Int] {
+    let script = """
+        import socket
+        for i in range(\(count)):
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            s.settimeout(2)
+            payload = "ping %d" % i
+            try:
+                s.sendto(payload.encode(), ("\(host)", \(port)))
+                name, _, echoed = s.recv(512).decode().partition(" ")
+                print(name if echoed == payload else "WRONG")
+            except OSError:
+                print("FAILED")
+            s.close()
+        """
+    let result = try agent.inNetns(["/usr/bin/python3", "-c", script], timeout: .seconds(Int64(count) * 3 + 30))
+    var counts: [String: Int] = [:]
+    for line in result.stdout.split(separator: "\n") { counts[String(line), default: 0] += 1 }
+    return counts
+}
+
+/// One long-lived UDP socket per target, each first pinned to pod `pin` (new sockets until `pin` answers), then a
+/// datagram to every target each 200 ms until `stopFile` exists, appending "<target index> <answering pod|TIMEOUT>"
+/// lines to `outFile` ("pinned" once every socket is pinned). The same socket keeps the same conntrack flow, which
+/// only a `conntrack -D` moves to another endpoint while datagrams keep it alive.
+private func stickyUDPClientScript(targets: [(String, Int)], pin: String, outFile: String, stopFile: String) -> String {
+    """
+    import os, socket, sys, time
+    targets = [\(targets.map { "(\"\($0.0)\", \($0.1))" }.joined(separator: ", "))]
+    out = open("\(outFile)", "a", buffering=1)
+    sequence = 0
+    def ask(s, target):
+        global sequence
+        sequence += 1
+        payload = "seq %d" % sequence
+        s.sendto(payload.encode(), target)
+        deadline = time.time() + 1
+        while True:  # late replies to earlier datagrams are skipped
+            s.settimeout(max(0.01, deadline - time.time()))
+            name, _, echoed = s.recv(512).decode().partition(" ")
+            if echoed == payload:
+                return name
+    sockets = []
+    for target in targets:
+        for attempt in range(200):
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            try:
+                if ask(s, target) == "\(pin)":
+                    break
+            except OSError:
+                pass
+            s.close()
+        else:
+            print("no socket to %s:%d was answered by \(pin)" % target)
+            sys.exit(1)
+        sockets.append(s)
+    out.write("pinned\\n")
+    while not os.path.exists("\(stopFile)"):
+        for index, (s, target) in enumerate(zip(sockets, targets)):
+            try:
+                name = ask(s, target)
+            except OSError:
+                name = "TIMEOUT"
+            out.write("%d %s\\n" % (index, name))
+        time.sleep(0.2)
+    """
+}
+
+/// A busybox httpd pod answering its own name on 8080, selected by no Service.
+private func backendPod(_ name: String) -> String {
+    """
+    apiVersion: v1
+    kind: Pod
+    metadata:
+      name: \(name)
+    spec:
+      terminationGracePeriodSeconds: 2
+      containers:
+      - name: httpd
+        image: \(testImage)
+        command: ["sh", "-c", "mkdir -p /www && echo \(name) > /www/index.html && exec httpd -f -p 8080 -h /www"]
+    """
+}
+
+/// An EndpointSlice of the selector-less Service `ext` with the given addresses on port `http` 8080.
+private func extSlice(_ name: String, addresses: [String]) -> String {
+    """
+    apiVersion: discovery.k8s.io/v1
+    kind: EndpointSlice
+    metadata:
+      name: \(name)
+      labels:
+        kubernetes.io/service-name: ext
+    addressType: IPv4
+    endpoints: [\(addresses.map { "{addresses: [\"\($0)\"]}" }.joined(separator: ", "))]
+    ports:
+    - name: http
+      port: 8080
+      protocol: TCP
+    """
+}
+
 /// Both iptables backends' rules in the agent's namespace (the agent uses whichever the host's wrapper would).
 private func ruleset(_ agent: AgentHarness) -> String {
     ["iptables-legacy-save", "iptables-nft-save"].compactMap { try? agent.inNetns([$0]).stdout }.joined(separator: "\n")
@@ -300,5 +440,147 @@ struct ServiceE2ETests {
         try agent.start()
         #expect(waitUntil(timeout: .seconds(30)) { agent.log().contains("full sync found the rules in place; nothing written") }, "\(agent.log())")
         #expect(balanced(try hits(agent, "http://127.0.0.1:30080/", count: 50), total: 50))
+    }
+
+    /// Acceptance 6's UDP service: two testserver UDP echo pods behind a UDP NodePort Service answer datagrams sent to
+    /// the ClusterIP, the node address and 127.0.0.1; when one pod goes, the flows of long-lived client sockets pinned
+    /// to it are moved to the other pod by the agent's `conntrack -D` (UDP has no teardown: without it the flows would
+    /// keep going to the dead address as long as datagrams keep them alive).
+    @Test(arguments: ["iptables", "nftables"])
+    func udpServiceBalancesAndStaleFlowsMove(proxyMode: String) throws {
+        let agent = try AgentHarness(nodeAddress: nodeAddress, extraArgs: ["--pod-security=privileged", "--proxy-mode=\(proxyMode)"])
+        defer { agent.cleanUp() }
+        try addDefaultRoute(agent)
+        try agent.loadTestserverImage()
+        try agent.write("udp-svc.yaml", udpEchoService)
+        for name in ["udp-a", "udp-b"] { try agent.write("\(name).yaml", udpEchoPod(name)) }
+        for name in ["udp-a", "udp-b"] {
+            _ = try #require(try agent.waitForPod(name, timeout: .seconds(90)) { isRunningAndReady($0) }, "\(agent.log())")
+        }
+        let json = try agent.agentctl(["get", "svc", "udp-echo", "-o", "json"]).check().stdout
+        let ip = try #require(try KubeJSON.decoder().decode(Service.self, from: Data(json.utf8)).spec.clusterIP)
+        let table = try agent.agentctl(["get", "svc"]).check().stdout
+        #expect(table.split(separator: "\n").contains { $0.hasPrefix("udp-echo ") && $0.contains(" 53:30053/UDP ") }, "\(table)")
+
+        let targets = [(ip, 53), (nodeAddress, 30053), ("127.0.0.1", 30053)]
+        for (host, port) in targets {
+            var counts: [String: Int] = [:]
+            // Until both pods are programmed (and their echo sockets bound).
+            _ = waitUntil(timeout: .seconds(60)) {
+                counts = (try? udpHits(agent, host: host, port: port, count: 10)) ?? [:]
+                return counts.keys.sorted() == ["udp-a", "udp-b"]
+            }
+            counts = try udpHits(agent, host: host, port: port, count: 60)
+            #expect(
+                counts.keys.sorted() == ["udp-a", "udp-b"] && counts.values.allSatisfy { $0 >= 12 },
+                "\(host):\(port): \(counts)\n\(ruleset(agent))")
+        }
+
+        // Stale flows: sockets to the ClusterIP and the node port, pinned to udp-a; udp-a goes; the same sockets are
+        // answered by udp-b.
+        let out = agent.dir + "/udp-client.out"
+        let stop = agent.dir + "/udp-client.stop"
+        let client = try spawn([
+            "/usr/bin/nsenter", "--net=/run/netns/\(agent.netns)", "/usr/bin/python3", "-c",
+            stickyUDPClientScript(targets: Array(targets.prefix(2)), pin: "udp-a", outFile: out, stopFile: stop),
+        ])
+        defer {
+            _ = FileManager.default.createFile(atPath: stop, contents: nil)
+            _ = try? client.wait(timeout: .seconds(30))
+        }
+        func lines() -> [Substring] { ((try? String(contentsOfFile: out, encoding: .utf8)) ?? "").split(separator: "\n") }
+        /// The last `n` answers to each target, once each target has that many since pinning.
+        func lastAnswers(_ n: Int) -> [[Substring]] {
+            let answers = lines().drop { $0 != "pinned" }.dropFirst()
+            return (0..<2).map { index in Array(answers.filter { $0.hasPrefix("\(index) ") }.suffix(n).map { $0.dropFirst(2) }) }
+        }
+        #expect(waitUntil(timeout: .seconds(60)) { lastAnswers(5).allSatisfy { $0.count == 5 } }, "\(lines())")
+        #expect(lastAnswers(5) == [Array(repeating: "udp-a", count: 5), Array(repeating: "udp-a", count: 5)], "pinned: \(lines())")
+        try agent.remove("udp-a.yaml")
+        let removed = ContinuousClock.now
+        let moved = waitUntil(timeout: .seconds(30), interval: .milliseconds(200)) {
+            lastAnswers(5) == [Array(repeating: "udp-b", count: 5), Array(repeating: "udp-b", count: 5)]
+        }
+        #expect(moved, "the pinned flows did not move to udp-b: \(lines().suffix(40))\n\(agent.log())")
+        if moved { print("udp (\(proxyMode)): pinned flows answered by udp-b \(ContinuousClock.now - removed) after udp-a's manifest went") }
+    }
+
+    /// A selector-less Service fed by two EndpointSlices (one per backend pod, the pod IPs read from the API): the
+    /// ClusterIP reaches both; dropping the addresses from the slices removes them, the last one leaves a REJECT.
+    /// A slice without the service-name label is refused with an event naming the file and the field.
+    @Test func selectorlessServiceFromEndpointSlices() throws {
+        let agent = try AgentHarness(nodeAddress: nodeAddress, extraArgs: ["--pod-security=privileged"])
+        defer { agent.cleanUp() }
+        try addDefaultRoute(agent)
+        for name in ["backend-a", "backend-b"] { try agent.write("\(name).yaml", backendPod(name)) }
+        var ips: [String: String] = [:]
+        for name in ["backend-a", "backend-b"] {
+            let pod = try #require(try agent.waitForPod(name, timeout: .seconds(90)) { isRunningAndReady($0) && $0.status?.podIP != nil }, "\(agent.log())")
+            ips[name] = try #require(pod.status?.podIP)
+        }
+        let a = try #require(ips["backend-a"])
+        let b = try #require(ips["backend-b"])
+        try agent.write(
+            "ext.yaml",
+            """
+            apiVersion: v1
+            kind: Service
+            metadata:
+              name: ext
+            spec:
+              ports:
+              - name: http
+                port: 80
+                targetPort: 8080
+            """)
+        try agent.write("ext-a.yaml", extSlice("ext-a", addresses: [a]))
+        try agent.write("ext-b.yaml", extSlice("ext-b", addresses: [b]))
+        try agent.write(
+            "bad-slice.yaml",
+            """
+            apiVersion: discovery.k8s.io/v1
+            kind: EndpointSlice
+            metadata:
+              name: nolabel
+            addressType: IPv4
+            endpoints: [{addresses: ["\(a)"]}]
+            """)
+        #expect(waitUntil(timeout: .seconds(30)) { (try? agent.agentctl(["get", "svc", "ext"]))?.succeeded == true }, "\(agent.log())")
+        let json = try agent.agentctl(["get", "svc", "ext", "-o", "json"]).check().stdout
+        let ip = try #require(try KubeJSON.decoder().decode(Service.self, from: Data(json.utf8)).spec.clusterIP)
+        let url = "http://\(ip)/"
+        var counts: [String: Int] = [:]
+        _ = waitUntil(timeout: .seconds(30)) {
+            counts = (try? hits(agent, url, count: 10)) ?? [:]
+            return counts.count == 2 && counts["FAILED"] == nil
+        }
+        counts = try hits(agent, url, count: 60)
+        #expect(balanced(counts, total: 60) && counts["backend-a"] != nil, "\(counts)\n\(ruleset(agent))")
+        let endpoints = try agent.agentctl(["get", "endpoints", "ext"]).check().stdout
+        #expect(endpoints.contains("\(a):8080") && endpoints.contains("\(b):8080"), "\(endpoints)")
+        let slices = try agent.agentctl(["get", "endpointslices"]).check().stdout
+        #expect(slices.hasPrefix("NAME    ADDRESSTYPE   PORTS   ENDPOINTS"), "\(slices)")
+        #expect(slices.split(separator: "\n").contains { $0.hasPrefix("ext-a   IPv4          8080    \(a) ") }, "\(slices)")
+        let yaml = try agent.agentctl(["get", "endpointslices", "ext-a", "-o", "yaml"]).check().stdout
+        #expect(yaml.contains("addressType: IPv4") && yaml.contains("kubernetes.io/service-name: ext") && yaml.contains(a), "\(yaml)")
+        let missing = try agent.agentctl(["get", "endpointslices", "nolabel"])
+        #expect(missing.stderr.contains("endpointslices.discovery.k8s.io \"nolabel\" not found"), "\(missing)")
+        let events = try agent.events()
+        #expect(
+            events.contains(
+                "bad-slice.yaml: metadata.labels[kubernetes.io/service-name]: Required value: the name of the Service this EndpointSlice belongs to"),
+            "\(events)")
+
+        // Editing a slice to drop its address: only the other pod answers; dropping the last one leaves a REJECT.
+        try agent.write("ext-b.yaml", extSlice("ext-b", addresses: []))
+        #expect(
+            waitUntil(timeout: .seconds(30)) { (try? hits(agent, url, count: 20)) == ["backend-a": 20] }, "\((try? hits(agent, url, count: 20)) ?? [:])")
+        try agent.write("ext-a.yaml", extSlice("ext-a", addresses: []))
+        #expect(
+            waitUntil(timeout: .seconds(30)) {
+                let result = try? agent.inNetns(["wget", "-O-", "-T", "3", url])
+                return result?.succeeded == false && result?.stderr.contains("refused") == true
+            }, "\(ruleset(agent))")
+        #expect(ruleset(agent).contains("default/ext:http has no endpoints"), "\(ruleset(agent))")
     }
 }
