@@ -2,7 +2,7 @@
 // `CgroupResources`; managers write them in the v1 or v2 vocabulary (reference/runtime.md §3).
 
 /// Which cgroup hierarchy layout the host uses.
-public enum CgroupLayout: String, Sendable, Equatable {
+public enum CgroupLayout: String, Sendable, Equatable, Codable {
     /// `/sys/fs/cgroup` is cgroup2 with controllers.
     case unified
     /// v1 controllers, cgroup2 at `/sys/fs/cgroup/unified` (process tracking only).

@@ -27,6 +27,42 @@ public func restoreCgroupManager(directories: [String], layout: CgroupLayout? = 
     try restoreManager(directories: directories, layout: layout ?? detectCgroupLayout(), mounts: ProcessCgroupInfo.current().mounts)
 }
 
+/// The mount facts `restoreCgroupManager` learns from /proc/self/mountinfo, recorded next to the directories so
+/// that later commands (`exec` above all, run per exec probe) restore the manager without parsing mountinfo.
+public struct CgroupMountRecord: Codable, Sendable, Equatable {
+    public var mountPoint: String
+    /// `cgroup` (v1) or `cgroup2`.
+    public var fsType: String
+    /// The v1 controllers mounted there (its super options that name one); empty for cgroup2.
+    public var controllers: [String]
+
+    public init(mountPoint: String, fsType: String, controllers: [String]) {
+        self.mountPoint = mountPoint
+        self.fsType = fsType
+        self.controllers = controllers
+    }
+}
+
+/// The mounts that `directories` (from `CgroupManager.directories`) live on, one record per mount, for
+/// `restoreCgroupManager(directories:layout:mounts:)`.
+public func cgroupMountRecords(for directories: [String]) throws(CgroupError) -> [CgroupMountRecord] {
+    let mounts = try ProcessCgroupInfo.current().mounts
+    var records: [CgroupMountRecord] = []
+    for dir in directories {
+        let mount = try placement(ofDirectory: dir, mounts: mounts).mount
+        let record = CgroupMountRecord(
+            mountPoint: mount.mountPoint, fsType: mount.fsType, controllers: v1Controllers.filter { mount.superOptions.contains($0) })
+        if !records.contains(record) { records.append(record) }
+    }
+    return records
+}
+
+/// `restoreCgroupManager(directories:layout:)` from recorded mounts instead of /proc/self/mountinfo.
+public func restoreCgroupManager(directories: [String], layout: CgroupLayout, mounts: [CgroupMountRecord]) throws(CgroupError) -> any CgroupManager {
+    let entries = mounts.map { MountInfoEntry(root: "/", mountPoint: $0.mountPoint, fsType: $0.fsType, superOptions: $0.controllers) }
+    return try restoreManager(directories: directories, layout: layout, mounts: entries)
+}
+
 func makeManager(path: String, layout: CgroupLayout, info: ProcessCgroupInfo) throws(CgroupError) -> any CgroupManager {
     switch layout {
     case .unified:

@@ -19,9 +19,9 @@ extension Lifecycle {
         guard status == .running || status == .created else {
             throw RuntimeError("cannot exec in a \(status.rawValue) container")
         }
-        let spec = try ConfigLoader.load(bundle: record.bundle)
+        let (spec, host) = try execSpec(record)
         let process = try execProcess(options, base: spec.process)
-        let resolver = SpecResolver(spec: spec, bundle: record.bundle, id: record.id, host: .current(layout: detectCgroupLayout(), stateRoot: store.root))
+        let resolver = SpecResolver(spec: spec, bundle: record.bundle, id: record.id, host: host)
         let plan = try resolver.resolveProcess(process, field: options.processFile == nil ? "process" : "process.json")
         if plan.terminal && options.consoleSocket == nil && options.detach { throw .usage("exec: a detached terminal needs --console-socket") }
         let namespaces = try joinedNamespaces(of: record.pid)
@@ -66,6 +66,27 @@ extension Lifecycle {
             close(master)
         }
         return Linux.wait(spawned.pid)
+    }
+
+    /// The parts of config.json exec uses, and the host facts to resolve its process with. linux.seccomp is the same
+    /// for every process of the container (`--process` cannot change it): the filter create stored is loaded
+    /// instead of compiling the profile again, and then the profile (most of config.json) is not decoded either.
+    /// Without a stored filter (a container created by an older minirun, a damaged file) the profile is compiled.
+    func execSpec(_ record: ContainerRecord) throws(RuntimeError) -> (OCI.Spec, HostFacts) {
+        let bytes: [UInt8]
+        do {
+            bytes = try FileSystem.read(record.bundle + "/config.json")
+        } catch {
+            throw RuntimeError("config.json: \(error.message)")
+        }
+        var host = HostFacts.current(layout: record.cgroupLayout ?? detectCgroupLayout(), stateRoot: store.root)
+        let view = try ConfigLoader.decode(ExecConfig.self, bytes, file: "config.json")
+        guard view.linux?.seccomp != nil else { return (OCI.Spec(process: view.process, root: view.root), host) }
+        guard let stored = store.loadSeccomp(record.id) else { return (try ConfigLoader.decode(bytes), host) }
+        host.compileSeccomp = { _ throws(RuntimeError) in stored }
+        // The profile's content is not read: the stored program stands for it.
+        let profile = OCI.Seccomp(defaultAction: "SCMP_ACT_KILL_PROCESS")
+        return (OCI.Spec(process: view.process, root: view.root, linux: OCI.Linux(seccomp: profile)), host)
     }
 
     /// The process to run: `--process` as given, else the container's process with the CLI overrides (runc).
@@ -119,5 +140,21 @@ extension Lifecycle {
             if kind == .pid { plan.pidPath = theirs } else { plan.joins.append((kind, theirs)) }
         }
         return plan
+    }
+}
+
+/// config.json as exec reads it: what it resolves a process with, and whether the container has a seccomp profile.
+struct ExecConfig: Decodable {
+    var process: OCI.Process?
+    var root: OCI.Root?
+    var linux: Linux?
+
+    struct Linux: Decodable {
+        var seccomp: Present?
+    }
+
+    /// Any non-null JSON value, not decoded.
+    struct Present: Decodable {
+        init(from decoder: any Decoder) throws {}
     }
 }

@@ -53,9 +53,9 @@ enum FileSystem {
     }
 
     /// Writes atomically (temp file + rename) so a concurrent reader never sees half a file.
-    static func writeAtomically(_ path: String, _ bytes: [UInt8]) throws(RuntimeError) {
+    static func writeAtomically(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o644) throws(RuntimeError) {
         let temp = path + ".tmp"
-        try write(temp, bytes)
+        try write(temp, bytes, mode: mode)
         guard rename(temp, path) == 0 else { throw .system("rename", path, errno: currentErrno()) }
     }
 

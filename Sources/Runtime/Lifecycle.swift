@@ -86,6 +86,9 @@ public struct Lifecycle: Sendable {
             }
         }
         do {
+            if let filter = plan.process.seccompFilter, !filter.isEmpty {
+                try store.saveSeccomp(options.id, filter: filter, flags: plan.process.seccompFlags)
+            }
             let created = try spawnInit(plan, options: options, cgroup: CgroupSession(manager: manager), mounts: mounts, rollback: rollback)
             rollback.discard()
             return created
@@ -145,7 +148,9 @@ public struct Lifecycle: Sendable {
         let record = ContainerRecord(
             ociVersion: OCI.specVersion, id: id, pid: spawned.pid, pidStartTime: start.startTime, bundle: plan.bundle,
             rootfs: plan.rootfs, created: Timestamp.now(), cgroupsPath: plan.cgroupsPath, cgroupDirectories: cgroup.directories,
-            namedCgroupDirectories: named.directories, annotations: plan.annotations, owner: "", poststart: plan.hooks?.poststart,
+            namedCgroupDirectories: named.directories, cgroupLayout: cgroup.manager.layout,
+            // Without the mounts, later commands read them from mountinfo: the record is an optimisation only.
+            cgroupMounts: try? cgroupMountRecords(for: cgroup.directories), annotations: plan.annotations, owner: "", poststart: plan.hooks?.poststart,
             poststop: plan.hooks?.poststop)
         try store.save(record)
         if let pidFile = options.pidFile {

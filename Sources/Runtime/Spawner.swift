@@ -94,6 +94,9 @@ struct CgroupSession: Sendable {
     static func open(_ record: ContainerRecord) throws(RuntimeError) -> CgroupSession {
         do throws(CgroupError) {
             // From the recorded directories: a later caller may sit in another cgroup than `create` did.
+            if !record.cgroupDirectories.isEmpty, let layout = record.cgroupLayout, let mounts = record.cgroupMounts {
+                return CgroupSession(manager: try restoreCgroupManager(directories: record.cgroupDirectories, layout: layout, mounts: mounts))
+            }
             if !record.cgroupDirectories.isEmpty {
                 return CgroupSession(manager: try restoreCgroupManager(directories: record.cgroupDirectories))
             }

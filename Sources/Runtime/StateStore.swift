@@ -1,5 +1,6 @@
-// The per-container state directory `<root>/<id>/`: state.json (what `create` learned) and
-// exec.fifo (present between create and start).
+// The per-container state directory `<root>/<id>/`: state.json (what `create` learned),
+// exec.fifo (present between create and start) and seccomp.bpf (the compiled filter, for exec).
+import Cgroups
 import FoundationEssentials
 import OCISpec
 
@@ -24,6 +25,10 @@ public struct ContainerRecord: Codable, Sendable, Equatable {
     public var cgroupDirectories: [String]
     /// Directories in named v1 hierarchies (name=systemd), removed by delete.
     public var namedCgroupDirectories: [String]?
+    /// The layout and the mounts of `cgroupDirectories`, so that later commands restore the cgroup manager
+    /// without parsing /proc/self/mountinfo. Absent in state written by an older minirun.
+    public var cgroupLayout: CgroupLayout?
+    public var cgroupMounts: [CgroupMountRecord]?
     public var annotations: [String: String]
     public var owner: String
     public var poststart: [OCI.Hook]?
@@ -40,6 +45,7 @@ public struct StateStore: Sendable {
     public func directory(_ id: String) -> String { root + "/" + id }
     public func fifoPath(_ id: String) -> String { directory(id) + "/exec.fifo" }
     func statePath(_ id: String) -> String { directory(id) + "/state.json" }
+    func seccompPath(_ id: String) -> String { directory(id) + "/seccomp.bpf" }
 
     /// Container ids become path components: keep them to runc's alphabet.
     public static func validate(id: String) throws(RuntimeError) {
@@ -83,6 +89,49 @@ public struct StateStore: Sendable {
         } catch {
             throw RuntimeError("container \"\(id)\": corrupt state.json")
         }
+    }
+
+    /// The container's compiled seccomp filter, stored by create: linux.seccomp is the same for every process of
+    /// the container, so exec loads it instead of compiling the profile again (libseccomp was a quarter of the CPU
+    /// of an exec). Root-only, like the profile's choice of what the container may do.
+    /// Layout: magic, u32 format version, u32 flags, u32 filter length, filter (host byte order).
+    public func saveSeccomp(_ id: String, filter: [UInt8], flags: UInt32) throws(RuntimeError) {
+        var bytes = Self.seccompMagic
+        for value in [Self.seccompFormat, flags, UInt32(filter.count)] {
+            withUnsafeBytes(of: value) { bytes.append(contentsOf: $0) }
+        }
+        bytes += filter
+        try FileSystem.writeAtomically(seccompPath(id), bytes, mode: 0o600)
+    }
+
+    /// The stored filter, or nil when there is none or it is not a valid program (a container created by an older
+    /// minirun, a damaged file): the caller compiles the profile then.
+    public func loadSeccomp(_ id: String) -> (filter: [UInt8], flags: UInt32)? {
+        guard let bytes = try? FileSystem.read(seccompPath(id)) else { return nil }
+        return Self.decodeSeccomp(bytes)
+    }
+
+    static let seccompMagic: [UInt8] = Array("MKCTRBPF".utf8)
+    static let seccompFormat: UInt32 = 1
+    /// BPF_MAXINSNS: the kernel refuses longer classic BPF programs.
+    static let maxInstructions = 4096
+    /// sizeof(struct sock_filter).
+    static let instructionSize = 8
+
+    static func decodeSeccomp(_ bytes: [UInt8]) -> (filter: [UInt8], flags: UInt32)? {
+        let header = seccompMagic.count + 12
+        guard bytes.count > header, bytes.starts(with: seccompMagic) else { return nil }
+        func u32(_ offset: Int) -> UInt32 {
+            var value: UInt32 = 0
+            withUnsafeMutableBytes(of: &value) { $0.copyBytes(from: bytes[offset..<(offset + 4)]) }
+            return value
+        }
+        let base = seccompMagic.count
+        let length = Int(u32(base + 8))
+        guard u32(base) == seccompFormat, length == bytes.count - header, length % instructionSize == 0,
+            length / instructionSize <= maxInstructions
+        else { return nil }
+        return (Array(bytes[header...]), u32(base + 4))
     }
 
     public func ids() -> [String] {

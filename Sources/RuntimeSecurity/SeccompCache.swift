@@ -95,7 +95,13 @@ extension Seccomp {
 
     /// Writes the cache file atomically; returns a note on failure.
     static func writeCache(_ program: SeccompProgram, key: [UInt8], directory: String, path: String) -> String? {
-        if mkdir(directory, 0o700) != 0 && errno != EEXIST {
+        // The parent too (`<state root>/.cache`): without it no program was ever cached.
+        var made = mkdir(directory, 0o700) == 0 || errno == EEXIST
+        if !made && errno == ENOENT, let slash = directory.lastIndex(of: "/"), slash != directory.startIndex {
+            let parent = String(directory[..<slash])
+            made = (mkdir(parent, 0o700) == 0 || errno == EEXIST) && (mkdir(directory, 0o700) == 0 || errno == EEXIST)
+        }
+        if !made {
             return "seccomp cache: mkdir \(directory): \(errorText(-errno))"
         }
         var bytes = cacheMagic

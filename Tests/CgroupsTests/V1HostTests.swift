@@ -111,6 +111,13 @@ struct V1HostTests {
         let restored = try restoreCgroupManager(directories: manager.directories)
         #expect(restored.directories == manager.directories)
         #expect(try restored.processes() == [pid])
+        // The same from mounts recorded with the directories (what minirun's state.json keeps, so that exec
+        // does not parse mountinfo).
+        let mounts = try cgroupMountRecords(for: manager.directories)
+        let fromRecord = try restoreCgroupManager(directories: manager.directories, layout: Host.layout, mounts: mounts)
+        #expect(fromRecord.directories == manager.directories)
+        #expect(fromRecord.layout == manager.layout)
+        #expect(try fromRecord.processes() == [pid])
         try manager.killAll()
         #expect(try manager.processes().isEmpty)
         #expect(Host.wait(pid) == .signal(SIGKILL))

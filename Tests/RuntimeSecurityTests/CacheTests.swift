@@ -24,6 +24,18 @@ func removeTree(_ path: String) {
 struct CacheTests {
     static let profile = DefaultProfiles.seccomp(capabilities: DefaultProfiles.capabilities)
 
+    /// The runtime's cache is `<state root>/.cache/seccomp`, and nothing else creates `.cache`.
+    @Test func cacheDirectoryParentIsCreated() throws {
+        let root = makeTempDirectory("cache-parent")
+        defer { removeTree(root) }
+        let dir = root + "/.cache/seccomp"
+        let first = try Seccomp.compile(Self.profile, cacheDirectory: dir, ignoringUnknownSyscalls: true)
+        #expect(first.cacheNote == nil)
+        #expect(try Seccomp.compile(Self.profile, cacheDirectory: dir, ignoringUnknownSyscalls: true).cacheHit)
+        var st = stat()
+        #expect(stat(root + "/.cache", &st) == 0 && st.st_mode & 0o777 == 0o700)
+    }
+
     @Test func cacheHitReturnsIdenticalBytes() throws {
         let parent = makeTempDirectory("cache")
         let dir = parent + "/nested"  // created by compile

@@ -255,6 +255,56 @@ struct ContainerTests {
         }
     }
 
+    /// create stores the compiled filter; exec loads it (a later edit of the profile in config.json has no effect
+    /// while it is there) and compiles the profile when it is missing or damaged. keyctl is outside the default
+    /// profile's allow-list, so EPERM (1) means the filter is loaded; unshare(CLONE_NEWUSER) needs no capability.
+    @Test func execUsesTheStoredSeccompFilterAndFallsBackToTheProfile() throws {
+        guard let probe = try? SecurityProbe.build() else {
+            Issue.record("cannot build the static probe (gcc -static)")
+            return
+        }
+        defer { try? FileManager.default.removeItem(atPath: probe) }
+        let profile = DefaultProfiles.seccomp(capabilities: DefaultProfiles.capabilities)
+        var bundle = try TestBundle(args: ["sleep", "30"]) { spec in
+            spec.linux?.seccomp = profile
+            spec.mounts?.append(OCI.Mount(destination: "/probe", type: "bind", source: probe, options: ["bind"]))
+        }
+        defer { bundle.cleanup(ids: ["scx"]) }
+        #expect(try bundle.minirun(["run", "--detach", "--bundle", bundle.dir.path, "scx"]).status == 0)
+        let stored = bundle.root + "/scx/seccomp.bpf"
+        let mode = (try FileManager.default.attributesOfItem(atPath: stored)[.posixPermissions] as? Int) ?? 0
+        #expect(mode == 0o600, "seccomp.bpf mode \(String(mode, radix: 8))")
+        let record = try stateRecord(bundle, "scx")
+        #expect(record.cgroupLayout != nil && record.cgroupMounts?.isEmpty == false, "cgroup mounts recorded at create")
+
+        func probeExec(_ step: String) throws -> String {
+            let result = try bundle.minirun(["exec", "scx", "/probe"])
+            #expect(result.status == 0, "\(step): \(result.stderr)")
+            return result.stdout
+        }
+        let blocked = try probeExec("stored filter")
+        #expect(blocked.contains("keyctl=1\n") && blocked.contains("unshare=1\n"), "\(blocked)")
+
+        bundle.spec.linux?.seccomp = OCI.Seccomp(defaultAction: "SCMP_ACT_ALLOW")
+        try bundle.write()
+        let edited = try probeExec("stored filter, profile edited")
+        #expect(edited.contains("keyctl=1\n") && edited.contains("unshare=1\n"), "the stored filter applies: \(edited)")
+
+        // The control: without the stored filter, exec compiles the (now allow-all) profile of config.json.
+        try FileManager.default.removeItem(atPath: stored)
+        let compiledAllow = try probeExec("compiled allow-all profile")
+        #expect(!compiledAllow.contains("keyctl=1\n"), "\(compiledAllow)")
+
+        bundle.spec.linux?.seccomp = profile
+        try bundle.write()
+        try Data([0x4D, 0x4B, 0x43, 0x54, 0x52, 0x42, 0x50, 0x46, 1, 0, 0, 0]).write(to: URL(fileURLWithPath: stored))
+        let damaged = try probeExec("damaged stored filter")
+        #expect(damaged.contains("keyctl=1\n") && damaged.contains("unshare=1\n"), "\(damaged)")
+        try FileManager.default.removeItem(atPath: stored)
+        let missing = try probeExec("no stored filter")
+        #expect(missing.contains("keyctl=1\n") && missing.contains("unshare=1\n"), "\(missing)")
+    }
+
     // MARK: acceptance 5: many at once, no leaks
 
     @Test func fiftyConcurrentCreateDeleteLeaveNothing() async throws {

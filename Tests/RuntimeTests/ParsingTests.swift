@@ -1,4 +1,4 @@
-// Unit tests: command line, signals, mount options, path joining.
+// Unit tests: command line, signals, mount options, path joining, the stored seccomp filter.
 import Testing
 
 @testable import Runtime
@@ -164,5 +164,45 @@ struct ErrorLogTests {
         #expect(stamp.count == 30)
         #expect(stamp.hasSuffix("Z"))
         #expect(stamp.split(separator: "T").count == 2)
+    }
+}
+
+@Suite("Stored seccomp filter")
+struct StoredSeccompTests {
+    static func file(format: UInt32 = 1, flags: UInt32 = 0, length: Int, filter: [UInt8]) -> [UInt8] {
+        var bytes = Array("MKCTRBPF".utf8)
+        for value in [format, flags, UInt32(length)] { withUnsafeBytes(of: value) { bytes.append(contentsOf: $0) } }
+        return bytes + filter
+    }
+
+    @Test func roundTrip() throws {
+        let dir = try TemporaryDirectory(prefix: "minirun-seccomp-store")
+        defer { dir.remove() }
+        let store = StateStore(root: dir.path)
+        try store.reserve("c")
+        let filter = (0..<16).map { UInt8($0) }
+        try store.saveSeccomp("c", filter: filter, flags: 5)
+        let loaded = store.loadSeccomp("c")
+        #expect(loaded?.filter == filter && loaded?.flags == 5)
+        #expect(store.loadSeccomp("other") == nil)
+    }
+
+    @Test(
+        "damaged files are refused",
+        arguments: [
+            file(length: 12, filter: Array(repeating: 0, count: 12)),  // not whole instructions
+            file(length: 16, filter: Array(repeating: 0, count: 8)),  // truncated
+            file(length: 0, filter: []),  // empty program
+            file(format: 2, length: 8, filter: Array(repeating: 0, count: 8)),  // unknown format
+            file(length: 4097 * 8, filter: Array(repeating: 0, count: 4097 * 8)),  // above BPF_MAXINSNS
+            Array("MKSECBPF".utf8) + Array(repeating: 0, count: 20),  // wrong magic
+        ])
+    func refused(_ bytes: [UInt8]) {
+        #expect(StateStore.decodeSeccomp(bytes) == nil)
+    }
+
+    @Test func longestProgramAccepted() {
+        let filter = Array(repeating: UInt8(1), count: 4096 * 8)
+        #expect(StateStore.decodeSeccomp(Self.file(flags: 1, length: filter.count, filter: filter))?.filter == filter)
     }
 }
