@@ -27,13 +27,26 @@ public enum ProbeKind: String, Sendable, Hashable, CaseIterable, CustomStringCon
     }
 }
 
+/// An immutable value behind one reference. A Container spec is a few KiB inline; every in-flight probe copies
+/// it through several async frames (task-allocator memory), so with 300 probes in flight the copies cost MiBs.
+final class Shared<Value: Sendable & Hashable>: Sendable, Hashable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
+    static func == (a: Shared, b: Shared) -> Bool { a === b || a.value == b.value }
+    func hash(into hasher: inout Hasher) { hasher.combine(value) }
+}
+
 /// What a handler needs to know about where it probes: given by the agent.
 public struct ProbeTarget: Sendable {
     public var podIP: String
     public var podName: String
     public var namespace: String
     /// The container's spec: named ports and static env for `$(VAR)` expansion in exec commands.
-    public var container: Container
+    public var container: Container {
+        get { containerBox.value }
+        set { containerBox = Shared(newValue) }
+    }
+    private var containerBox: Shared<Container>
     public var podUID: String
     /// The runtime's ID of the container run being probed (exec probes run in it).
     public var containerID: String
@@ -41,7 +54,7 @@ public struct ProbeTarget: Sendable {
         self.podIP = podIP
         self.podName = podName
         self.namespace = namespace
-        self.container = container
+        self.containerBox = Shared(container)
         self.podUID = podUID
         self.containerID = containerID
     }

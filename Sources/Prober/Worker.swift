@@ -151,13 +151,14 @@ public struct ProbeUpdate: Sendable, Hashable {
 
 /// The probe workers and stored results of one container, and kubelet's ready/started computation.
 public struct ContainerProbes: Sendable, Hashable {
-    public let container: Container
+    public var container: Container { containerBox.value }
+    private let containerBox: Shared<Container>
     public private(set) var workers: [ProbeKind: ProbeWorker] = [:]
     /// kubelet's results managers: the stored result per probe kind for the current container ID.
     public private(set) var results: [ProbeKind: ProbeResult] = [:]
 
     public init(container: Container) {
-        self.container = container
+        containerBox = Shared(container)
         if let probe = container.livenessProbe { workers[.liveness] = ProbeWorker(kind: .liveness, probe: probe) }
         if let probe = container.readinessProbe { workers[.readiness] = ProbeWorker(kind: .readiness, probe: probe) }
         if let probe = container.startupProbe { workers[.startup] = ProbeWorker(kind: .startup, probe: probe) }
