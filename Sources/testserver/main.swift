@@ -93,13 +93,18 @@ final class HTTPHandler: ChannelInboundHandler, Sendable {
         let (status, headers, body) = respond(to: head.uri)
         var responseHeaders = HTTPHeaders(headers)
         responseHeaders.add(name: "Content-Length", value: String(body.count))
-        responseHeaders.add(name: "Connection", value: "close")
+        // Keep-alive as the client asks (HTTP/1.1 default; probes send `Connection: close`): the Service throughput
+        // benchmark measures the data path over reused connections.
+        let keepAlive = head.isKeepAlive
+        responseHeaders.add(name: "Connection", value: keepAlive ? "keep-alive" : "close")
         context.write(
             wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: HTTPResponseStatus(statusCode: status), headers: responseHeaders))),
             promise: nil)
         context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: body)))), promise: nil)
         let channel = context.channel
-        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(promise: nil) }
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in
+            if !keepAlive { channel.close(promise: nil) }
+        }
     }
 
     func respond(to uri: String) -> (Int, [(String, String)], [UInt8]) {
