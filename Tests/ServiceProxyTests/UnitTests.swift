@@ -153,6 +153,33 @@ struct IPTablesRuleTests {
         #expect(IPTablesRules.probability(2) == "0.5000000000")
     }
 
+    /// A build that reuses the previous build's service rules gives exactly what a fresh build gives, through
+    /// changes that touch one service, the largeClusterMode switch and the config.
+    @Test func cachedBuildEqualsFreshBuild() {
+        func state(_ services: Int, endpointsOf: (Int) -> Int) -> ProxyState {
+            ProxyState(
+                services: (0..<services).map { i in
+                    ProxyServicePort(
+                        name: ServicePortName(namespace: "default", name: "s\(i)", port: "http"), clusterIP: "10.96.\(i / 250).\(i % 250 + 1)", port: 80,
+                        nodePort: 30000 + i,
+                        endpoints: (0..<endpointsOf(i)).map { ServiceEndpoint(ip: "10.244.\(i / 250).\($0 + 2)", port: 8080) })
+                })
+        }
+        let sequence: [(ProxyState, ProxyConfig)] = [
+            (state(10, endpointsOf: { _ in 2 }), referenceConfig),
+            (state(10, endpointsOf: { $0 == 3 ? 3 : 2 }), referenceConfig),
+            (state(11, endpointsOf: { $0 == 3 ? 0 : 2 }), referenceConfig),
+            (state(600, endpointsOf: { _ in 2 }), referenceConfig),  // > 1000 endpoints: comments dropped
+            (state(600, endpointsOf: { $0 == 7 ? 1 : 2 }), ProxyConfig(podCIDR: "10.88.0.0/16")),
+            (state(5, endpointsOf: { _ in 2 }), ProxyConfig(podCIDR: "10.88.0.0/16")),
+        ]
+        var cache = IPTablesPieceCache()
+        for (step, (state, config)) in sequence.enumerated() {
+            let cached = IPTablesRules.build(state, config: config, cache: &cache)
+            #expect(cached == IPTablesRules.build(state, config: config), "step \(step)")
+        }
+    }
+
     @Test func localPolicyShortCircuitsPodAndLocalTraffic() {
         var state = referenceState()
         state.services[0].externalPolicyLocal = true
