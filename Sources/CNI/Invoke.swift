@@ -1,5 +1,14 @@
+import Dispatch
 import Foundation
 import Glibc
+import Synchronization
+
+/// Set once by a plugin's watchdog when the deadline passed.
+private final class DeadlineFlag: Sendable {
+    private let flag = Mutex(false)
+    func set() { flag.withLock { $0 = true } }
+    var value: Bool { flag.withLock { $0 } }
+}
 
 /// Runs one plugin executable per the CNI protocol: CNI_* variables in the environment, the network
 /// configuration on stdin, the result (or error object) on stdout. posix_spawn, not Foundation's Process:
@@ -42,19 +51,25 @@ public struct PluginRunner: Sendable {
         }
         defer { try? FileManager.default.removeItem(atPath: scratch) }
         let pid = try spawn(path: path, type: type, command: command, environment: environment, scratch: scratch)
-        var raw: Int32 = 0
-        let deadline = ContinuousClock.now + timeout
-        while true {
-            let reaped = waitpid(pid, &raw, WNOHANG)
-            if reaped == pid { break }
-            if reaped < 0 && errno != EINTR { throw .io("waitpid \(type): \(String(cString: strerror(errno)))") }
-            if ContinuousClock.now > deadline {
-                kill(pid, SIGKILL)
-                _ = waitpid(pid, &raw, 0)
-                throw .timedOut(type: type, command: command, seconds: Int(timeout.components.seconds))
-            }
-            try? await Task.sleep(for: .milliseconds(5))
+        // A blocking waitpid on a Dispatch thread (not polling: each poll interval was added to every pod's ADD),
+        // and a watchdog that kills a plugin still running at the deadline.
+        let expired = DeadlineFlag()
+        let watchdog = Task { [timeout] in
+            try await Task.sleep(for: timeout)
+            expired.set()
+            kill(pid, SIGKILL)
         }
+        let (reaped, raw, waitError) = await withCheckedContinuation { (continuation: CheckedContinuation<(pid_t, Int32, Int32), Never>) in
+            DispatchQueue.global().async {
+                var raw: Int32 = 0
+                var reaped: pid_t
+                repeat { reaped = waitpid(pid, &raw, 0) } while reaped < 0 && errno == EINTR
+                continuation.resume(returning: (reaped, raw, reaped < 0 ? errno : 0))
+            }
+        }
+        watchdog.cancel()
+        if reaped < 0 { throw .io("waitpid \(type): \(String(cString: strerror(waitError)))") }
+        if expired.value { throw .timedOut(type: type, command: command, seconds: Int(timeout.components.seconds)) }
         let signal = raw & 0x7f
         let status = signal == 0 ? (raw >> 8) & 0xff : 128 + signal
         let stdout = FileManager.default.contents(atPath: scratch + "/stdout") ?? Data()

@@ -150,7 +150,9 @@ public actor Agent {
         rescanRunning = true
         repeat {
             rescanRequested = false
+            let began = ContinuousClock.now
             rescan()
+            Log.debug("manifest re-read and pod admission: \(ContinuousClock.now - began)")
             // Lets queued event callbacks run: they only set rescanRequested.
             await Task.yield()
         } while rescanRequested

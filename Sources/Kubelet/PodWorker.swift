@@ -65,6 +65,8 @@ actor PodWorker {
     /// The pod's addresses once its network is attached (hostNetwork: the node's).
     private var podIPs: [String] = []
     private var done = false
+    /// Step timings until the first container runs (debug log only).
+    private var startTrace: StartTrace? = Log.debugEnabled ? StartTrace() : nil
 
     init(uid: String, pod: Pod, context: WorkerContext, rejection: (reason: String, message: String)? = nil, previousStatus: PodStatus? = nil) {
         self.uid = uid
@@ -230,15 +232,19 @@ actor PodWorker {
     private func syncContainers() async -> Duration {
         await observe()
         if sandboxReady == nil { sandboxReady = adoptSandbox() }
+        startTrace?.mark("observe")
         var next: Duration = .seconds(1)
         if rejection != nil { return .seconds(30) }
         let status = await computeStatus()
         if status.phase == PodPhase.succeeded || status.phase == PodPhase.failed { return .seconds(5) }
+        startTrace?.mark("status")
         if let hold = await syncVolumes() { return hold }
+        startTrace?.mark("volumes")
         if sandboxReady != true {
             do {
                 try FileManager.default.createDirectory(atPath: podDirectory + "/containers", withIntermediateDirectories: true)
                 try await sandbox.create(hostname: BundleBuilder.hostname(pod))
+                startTrace?.mark("sandbox")
                 try await attachNetwork()
                 sandboxReady = true
             } catch {
@@ -306,6 +312,7 @@ actor PodWorker {
         } else {
             podIPs = try await context.network.attach(pod: pod, uid: uid, netns: sandbox.path("net"))
         }
+        startTrace?.mark("cniAdd")
         try PodFiles.write(pod, podDirectory: podDirectory, podIPs: podIPs)
         if let warning = PodFiles.missingClusterDNS(pod, description: podDescription) {
             context.events.pod(uid: uid, namespace: namespace, name: name, "Warning", "MissingClusterDNS", warning)
@@ -434,7 +441,9 @@ actor PodWorker {
         // Image.
         let record: ImageRecord
         do {
+            startTrace?.mark("podFiles+probes")
             record = try await ensureImage(image, policy: container.imagePullPolicy, field: field)
+            startTrace?.mark("image")
         } catch {
             waiting[container.name] = (error.reason.rawValue, error.description)
             retryAt[container.name] = Date().addingTimeInterval(Double(pullBackoff.delay(for: image).map { Int($0.components.seconds) } ?? 10))
@@ -445,14 +454,17 @@ actor PodWorker {
             id: id, podUID: uid, name: container.name, isInit: isInit, attempt: attempt, image: image,
             imageID: record.repoDigests.first ?? record.id.description)
         let directory = containerDirectory(id)
-        // A leftover of an earlier failed try with the same ID goes first.
-        try? await context.runtime.delete(id: id)
+        // A leftover of an earlier failed try with the same ID goes first (asking the runtime only when its state
+        // directory knows the ID: a `minirun delete` per start is a process spawn on the pod start path).
+        if context.runtime.knows(id: id) { try? await context.runtime.delete(id: id) }
         try? context.rootfs.release(containerID: id)
         try? FileManager.default.removeItem(atPath: directory)
+        startTrace?.mark("leftoverDelete")
         var spec: OCI.Spec
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             let rootfs = try await context.rootfs.prepare(containerID: id, image: record)
+            startTrace?.mark("rootfs")
             var builder = BundleBuilder(
                 pod: pod, container: container, podUID: uid, podDirectory: podDirectory, sandbox: sandbox,
                 cgroupsPath: (context.config.cgroupParent.isEmpty ? "" : context.config.cgroupParent + "/") + "pods/\(uid)/\(container.name)",
@@ -513,17 +525,24 @@ actor PodWorker {
             fail("CreateContainerError", "\(error)")
             return
         }
+        startTrace?.mark("bundle")
         // Recorded before the runtime is asked, so a crash in between is found and resolved on restart.
         save(run)
+        startTrace?.mark("saveRecord")
         let logDirectory = podDirectory + "/logs/" + container.name
         do {
             try FileManager.default.createDirectory(atPath: logDirectory, withIntermediateDirectories: true)
             let pid = try await context.runtime.start(
                 id: id, bundle: directory, logPath: logDirectory + "/\(attempt).log", exitFile: exitFile(id), pidFile: directory + "/pid")
+            startTrace?.mark("shim")
             run.state = .running
             run.pid = pid
             run.startedAt = Date()
             save(run)
+            if let trace = startTrace {
+                Log.debug("pod \(podDescription) start: \(trace.summary)")
+                startTrace = nil
+            }
             waiting[container.name] = nil
             retryAt[container.name] = nil
             context.events.pod(uid: uid, namespace: namespace, name: name, "Normal", "Created", "Created container: \(container.name)", fieldPath: field)

@@ -116,6 +116,9 @@ struct RuntimeService: Sendable {
         }
     }
 
+    /// Whether the runtime's state directory has an entry for the container (created, running or stopped).
+    func knows(id: String) -> Bool { FileManager.default.fileExists(atPath: runtimeRoot + "/" + id) }
+
     /// IDs of the containers in the runtime's state directory.
     func list() -> [String] {
         ((try? FileManager.default.contentsOfDirectory(atPath: runtimeRoot)) ?? []).filter { !$0.hasPrefix(".") }.sorted()

@@ -1,9 +1,11 @@
+import CShims
 import Foundation
 
-/// The pod-level namespaces (network, IPC, UTS) without a pause process: a short-lived `unshare(1)`
-/// creates them and bind-mounts each onto a file under the pod's state directory (util-linux's
-/// persistent namespaces), then exits. Containers join them by path (`linux.namespaces[].path`).
-/// The bind mounts keep the namespaces alive across agent restarts; unmounting them releases them.
+/// The pod-level namespaces (network, IPC, UTS) without a pause process: a short-lived child of the agent
+/// (CShims' `mk_sandbox_create`, raw clone, no program run) creates them, and the agent bind-mounts each onto
+/// a file under the pod's state directory (util-linux's persistent namespaces), then reaps it. Containers join
+/// them by path (`linux.namespaces[].path`). The bind mounts keep the namespaces alive across agent restarts;
+/// unmounting them releases them.
 struct Sandbox: Sendable {
     let directory: String
     static let kinds = ["net", "ipc", "uts"]
@@ -32,11 +34,14 @@ struct Sandbox: Sendable {
         } catch {
             throw CommandError(argv: ["mkdir", directory], detail: "\(error)")
         }
-        // Inside the new namespaces: set the pod's hostname and bring loopback up, then exit.
-        // (The loopback plugin's job, done here: the CNI network then only has to attach eth0.)
-        let script = hostNetwork ? "hostname \"$1\"" : "hostname \"$1\" && ip link set lo up"
-        let namespaces = kinds.map { "--\($0)=\(path($0))" }
-        try await Command.check(["/usr/bin/unshare"] + namespaces + ["/bin/sh", "-c", script, "sh", hostname])
+        // Inside the new namespaces: the pod's hostname, and loopback up (the loopback plugin's job, done
+        // here: the CNI network then only has to attach eth0). In-process: no unshare, sh, hostname and ip.
+        var message = [CChar](repeating: 0, count: 512)
+        let created = mk_sandbox_create(hostname, hostNetwork ? "" : path("net"), path("ipc"), path("uts"), &message, message.count)
+        guard created == 0 else {
+            let detail = String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            throw CommandError(argv: [], detail: "creating the pod's \(kinds.joined(separator: ", ")) namespaces: \(detail)")
+        }
     }
 
     /// Unmounts the namespace files (every layer, should one have been stacked) and removes them. Idempotent.
@@ -45,10 +50,9 @@ struct Sandbox: Sendable {
             var layers = 0
             while MountTable.isMountPoint(path(kind)) && layers < 64 {
                 layers += 1
-                let result = try await Command.run(["/bin/umount", path(kind)])
-                if !result.succeeded {
-                    // Busy: detach so nothing pins the namespace.
-                    try await Command.check(["/bin/umount", "-l", path(kind)])
+                // umount2 directly (no umount program); busy: detach so nothing pins the namespace.
+                if umount2(path(kind), 0) != 0 && umount2(path(kind), Int32(MNT_DETACH)) != 0 {
+                    throw CommandError(argv: ["umount", "-l", path(kind)], detail: String(cString: strerror(errno)))
                 }
             }
         }

@@ -46,6 +46,9 @@ enum Log {
     static func info(_ message: String) { write("I", message) }
     static func warning(_ message: String) { write("W", message) }
     static func error(_ message: String) { write("E", message) }
+    /// Debug lines (pod start timings) only with MINIKUBELET_DEBUG=1 in the agent's environment.
+    static let debugEnabled = ProcessInfo.processInfo.environment["MINIKUBELET_DEBUG"] == "1"
+    static func debug(_ message: @autoclosure () -> String) { if debugEnabled { write("D", message()) } }
 
     private static func write(_ level: String, _ message: String) {
         let formatter = ISO8601DateFormatter()
@@ -119,5 +122,23 @@ actor Waker {
         guard generation == self.generation, let continuation else { return }
         self.continuation = nil
         continuation.resume()
+    }
+}
+
+/// Per-step durations of a pod's first start (debug log): where the manifest-to-running time goes.
+struct StartTrace: Sendable {
+    private var last = ContinuousClock.now
+    private let begin = ContinuousClock.now
+    private var steps: [(String, Duration)] = []
+
+    mutating func mark(_ step: String) {
+        let now = ContinuousClock.now
+        steps.append((step, now - last))
+        last = now
+    }
+
+    var summary: String {
+        func ms(_ d: Duration) -> String { String(format: "%.1f", Double(d.components.attoseconds) / 1e15 + Double(d.components.seconds) * 1000) }
+        return steps.map { "\($0.0)=\(ms($0.1))" }.joined(separator: " ") + " total=\(ms(last - begin)) ms"
     }
 }

@@ -180,6 +180,83 @@ struct NetworkTests {
         #expect(try agent.events().contains("UnsupportedField") == false)
     }
 
+    /// The sandbox the agent makes (no helper programs): the pod's own network, IPC and UTS namespaces, pinned
+    /// under the pod's directory and shared by its containers, with the pod's hostname and `lo` up; a hostNetwork
+    /// pod keeps the node's network and UTS namespaces but gets its own IPC namespace.
+    @Test func sandboxNamespacesArePinnedWithHostnameAndLoopback() throws {
+        let agent = try AgentHarness(nodeAddress: nodeAddress, extraArgs: ["--pod-security=privileged"])
+        defer { agent.cleanUp() }
+        try agent.write(
+            "pods.yaml",
+            """
+            apiVersion: v1
+            kind: Pod
+            metadata:
+              name: sandboxed
+            spec:
+              hostname: box-name
+              terminationGracePeriodSeconds: 2
+              containers:
+              - name: one
+                image: \(testImage)
+                command: ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]
+              - name: two
+                image: \(testImage)
+                command: ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]
+            ---
+            apiVersion: v1
+            kind: Pod
+            metadata:
+              name: on-host
+            spec:
+              hostNetwork: true
+              terminationGracePeriodSeconds: 2
+              containers:
+              - name: main
+                image: \(testImage)
+                command: ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]
+            """)
+        let pod = try #require(try agent.waitForPod("sandboxed", timeout: .seconds(90)) { isRunningAndReady($0) && $0.status?.podIP != nil }, "\(agent.log())")
+        _ = try #require(try agent.waitForPod("on-host", timeout: .seconds(90)) { isRunningAndReady($0) }, "\(agent.log())")
+        let uid = try #require(pod.metadata.uid)
+        func namespaces(_ pod: String, _ container: String) throws -> [String] {
+            try agent.agentctl(["exec", pod, "-c", container, "--", "sh", "-c", "for n in net ipc uts; do readlink /proc/self/ns/$n; done"]).check()
+                .stdout.split(separator: "\n").map(String.init)
+        }
+        func inode(_ path: String) -> String {
+            var info = stat()
+            return stat(path, &info) == 0 ? String(info.st_ino) : "stat \(path) failed"
+        }
+        let one = try namespaces("sandboxed", "one")
+        #expect(one.count == 3)
+        #expect(try namespaces("sandboxed", "two") == one)
+        // The pins are the very namespaces the containers are in.
+        let pins = ["net", "ipc", "uts"].map { "\($0):[\(inode(agent.root + "/pods/\(uid)/ns/" + $0))]" }
+        #expect(one == pins, "\(one) \(pins)")
+        // None of them is the agent's (its network namespace is the harness's; IPC and UTS are this process's).
+        let agentNet = "net:[\(inode("/run/netns/" + agent.netns))]"
+        let own = ["ipc", "uts"].map { (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/ns/" + $0)) ?? "?" }
+        #expect(!one.contains(agentNet) && !one.contains(own[0]) && !one.contains(own[1]), "\(one) \(agentNet) \(own)")
+        #expect(try agent.agentctl(["exec", "sandboxed", "-c", "two", "--", "cat", "/proc/sys/kernel/hostname"]).check().stdout == "box-name\n")
+        let loopback = try agent.agentctl(["exec", "sandboxed", "-c", "one", "--", "ip", "-o", "link", "show", "lo"]).check().stdout
+        #expect(loopback.contains("<LOOPBACK,UP,LOWER_UP>"), "\(loopback)")
+
+        // hostNetwork: the node's network and (as containerd does) UTS namespaces, its own IPC namespace.
+        let host = try namespaces("on-host", "main")
+        #expect(host.count == 3 && host[0] == agentNet && host[2] == own[1], "\(host) \(agentNet) \(own)")
+        #expect(!host.contains(own[0]) && !host.contains(one[1]), "\(host) \(own) \(one)")
+        var nodeName = [CChar](repeating: 0, count: 256)
+        gethostname(&nodeName, nodeName.count)
+        let hostName = try agent.agentctl(["exec", "on-host", "--", "cat", "/proc/sys/kernel/hostname"]).check().stdout
+        #expect(hostName == String(decoding: nodeName.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) + "\n", "\(hostName)")
+
+        // Deleting the pod releases the pins.
+        try agent.remove("pods.yaml")
+        #expect(try waitUntil(timeout: .seconds(60), interval: .milliseconds(200)) { try agent.pods().isEmpty }, "\(agent.log())")
+        #expect(!FileManager.default.fileExists(atPath: agent.root + "/pods/\(uid)/ns/net"))
+        #expect(!isMountPoint(agent.root + "/pods/\(uid)/ns/uts"))
+    }
+
     @Test func delAfterAgentCrashAndStaleLeasesCollected() throws {
         let agent = try AgentHarness(nodeAddress: nodeAddress, extraArgs: ["--pod-security=privileged"])
         defer { agent.cleanUp() }
