@@ -46,6 +46,23 @@ public struct CgroupMounts: Sendable {
     var ownPaths: [String: String]
     /// The container's directories from its CgroupManager.
     var directories: [String]
+    /// What `mounts` and `ownPaths` came from, when built from a snapshot (create reuses it for state.json).
+    var host: CgroupHostSnapshot?
+
+    init(layout: CgroupLayout, mounts: [Mount], ownPaths: [String: String], directories: [String]) {
+        self.layout = layout
+        self.mounts = mounts
+        self.ownPaths = ownPaths
+        self.directories = directories
+    }
+
+    init(layout: CgroupLayout, host: CgroupHostSnapshot, directories: [String]) {
+        self.layout = layout
+        mounts = host.cgroupMounts.map { Mount(mountPoint: $0.mountPoint, type: $0.fsType, name: $0.name) }
+        ownPaths = host.ownPaths
+        self.directories = directories
+        self.host = host
+    }
 
     static func read(layout: CgroupLayout, directories: [String]) -> CgroupMounts {
         // Over UTF-8 bytes: String's Character-level split (grapheme breaking) was a visible part of `create`.
@@ -73,6 +90,13 @@ public struct CgroupMounts: Sendable {
             }
         }
         return CgroupMounts(layout: layout, mounts: mounts, ownPaths: own, directories: directories)
+    }
+
+    /// The mount records of the container's directories for state.json; nil when they cannot be determined (later
+    /// commands then read mountinfo: the record is an optimisation only).
+    func records() -> [CgroupMountRecord]? {
+        if let host { return try? cgroupMountRecords(for: directories, host: host) }
+        return try? cgroupMountRecords(for: directories)
     }
 
     /// Named v1 hierarchies (`name=systemd`): no controllers, so the Cgroups managers skip them, but runc

@@ -66,12 +66,14 @@ public struct Lifecycle: Sendable {
         let cgroupsPath = SpecResolver(spec: spec, bundle: bundle, id: options.id, host: .current(layout: layout, stateRoot: store.root))
             .resolveCgroupsPath()
         let manager: any CgroupManager
+        let cgroupHost: CgroupHostSnapshot
         do throws(CgroupError) {
-            manager = try makeCgroupManager(path: cgroupsPath, layout: layout)
+            cgroupHost = try CgroupHostSnapshot.read()
+            manager = try makeCgroupManager(path: cgroupsPath, layout: layout, host: cgroupHost)
         } catch {
             throw CgroupSession.describe(error)
         }
-        let mounts = CgroupMounts.read(layout: layout, directories: manager.directories)
+        let mounts = CgroupMounts(layout: layout, host: cgroupHost, directories: manager.directories)
         let host = HostFacts.current(layout: layout, stateRoot: store.root, cgroups: mounts)
         let plan = try SpecResolver(spec: spec, bundle: bundle, id: options.id, host: host).resolve()
         if plan.process.terminal && options.consoleSocket == nil && !ownConsole {
@@ -151,7 +153,7 @@ public struct Lifecycle: Sendable {
             rootfs: plan.rootfs, created: Timestamp.now(), cgroupsPath: plan.cgroupsPath, cgroupDirectories: cgroup.directories,
             namedCgroupDirectories: named.directories, cgroupLayout: cgroup.manager.layout,
             // Without the mounts, later commands read them from mountinfo: the record is an optimisation only.
-            cgroupMounts: try? cgroupMountRecords(for: cgroup.directories), annotations: plan.annotations, owner: "", poststart: plan.hooks?.poststart,
+            cgroupMounts: mounts.records(), annotations: plan.annotations, owner: "", poststart: plan.hooks?.poststart,
             poststop: plan.hooks?.poststop)
         try store.save(record)
         if let pidFile = options.pidFile {
