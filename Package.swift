@@ -47,10 +47,13 @@ let package = Package(
         .target(name: "Runtime", dependencies: ["OCISpec", "Cgroups", "RuntimeSecurity", "CShims"], swiftSettings: strict),
         // Static Swift stdlib: minirun is exec'd several times per container start; loading the dynamic Swift
         // runtime libraries costs more than half of its own start-up (start-latency target, issue 2).
+        // libstdc++ static too (scripts/static-libstdcxx: a linker script named libstdc++.so): the dynamic loader's
+        // symbol lookups for libstdc++.so were ~0.5 ms of CPU per minirun process.
         .executableTarget(
             name: "minirun", dependencies: ["Runtime"], swiftSettings: strict,
             linkerSettings: [
                 .unsafeFlags([
+                    "-L\(Context.packageDirectory)/scripts/static-libstdcxx",
                     "-static-stdlib", "-Xlinker", "-l_FoundationCShims", "-Xlinker", "-l_FoundationCollections", "-Xlinker",
                     "-lswiftSynchronization",
                 ])

@@ -8,6 +8,37 @@ public func detectCgroupLayout(root: String = "/sys/fs/cgroup") -> CgroupLayout 
     return detectLayout(root: root, statfsType: statfsMagic, mountinfo: needsFallback ? bestEffortRead("/proc/self/mountinfo") : nil)
 }
 
+/// The calling process's cgroups and the host's cgroup mounts (/proc/self/cgroup and /proc/self/mountinfo), read
+/// once: `create` needs them for the manager, the container's cgroup mounts and the mount records in state.json.
+public struct CgroupHostSnapshot: Sendable {
+    let info: ProcessCgroupInfo
+
+    public static func read() throws(CgroupError) -> CgroupHostSnapshot {
+        CgroupHostSnapshot(info: try ProcessCgroupInfo.current())
+    }
+
+    /// The cgroup and cgroup2 mounts: mount point, type and, for a named v1 hierarchy, its `name=...` option.
+    public var cgroupMounts: [(mountPoint: String, fsType: String, name: String?)] {
+        info.mounts.compactMap { mount in
+            guard mount.fsType == "cgroup" || mount.fsType == "cgroup2" else { return nil }
+            return (mount.mountPoint, mount.fsType, mount.superOptions.first { $0.hasPrefix("name=") })
+        }
+    }
+
+    /// The caller's own cgroup per hierarchy, keyed by the controller field of /proc/self/cgroup
+    /// (`name=systemd`, `cpu,cpuacct`, "" for cgroup2).
+    public var ownPaths: [String: String] {
+        var paths: [String: String] = [:]
+        for entry in info.ownCgroups { paths[entry.controllers.joined(separator: ",")] = entry.path }
+        return paths
+    }
+}
+
+/// `makeCgroupManager(path:layout:)` from a snapshot read earlier.
+public func makeCgroupManager(path: String, layout: CgroupLayout, host: CgroupHostSnapshot) throws(CgroupError) -> any CgroupManager {
+    try makeManager(path: path, layout: layout, info: host.info)
+}
+
 /// A manager for the OCI `cgroupsPath` `path` in the detected (or given) layout.
 /// Relative paths are resolved under the calling process's own cgroup (per controller on v1).
 /// `path` must be non-empty and free of `.`/`..` components.
@@ -46,7 +77,12 @@ public struct CgroupMountRecord: Codable, Sendable, Equatable {
 /// The mounts that `directories` (from `CgroupManager.directories`) live on, one record per mount, for
 /// `restoreCgroupManager(directories:layout:mounts:)`.
 public func cgroupMountRecords(for directories: [String]) throws(CgroupError) -> [CgroupMountRecord] {
-    let mounts = try ProcessCgroupInfo.current().mounts
+    try cgroupMountRecords(for: directories, host: .read())
+}
+
+/// `cgroupMountRecords(for:)` from a snapshot read earlier.
+public func cgroupMountRecords(for directories: [String], host: CgroupHostSnapshot) throws(CgroupError) -> [CgroupMountRecord] {
+    let mounts = host.info.mounts
     var records: [CgroupMountRecord] = []
     for dir in directories {
         let mount = try placement(ofDirectory: dir, mounts: mounts).mount

@@ -9,13 +9,18 @@ struct ProcCgroupEntry: Equatable, Sendable {
 }
 
 func parseProcCgroup(_ text: String) -> [ProcCgroupEntry] {
-    text.split(separator: "\n").compactMap { line in
+    // Over UTF-8 bytes: String's Character-level split (grapheme breaking) was a visible part of `create`.
+    Array(text.utf8).split(separator: UInt8(ascii: "\n")).compactMap { line in
         // The path may itself contain ':', so split only on the first two.
-        let parts = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
-        guard parts.count == 3, let id = Int(parts[0]) else { return nil }
-        let controllers = parts[1].split(separator: ",").map(String.init)
-        return ProcCgroupEntry(hierarchyID: id, controllers: controllers, path: String(parts[2]))
+        let parts = line.split(separator: UInt8(ascii: ":"), maxSplits: 2, omittingEmptySubsequences: false)
+        guard parts.count == 3, let id = Int(utf8String(parts[0])) else { return nil }
+        let controllers = parts[1].split(separator: UInt8(ascii: ",")).map(utf8String)
+        return ProcCgroupEntry(hierarchyID: id, controllers: controllers, path: utf8String(parts[2]))
     }
+}
+
+func utf8String(_ bytes: ArraySlice<UInt8>) -> String {
+    String(decoding: bytes, as: UTF8.self)
 }
 
 extension [ProcCgroupEntry] {
@@ -41,23 +46,25 @@ struct MountInfoEntry: Equatable, Sendable {
 }
 
 func parseMountInfo(_ text: String) -> [MountInfoEntry] {
-    text.split(separator: "\n").compactMap { line in
-        let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+    Array(text.utf8).split(separator: UInt8(ascii: "\n")).compactMap { line in
+        let fields = line.split(separator: UInt8(ascii: " "), omittingEmptySubsequences: true)
         // id parent maj:min root mountpoint options [optional...] - fstype source superoptions
-        guard fields.count >= 10, let dash = fields.firstIndex(of: "-"), dash >= 6, dash + 3 < fields.count else { return nil }
+        guard fields.count >= 10, let dash = fields.firstIndex(where: { $0.count == 1 && $0.first == UInt8(ascii: "-") }), dash >= 6,
+            dash + 3 < fields.count
+        else { return nil }
         return MountInfoEntry(
             root: unescapeMountField(fields[3]),
             mountPoint: unescapeMountField(fields[4]),
-            fsType: String(fields[dash + 1]),
-            superOptions: fields[dash + 3].split(separator: ",").map(String.init)
+            fsType: utf8String(fields[dash + 1]),
+            superOptions: fields[dash + 3].split(separator: UInt8(ascii: ",")).map(utf8String)
         )
     }
 }
 
 /// mountinfo escapes space, tab, newline and backslash as `\ooo` octal.
-func unescapeMountField(_ field: Substring) -> String {
-    guard field.contains("\\") else { return String(field) }
-    let utf8 = Array(field.utf8)
+func unescapeMountField(_ field: ArraySlice<UInt8>) -> String {
+    guard field.contains(UInt8(ascii: "\\")) else { return utf8String(field) }
+    let utf8 = Array(field)
     var bytes: [UInt8] = []
     var i = 0
     while i < utf8.count {

@@ -46,28 +46,57 @@ public struct CgroupMounts: Sendable {
     var ownPaths: [String: String]
     /// The container's directories from its CgroupManager.
     var directories: [String]
+    /// What `mounts` and `ownPaths` came from, when built from a snapshot (create reuses it for state.json).
+    var host: CgroupHostSnapshot?
+
+    init(layout: CgroupLayout, mounts: [Mount], ownPaths: [String: String], directories: [String]) {
+        self.layout = layout
+        self.mounts = mounts
+        self.ownPaths = ownPaths
+        self.directories = directories
+    }
+
+    init(layout: CgroupLayout, host: CgroupHostSnapshot, directories: [String]) {
+        self.layout = layout
+        mounts = host.cgroupMounts.map { Mount(mountPoint: $0.mountPoint, type: $0.fsType, name: $0.name) }
+        ownPaths = host.ownPaths
+        self.directories = directories
+        self.host = host
+    }
 
     static func read(layout: CgroupLayout, directories: [String]) -> CgroupMounts {
+        // Over UTF-8 bytes: String's Character-level split (grapheme breaking) was a visible part of `create`.
+        func text(_ bytes: ArraySlice<UInt8>) -> String { String(decoding: bytes, as: UTF8.self) }
+        let space = UInt8(ascii: " ")
         var mounts: [Mount] = []
-        if let text = try? FileSystem.readString("/proc/self/mountinfo") {
-            for line in text.split(separator: "\n") where line.contains(" - cgroup") {
-                let halves = line.split(separator: " - ", maxSplits: 1)
-                guard halves.count == 2 else { continue }
-                let left = halves[0].split(separator: " ")
-                let right = halves[1].split(separator: " ")
-                guard left.count > 4, let type = right.first, type == "cgroup" || type == "cgroup2" else { continue }
-                let name = right.count >= 3 ? right[2].split(separator: ",").first(where: { $0.hasPrefix("name=") }).map(String.init) : nil
-                mounts.append(Mount(mountPoint: String(left[4]), type: String(type), name: name))
+        if let info = try? FileSystem.read("/proc/self/mountinfo") {
+            for line in info.split(separator: UInt8(ascii: "\n")) {
+                let fields = line.split(separator: space)
+                // id parent maj:min root mountpoint options [optional...] - fstype source superoptions
+                guard let dash = fields.firstIndex(where: { $0.count == 1 && $0.first == UInt8(ascii: "-") }), dash > 4,
+                    dash + 1 < fields.count
+                else { continue }
+                let type = text(fields[dash + 1])
+                guard type == "cgroup" || type == "cgroup2" else { continue }
+                let options = dash + 3 < fields.count ? fields[dash + 3].split(separator: UInt8(ascii: ",")).map(text) : []
+                mounts.append(Mount(mountPoint: text(fields[4]), type: type, name: options.first { $0.hasPrefix("name=") }))
             }
         }
         var own: [String: String] = [:]
-        if let text = try? FileSystem.readString("/proc/self/cgroup") {
-            for entry in text.split(separator: "\n") {
-                let parts = entry.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
-                if parts.count == 3 { own[String(parts[1])] = String(parts[2]) }
+        if let cgroups = try? FileSystem.read("/proc/self/cgroup") {
+            for entry in cgroups.split(separator: UInt8(ascii: "\n")) {
+                let parts = entry.split(separator: UInt8(ascii: ":"), maxSplits: 2, omittingEmptySubsequences: false)
+                if parts.count == 3 { own[text(parts[1])] = text(parts[2]) }
             }
         }
         return CgroupMounts(layout: layout, mounts: mounts, ownPaths: own, directories: directories)
+    }
+
+    /// The mount records of the container's directories for state.json; nil when they cannot be determined (later
+    /// commands then read mountinfo: the record is an optimisation only).
+    func records() -> [CgroupMountRecord]? {
+        if let host { return try? cgroupMountRecords(for: directories, host: host) }
+        return try? cgroupMountRecords(for: directories)
     }
 
     /// Named v1 hierarchies (`name=systemd`): no controllers, so the Cgroups managers skip them, but runc

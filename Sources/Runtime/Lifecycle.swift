@@ -50,12 +50,13 @@ public struct Lifecycle: Sendable {
     /// Sets the container up and leaves its init blocked on exec.fifo. Returns the init pid.
     @discardableResult
     public func create(_ options: CreateOptions) throws(RuntimeError) -> Int32 {
-        try create(options, ownConsole: false).pid
+        try create(options, ownConsole: false).record.pid
     }
 
     /// `ownConsole`: with `process.terminal` and no --console-socket, minirun receives the pty master
-    /// itself (foreground `run`) and returns it.
-    func create(_ options: CreateOptions, ownConsole: Bool) throws(RuntimeError) -> (pid: Int32, console: Int32?) {
+    /// itself (foreground `run`) and returns it. The record is what state.json holds, for `run` to go on without
+    /// reading it back.
+    func create(_ options: CreateOptions, ownConsole: Bool) throws(RuntimeError) -> (record: ContainerRecord, console: Int32?) {
         try StateStore.validate(id: options.id)
         let bundle = FileSystem.absolute(options.bundle)
         let spec = try ConfigLoader.load(bundle: bundle)
@@ -65,12 +66,14 @@ public struct Lifecycle: Sendable {
         let cgroupsPath = SpecResolver(spec: spec, bundle: bundle, id: options.id, host: .current(layout: layout, stateRoot: store.root))
             .resolveCgroupsPath()
         let manager: any CgroupManager
+        let cgroupHost: CgroupHostSnapshot
         do throws(CgroupError) {
-            manager = try makeCgroupManager(path: cgroupsPath, layout: layout)
+            cgroupHost = try CgroupHostSnapshot.read()
+            manager = try makeCgroupManager(path: cgroupsPath, layout: layout, host: cgroupHost)
         } catch {
             throw CgroupSession.describe(error)
         }
-        let mounts = CgroupMounts.read(layout: layout, directories: manager.directories)
+        let mounts = CgroupMounts(layout: layout, host: cgroupHost, directories: manager.directories)
         let host = HostFacts.current(layout: layout, stateRoot: store.root, cgroups: mounts)
         let plan = try SpecResolver(spec: spec, bundle: bundle, id: options.id, host: host).resolve()
         if plan.process.terminal && options.consoleSocket == nil && !ownConsole {
@@ -100,7 +103,7 @@ public struct Lifecycle: Sendable {
 
     private func spawnInit(
         _ plan: ContainerPlan, options: CreateOptions, cgroup: CgroupSession, mounts: CgroupMounts, rollback: Rollback
-    ) throws(RuntimeError) -> (pid: Int32, console: Int32?) {
+    ) throws(RuntimeError) -> (record: ContainerRecord, console: Int32?) {
         let id = options.id
         let fifo = store.fifoPath(id)
         guard mkfifo(fifo, 0o622) == 0 else { throw .system("mkfifo", fifo, errno: currentErrno()) }
@@ -150,17 +153,17 @@ public struct Lifecycle: Sendable {
             rootfs: plan.rootfs, created: Timestamp.now(), cgroupsPath: plan.cgroupsPath, cgroupDirectories: cgroup.directories,
             namedCgroupDirectories: named.directories, cgroupLayout: cgroup.manager.layout,
             // Without the mounts, later commands read them from mountinfo: the record is an optimisation only.
-            cgroupMounts: try? cgroupMountRecords(for: cgroup.directories), annotations: plan.annotations, owner: "", poststart: plan.hooks?.poststart,
+            cgroupMounts: mounts.records(), annotations: plan.annotations, owner: "", poststart: plan.hooks?.poststart,
             poststop: plan.hooks?.poststop)
         try store.save(record)
         if let pidFile = options.pidFile {
             try FileSystem.writeAtomically(FileSystem.absolute(pidFile), Array("\(spawned.pid)".utf8))
         }
-        guard ownConsole >= 0 else { return (spawned.pid, nil) }
+        guard ownConsole >= 0 else { return (record, nil) }
         // The child sent the master before READY, so it is already queued.
         let master = mk_recv_fd(ownConsole)
         guard master >= 0 else { throw .system("receive pty master", errno: currentErrno()) }
-        return (spawned.pid, master)
+        return (record, master)
     }
 
     private func creatingState(_ id: String, _ plan: ContainerPlan, _ pid: Int32) -> OCI.State {
@@ -171,7 +174,12 @@ public struct Lifecycle: Sendable {
 
     /// Releases a created container: opens exec.fifo for reading, which lets init execve.
     public func start(id: String) throws(RuntimeError) {
-        let record = try store.load(id)
+        try start(record: try store.load(id))
+    }
+
+    /// `start` of a container whose record the caller holds (`run`: the one create just saved).
+    func start(record: ContainerRecord) throws(RuntimeError) {
+        let id = record.id
         let status = self.status(of: record)
         guard status == .created else { throw RuntimeError("cannot start a container that is \(status.rawValue)") }
         let fifo = store.fifoPath(id)
@@ -267,6 +275,12 @@ public struct Lifecycle: Sendable {
             }
             throw error
         }
+        try delete(record: record, force: force)
+    }
+
+    /// `delete` of a container whose record the caller holds (`run`: the one create saved).
+    func delete(record: ContainerRecord, force: Bool) throws(RuntimeError) {
+        let id = record.id
         let status = self.status(of: record)
         if status == .running && !force {
             throw RuntimeError("cannot delete container \"\(id)\" that is not stopped: running")

@@ -88,13 +88,15 @@ public enum MiniRun {
     }
 
     static func run(_ lifecycle: Lifecycle, _ options: CreateOptions, detach: Bool, keep: Bool) throws(RuntimeError) -> Int32 {
-        let (pid, console) = try lifecycle.create(options, ownConsole: !detach)
+        // The record create saved serves start and delete: no state.json decode per step.
+        let (record, console) = try lifecycle.create(options, ownConsole: !detach)
+        let pid = record.pid
         defer { if let console { close(console) } }
         do {
-            try lifecycle.start(id: options.id)
+            try lifecycle.start(record: record)
         } catch {
             do {
-                try lifecycle.delete(id: options.id, force: true)
+                try lifecycle.delete(record: record, force: true)
             } catch let cleanup {
                 Log.warn("cleanup: \(cleanup)")
             }
@@ -104,7 +106,7 @@ public enum MiniRun {
         mk_forward_signals(pid)
         if let console { mk_pty_proxy(console) }
         let code = Linux.wait(pid)
-        if !keep { try lifecycle.delete(id: options.id, force: true) }
+        if !keep { try lifecycle.delete(record: record, force: true) }
         return code
     }
 

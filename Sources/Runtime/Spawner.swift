@@ -221,7 +221,7 @@ enum Hooks {
             close(pipeFDs[1])
             throw .config(field, "cannot run hook \(hook.path): \(errorString(result))")
         }
-        _ = input.withUnsafeBytes { Glibc.write(pipeFDs[1], $0.baseAddress, $0.count) }
+        writeIgnoringEPIPE(pipeFDs[1], input)
         close(pipeFDs[1])
         if let timeout = hook.timeout, timeout > 0 {
             var status: Int32 = 0
@@ -237,6 +237,22 @@ enum Hooks {
         }
         let code = Linux.wait(pid)
         if code != 0 { throw .config(field, "hook \(hook.path) exited with status \(code)") }
+    }
+
+    /// A hook may exit without reading its state (`/bin/false`): the write then fails with EPIPE, and the SIGPIPE
+    /// it raises, blocked here and taken back, must not kill minirun before it reports the hook's status.
+    private static func writeIgnoringEPIPE(_ fd: Int32, _ bytes: [UInt8]) {
+        var pipeSignal = sigset_t()
+        sigemptyset(&pipeSignal)
+        sigaddset(&pipeSignal, SIGPIPE)
+        var previous = sigset_t()
+        pthread_sigmask(SIG_BLOCK, &pipeSignal, &previous)
+        let written = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+        if written < 0 && errno == EPIPE {
+            var now = timespec()
+            _ = sigtimedwait(&pipeSignal, nil, &now)
+        }
+        pthread_sigmask(SIG_SETMASK, &previous, nil)
     }
 }
 
