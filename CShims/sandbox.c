@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -20,9 +21,25 @@
 
 enum { STAGE_OK = 0, STAGE_HOSTNAME = 1, STAGE_SOCKET = 2, STAGE_GET_FLAGS = 3, STAGE_SET_FLAGS = 4 };
 
+/// Closes every descriptor but `a` and `b` (close_range(2), Linux 5.9; a bounded loop before that).
+static void close_all_but(int a, int b) {
+    int lo = a < b ? a : b, hi = a < b ? b : a;
+    unsigned int ranges[3][2] = {{0, (unsigned int)lo - 1}, {(unsigned int)lo + 1, (unsigned int)hi - 1}, {(unsigned int)hi + 1, ~0U}};
+    for (int i = 0; i < 3; i++) {
+        if (ranges[i][0] > ranges[i][1] || (i == 0 && lo == 0)) continue;
+        if (syscall(SYS_close_range, ranges[i][0], ranges[i][1], 0) == 0) continue;
+        struct rlimit limit;
+        unsigned int last = getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < 65536 ? (unsigned int)limit.rlim_cur : 65536;
+        for (unsigned int fd = ranges[i][0]; fd <= ranges[i][1] && fd < last; fd++) close((int)fd);
+    }
+}
+
 /// In the new namespaces: hostname, loopback up; reports {stage, errno}, then waits for the parent to
 /// close `release` (the namespaces must stay alive until they are bind-mounted).
 static void sandbox_child(const char *hostname, int loopback, int report, int release) {
+    // The clone copied every descriptor of the agent, close-on-exec or not (there is no exec here). Holding
+    // another sandbox's `release` or `report` pipe would make two concurrent creations wait on each other forever.
+    close_all_but(report, release);
     int result[2] = {STAGE_OK, 0};
     if (sethostname(hostname, strlen(hostname)) != 0) {
         result[0] = STAGE_HOSTNAME;
