@@ -40,11 +40,12 @@ cleanup() {
     for _ in $(seq 180); do [ "$(ctl get pods 2>/dev/null | wc -l)" -le 1 ] && break; sleep 1; done
     [ -n "$agent_pid" ] && kill "$agent_pid" && wait "$agent_pid" 2>/dev/null
     ip netns delete "$ns" 2>/dev/null
-    for base in $(awk -F: '$2 !~ /^name=/ {print $2 "|" $3}' /proc/self/cgroup); do
-        controllers=${base%%|*} path=${base#*|}; path=${path%/}
-        dir=/sys/fs/cgroup/${controllers:-unified}$path/$cg
-        [ -d "$dir" ] && { rmdir "$dir/pods" "$dir" 2>/dev/null; }
-    done
+    # The agent's cgroup parent in every hierarchy, name=systemd included (below this shell's own cgroup).
+    while IFS=: read -r _ controllers path; do
+        name=${controllers#name=}; [ -z "$controllers" ] && name=unified
+        base=/sys/fs/cgroup/$name; [ -d "$base" ] || base=/sys/fs/cgroup
+        rmdir "$base${path%/}/$cg/pods" "$base${path%/}/$cg" 2>/dev/null
+    done </proc/self/cgroup
     rm -rf "$work"
 }
 trap cleanup EXIT
