@@ -26,3 +26,24 @@ public enum KubeYAML {
         return try encoder.encode(value)
     }
 }
+
+/// A Kubernetes list (`{"apiVersion", "kind", "items"}`): what the agent's API returns for a kind and what agentctl
+/// prints for `-o json|yaml` (kubectl's `kind: List`). A list without apiVersion or kind still decodes.
+public struct ObjectList<Item: Codable>: Codable {
+    public var apiVersion: String
+    public var kind: String
+    public var items: [Item]
+
+    public init(apiVersion: String = "v1", kind: String = "List", items: [Item]) {
+        self.apiVersion = apiVersion
+        self.kind = kind
+        self.items = items
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        apiVersion = try container.decodeIfPresent(String.self, forKey: .apiVersion) ?? "v1"
+        kind = try container.decodeIfPresent(String.self, forKey: .kind) ?? "List"
+        items = try container.decode([Item].self, forKey: .items)
+    }
+}

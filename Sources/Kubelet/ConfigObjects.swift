@@ -222,12 +222,6 @@ struct ConfigEnvironment {
     }
 }
 
-struct ConfigObjectList<Item: Codable>: Codable {
-    var apiVersion = "v1"
-    var kind: String
-    var items: [Item]
-}
-
 extension Agent {
     /// `GET /v1/configmaps`, `GET /v1/secrets`: the stored objects (secrets unsealed; data base64 in JSON, as
     /// the API server returns it), creationTimestamp = when the agent last saw them change.
@@ -242,14 +236,14 @@ extension Agent {
                     secret.metadata.creationTimestamp = record.updatedAt
                     return secret
                 }
-                body = try KubeJSON.encoder(pretty: true).encode(ConfigObjectList(kind: "SecretList", items: items))
+                body = try KubeJSON.encoder(pretty: true).encode(ObjectList(kind: "SecretList", items: items))
             } else {
                 let items = try records.map { record in
                     var configMap = try decoder.decode(ConfigMap.self, from: record.manifest)
                     configMap.metadata.creationTimestamp = record.updatedAt
                     return configMap
                 }
-                body = try KubeJSON.encoder(pretty: true).encode(ConfigObjectList(kind: "ConfigMapList", items: items))
+                body = try KubeJSON.encoder(pretty: true).encode(ObjectList(kind: "ConfigMapList", items: items))
             }
             return APIResponse(status: 200, body: body)
         } catch {

@@ -153,9 +153,9 @@ extension Agent {
         do {
             let body =
                 kind == "PersistentVolume"
-                ? try KubeJSON.encoder(pretty: true).encode(ConfigObjectList(kind: "PersistentVolumeList", items: context.objects.persistentVolumes))
+                ? try KubeJSON.encoder(pretty: true).encode(ObjectList(kind: "PersistentVolumeList", items: context.objects.persistentVolumes))
                 : try KubeJSON.encoder(pretty: true).encode(
-                    ConfigObjectList(kind: "PersistentVolumeClaimList", items: context.objects.claimBindings.map(\.claim)))
+                    ObjectList(kind: "PersistentVolumeClaimList", items: context.objects.claimBindings.map(\.claim)))
             return APIResponse(status: 200, body: body)
         } catch {
             return .error(500, "listing \(kind) objects: \(error)")

@@ -249,7 +249,7 @@ extension Agent {
     // MARK: - API
 
     func serviceList() -> APIResponse {
-        json(ServiceListBody(items: context.services.services))
+        json(ObjectList(kind: "ServiceList", items: context.services.services))
     }
 
     func endpointsList() -> APIResponse {
@@ -275,11 +275,11 @@ extension Agent {
             object.subsets = subset.ports?.isEmpty == false ? [subset] : nil
             return object
         }
-        return json(EndpointsListBody(items: items))
+        return json(ObjectList(kind: "EndpointsList", items: items))
     }
 
     func endpointSliceList() -> APIResponse {
-        json(EndpointSliceListBody(items: context.services.endpointSlices))
+        json(ObjectList(apiVersion: "discovery.k8s.io/v1", kind: "EndpointSliceList", items: context.services.endpointSlices))
     }
 
     private func json<T: Encodable>(_ value: T) -> APIResponse {
@@ -291,22 +291,4 @@ private struct ServicePortEndpoint: Hashable {
     var name: String
     var port: Int
     var `protocol`: String
-}
-
-struct ServiceListBody: Encodable {
-    var apiVersion = "v1"
-    var kind = "ServiceList"
-    var items: [Service]
-}
-
-struct EndpointsListBody: Encodable {
-    var apiVersion = "v1"
-    var kind = "EndpointsList"
-    var items: [Endpoints]
-}
-
-struct EndpointSliceListBody: Encodable {
-    var apiVersion = "discovery.k8s.io/v1"
-    var kind = "EndpointSliceList"
-    var items: [EndpointSlice]
 }

@@ -34,52 +34,18 @@ struct ConfigObjectOut: Codable {
     var dataCount: Int { (data?.count ?? 0) + (binaryData?.count ?? 0) }
 }
 
-struct ConfigObjectListBody<Item: Decodable>: Decodable {
-    var items: [Item]
-}
-
-struct ConfigObjectListOut: Encodable {
-    var apiVersion = "v1"
-    var kind = "List"
-    var items: [ConfigObjectOut]
-}
-
 extension Get {
     func configObjects(kind: String, path: String) throws {
         var items: [ConfigObjectOut]
         if kind == "Secret" {
-            items = try connection.call { try connection.client.getJSON(path, as: ConfigObjectListBody<Secret>.self, decoder: KubeJSON.decoder()) }
+            items = try connection.call { try connection.client.getJSON(path, as: ObjectList<Secret>.self, decoder: KubeJSON.decoder()) }
                 .items.map(ConfigObjectOut.init)
         } else {
-            items = try connection.call { try connection.client.getJSON(path, as: ConfigObjectListBody<ConfigMap>.self, decoder: KubeJSON.decoder()) }
+            items = try connection.call { try connection.client.getJSON(path, as: ObjectList<ConfigMap>.self, decoder: KubeJSON.decoder()) }
                 .items.map(ConfigObjectOut.init)
         }
         items = items.filter { ($0.metadata.namespace ?? "default") == namespace }
-        let plural = kind == "Secret" ? "secrets" : "configmaps"
-        if let name {
-            items = items.filter { $0.metadata.name == name }
-            if items.isEmpty {
-                FileHandle.standardError.write(Data("Error from server (NotFound): \(plural) \"\(name)\" not found\n".utf8))
-                throw ExitCode.failure
-            }
-        }
-        switch output {
-        case "json", "yaml":
-            let single = name != nil && items.count == 1
-            if output == "json" {
-                let encoder = KubeJSON.encoder(pretty: true)
-                let data = try single ? encoder.encode(items[0]) : encoder.encode(ConfigObjectListOut(items: items))
-                print(String(decoding: data, as: UTF8.self))
-            } else {
-                let encoder = YAMLEncoder()
-                encoder.options.sortKeys = true
-                print(try single ? encoder.encode(items[0]) : encoder.encode(ConfigObjectListOut(items: items)), terminator: "")
-            }
-        case nil, "wide":
-            if items.isEmpty {
-                FileHandle.standardError.write(Data("No resources found in \(namespace) namespace.\n".utf8))
-                return
-            }
+        try printResources(items, plural: kind == "Secret" ? "secrets" : "configmaps", name: \.metadata.name) { items in
             let now = Date()
             var rows = [kind == "Secret" ? ["NAME", "TYPE", "DATA", "AGE"] : ["NAME", "DATA", "AGE"]]
             for item in items {
@@ -89,9 +55,7 @@ extension Get {
                         ? [item.metadata.name ?? "", item.type ?? "Opaque", String(item.dataCount), itemAge]
                         : [item.metadata.name ?? "", String(item.dataCount), itemAge])
             }
-            print(table(rows), terminator: "")
-        default:
-            throw ValidationError("unknown output format \"\(output ?? "")\" (wide, json, yaml)")
+            return table(rows)
         }
     }
 }
@@ -124,7 +88,7 @@ extension Get {
 
     func claims() throws {
         var items = try connection.call {
-            try connection.client.getJSON("/v1/persistentvolumeclaims", as: ConfigObjectListBody<PersistentVolumeClaim>.self, decoder: KubeJSON.decoder())
+            try connection.client.getJSON("/v1/persistentvolumeclaims", as: ObjectList<PersistentVolumeClaim>.self, decoder: KubeJSON.decoder())
         }.items.filter { ($0.metadata.namespace ?? "default") == namespace }
         if let name { items = items.filter { $0.metadata.name == name } }
         var rows = [["NAME", "STATUS", "VOLUME", "CAPACITY", "ACCESS MODES", "STORAGECLASS", "VOLUMEATTRIBUTESCLASS", "AGE"]]
@@ -139,7 +103,7 @@ extension Get {
 
     func persistentVolumes() throws {
         var items = try connection.call {
-            try connection.client.getJSON("/v1/persistentvolumes", as: ConfigObjectListBody<PersistentVolume>.self, decoder: KubeJSON.decoder())
+            try connection.client.getJSON("/v1/persistentvolumes", as: ObjectList<PersistentVolume>.self, decoder: KubeJSON.decoder())
         }.items
         if let name { items = items.filter { $0.metadata.name == name } }
         var rows = [["NAME", "CAPACITY", "ACCESS MODES", "RECLAIM POLICY", "STATUS", "CLAIM", "STORAGECLASS", "VOLUMEATTRIBUTESCLASS", "REASON", "AGE"]]

@@ -4,37 +4,19 @@ import KubeAPI
 import ServiceProxy
 import Yams
 
-struct ServiceListBody: Codable {
-    var apiVersion = "v1"
-    var kind = "List"
-    var items: [Service]
-}
-
-struct EndpointsListBody: Codable {
-    var apiVersion = "v1"
-    var kind = "List"
-    var items: [Endpoints]
-}
-
-struct EndpointSliceListBody: Codable {
-    var apiVersion = "v1"
-    var kind = "List"
-    var items: [EndpointSlice]
-}
-
 extension Connection {
     func services(namespace: String) throws -> [Service] {
-        try call { try client.getJSON("/v1/services", as: ServiceListBody.self, decoder: KubeJSON.decoder()) }.items
+        try call { try client.getJSON("/v1/services", as: ObjectList<Service>.self, decoder: KubeJSON.decoder()) }.items
             .filter { ($0.metadata.namespace ?? "default") == namespace }
     }
 
     func endpointSlices(namespace: String) throws -> [EndpointSlice] {
-        try call { try client.getJSON("/v1/endpointslices", as: EndpointSliceListBody.self, decoder: KubeJSON.decoder()) }.items
+        try call { try client.getJSON("/v1/endpointslices", as: ObjectList<EndpointSlice>.self, decoder: KubeJSON.decoder()) }.items
             .filter { ($0.metadata.namespace ?? "default") == namespace }
     }
 
     func endpoints(namespace: String) throws -> [Endpoints] {
-        try call { try client.getJSON("/v1/endpoints", as: EndpointsListBody.self, decoder: KubeJSON.decoder()) }.items
+        try call { try client.getJSON("/v1/endpoints", as: ObjectList<Endpoints>.self, decoder: KubeJSON.decoder()) }.items
             .filter { ($0.metadata.namespace ?? "default") == namespace }
     }
 }
@@ -49,20 +31,11 @@ func endpointsCell(_ object: Endpoints?) -> String {
 
 extension Get {
     func serviceObjects() throws {
-        var items = try connection.services(namespace: namespace)
-        if let name {
-            items = items.filter { $0.metadata.name == name }
-            if items.isEmpty { notFound("services") }
-        }
-        let now = Date()
-        // A LoadBalancer's external IP is the node's address (ServiceLB style).
-        let info = try? connection.client.getJSON("/v1/info", as: [String: String].self, decoder: JSONDecoder())
-        let nodeIPs = (info?["nodeIP"]).flatMap { $0.isEmpty ? nil : [$0] } ?? []
-        switch output {
-        case "json", "yaml":
-            try printObjects(items, list: ServiceListBody(items: items))
-        case nil, "wide":
-            if items.isEmpty { return noResources() }
+        try printResources(try connection.services(namespace: namespace), plural: "services", name: \.metadata.name) { items in
+            // A LoadBalancer's external IP is the node's address (ServiceLB style).
+            let info = try? connection.client.getJSON("/v1/info", as: [String: String].self, decoder: JSONDecoder())
+            let nodeIPs = (info?["nodeIP"]).flatMap { $0.isEmpty ? nil : [$0] } ?? []
+            let now = Date()
             let header = ServiceTables.serviceHeader + (output == "wide" ? ["SELECTOR"] : [])
             let rows = items.map { service in
                 ServiceTables.serviceRow(service, loadBalancerIPs: nodeIPs, now: now)
@@ -73,59 +46,57 @@ extension Get {
                         ]
                         : [])
             }
-            print(ServiceTables.render(header, rows), terminator: "")
-        default:
-            throw ValidationError("unknown output format \"\(output ?? "")\" (wide, json, yaml)")
+            return ServiceTables.render(header, rows)
         }
     }
 
     func endpointObjects() throws {
-        var items = try connection.endpoints(namespace: namespace)
-        if let name {
-            items = items.filter { $0.metadata.name == name }
-            if items.isEmpty { notFound("endpoints") }
-        }
-        switch output {
-        case "json", "yaml":
-            try printObjects(items, list: EndpointsListBody(items: items))
-        case nil, "wide":
-            if items.isEmpty { return noResources() }
+        try printResources(try connection.endpoints(namespace: namespace), plural: "endpoints", name: \.metadata.name) { items in
             let now = Date()
             let rows = items.map { [$0.metadata.name ?? "", endpointsCell($0), age($0.metadata.creationTimestamp, now: now)] }
-            print(ServiceTables.render(ServiceTables.endpointsHeader, rows), terminator: "")
-        default:
-            throw ValidationError("unknown output format \"\(output ?? "")\" (wide, json, yaml)")
+            return ServiceTables.render(ServiceTables.endpointsHeader, rows)
         }
     }
 
     func endpointSliceObjects() throws {
-        var items = try connection.endpointSlices(namespace: namespace)
+        try printResources(try connection.endpointSlices(namespace: namespace), plural: "endpointslices.discovery.k8s.io", name: \.metadata.name) {
+            items in
+            let now = Date()
+            return ServiceTables.render(ServiceTables.endpointSliceHeader, items.map { ServiceTables.endpointSliceRow($0, now: now) })
+        }
+    }
+
+    /// `get KIND [NAME]`: kubectl's NotFound for a NAME that is not there, `-o json|yaml` as the object or a List,
+    /// else the table `render` makes of the items (kubectl's "No resources found" when there are none).
+    func printResources<Item: Codable>(_ all: [Item], plural: String, name itemName: (Item) -> String?, render: ([Item]) -> String) throws {
+        var items = all
         if let name {
-            items = items.filter { $0.metadata.name == name }
-            if items.isEmpty { notFound("endpointslices.discovery.k8s.io") }
+            items = items.filter { itemName($0) == name }
+            if items.isEmpty { notFound(plural) }
         }
         switch output {
         case "json", "yaml":
-            try printObjects(items, list: EndpointSliceListBody(items: items))
+            try printObjects(items, list: ObjectList(items: items))
         case nil, "wide":
             if items.isEmpty { return noResources() }
-            let now = Date()
-            print(ServiceTables.render(ServiceTables.endpointSliceHeader, items.map { ServiceTables.endpointSliceRow($0, now: now) }), terminator: "")
+            print(render(items), terminator: "")
         default:
             throw ValidationError("unknown output format \"\(output ?? "")\" (wide, json, yaml)")
         }
     }
 
-    private func notFound(_ plural: String) -> Never {
+    /// kubectl's NotFound for `get KIND NAME` (exit status 1).
+    func notFound(_ plural: String) -> Never {
         FileHandle.standardError.write(Data("Error from server (NotFound): \(plural) \"\(name ?? "")\" not found\n".utf8))
         Foundation.exit(1)
     }
 
-    private func noResources() {
+    func noResources() {
         FileHandle.standardError.write(Data("No resources found in \(namespace) namespace.\n".utf8))
     }
 
-    private func printObjects<Item: Encodable, List: Encodable>(_ items: [Item], list: List) throws {
+    /// `-o json|yaml`: the one object when a name was asked for, else the list.
+    func printObjects<Item: Encodable, List: Encodable>(_ items: [Item], list: List) throws {
         let single = name != nil && items.count == 1
         if output == "json" {
             let encoder = KubeJSON.encoder(pretty: true)
