@@ -107,11 +107,7 @@ int mk_sandbox_create(const char *hostname, const char *net_path, const char *ip
     long flags = CLONE_NEWIPC | CLONE_NEWUTS | (network ? CLONE_NEWNET : 0) | SIGCHLD;
     // Raw clone, not fork(): no atfork handlers of the runtime libraries run in the child.
     pid_t pid = (pid_t)syscall(SYS_clone, flags, NULL, NULL, NULL, NULL);
-    if (pid == 0) {
-        close(report[0]);
-        close(release[1]);
-        sandbox_child(hostname, network, report[1], release[0]);
-    }
+    if (pid == 0) sandbox_child(hostname, network, report[1], release[0]);  // closes all else first
     int clone_errno = errno;
     pthread_sigmask(SIG_SETMASK, &previous, NULL);
     close(report[1]);
