@@ -12,6 +12,7 @@
 # Needs root. Builds the release products like scripts/demo.sh unless --no-build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 [ "$(id -u)" = 0 ] || { echo "needs root" >&2; exit 1; }
 export PATH=/opt/swift/usr/bin:$PATH
 n=50 pods=100 build=1 podman=1
@@ -50,12 +51,7 @@ cleanup() {
             sleep 0.2
         done
         kill "$agent_pid"; wait "$agent_pid" 2>/dev/null
-        # The agent's cgroup parent, in every hierarchy (below this shell's own cgroup).
-        while IFS=: read -r _ controllers path; do
-            name=${controllers#name=}; [ -z "$controllers" ] && name=unified
-            base=/sys/fs/cgroup/$name; [ -d "$base" ] || base=/sys/fs/cgroup
-            rmdir "$base${path%/}/mk-bench-$tag/pods" "$base${path%/}/mk-bench-$tag" 2>/dev/null
-        done </proc/self/cgroup
+        remove_cgroup_parent "mk-bench-$tag"
     fi
     if [ "$podman" = 1 ]; then
         for f in "$work"/podman/*.yaml; do [ -f "$f" ] && nsenter --net="/run/netns/$podman_netns" podman kube down "$f" >/dev/null 2>&1; done

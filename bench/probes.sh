@@ -14,6 +14,7 @@
 # Needs root, umoci and busybox-static (examples/make-busybox-image.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 
 pods=100 window=60 bin=.build/debug
 while [ $# -gt 0 ]; do
@@ -40,12 +41,7 @@ cleanup() {
     for _ in $(seq 180); do [ "$(ctl get pods 2>/dev/null | wc -l)" -le 1 ] && break; sleep 1; done
     [ -n "$agent_pid" ] && kill "$agent_pid" && wait "$agent_pid" 2>/dev/null
     ip netns delete "$ns" 2>/dev/null
-    # The agent's cgroup parent in every hierarchy, name=systemd included (below this shell's own cgroup).
-    while IFS=: read -r _ controllers path; do
-        name=${controllers#name=}; [ -z "$controllers" ] && name=unified
-        base=/sys/fs/cgroup/$name; [ -d "$base" ] || base=/sys/fs/cgroup
-        rmdir "$base${path%/}/$cg/pods" "$base${path%/}/$cg" 2>/dev/null
-    done </proc/self/cgroup
+    remove_cgroup_parent "$cg"
     rm -rf "$work"
 }
 trap cleanup EXIT

@@ -16,6 +16,7 @@
 # Needs root, wrk, umoci and busybox-static.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 
 bin=.build/release mode=iptables server=testserver duration=10 rounds=5 conns=32
 while [ $# -gt 0 ]; do
@@ -47,12 +48,7 @@ cleanup() {
     for _ in $(seq 60); do [ "$(ctl get pods 2>/dev/null | wc -l)" -le 1 ] && break; sleep 1; done
     [ -n "$agent_pid" ] && kill "$agent_pid" && wait "$agent_pid" 2>/dev/null
     ip netns delete "$ns" 2>/dev/null
-    # The agent's cgroup parent in every hierarchy, name=systemd included (below this shell's own cgroup).
-    while IFS=: read -r _ controllers path; do
-        name=${controllers#name=}; [ -z "$controllers" ] && name=unified
-        base=/sys/fs/cgroup/$name; [ -d "$base" ] || base=/sys/fs/cgroup
-        rmdir "$base${path%/}/$cg/pods" "$base${path%/}/$cg" 2>/dev/null
-    done </proc/self/cgroup
+    remove_cgroup_parent "$cg"
     rm -rf "$work"
 }
 trap cleanup EXIT
