@@ -36,7 +36,8 @@ let testImage = "minikubelet.local/busybox:1.36"
 func busyboxLayout() throws -> String {
     let layout = "/tmp/minikubelet-test-busybox-layout"
     if FileManager.default.fileExists(atPath: layout + "/index.json") { return layout }
-    let temporary = layout + ".\(getpid())"
+    // Unique per call: parallel tests in one process may build it at the same time (same pid, same path before).
+    let temporary = layout + ".\(getpid()).\(UInt32.random(in: 0..<UInt32.max))"
     try run([repoRoot() + "/examples/make-busybox-image.sh", temporary], timeout: .seconds(120)).check()
     if rename(temporary, layout) != 0 { _ = try? run(["rm", "-rf", temporary]) }
     return layout
@@ -209,7 +210,8 @@ func testserverLayout() throws -> String {
     guard stat(binary, &info) == 0 else { throw AgentTestError.setup("no testserver binary at \(binary) (swift build --product testserver)") }
     let layout = "/tmp/minikubelet-test-testserver-layout-\(info.st_mtim.tv_sec)-\(info.st_size)"
     if FileManager.default.fileExists(atPath: layout + "/index.json") { return layout }
-    let temporary = layout + ".\(getpid())"
+    // Unique per call: parallel tests in one process may build it at the same time (same pid, same path before).
+    let temporary = layout + ".\(getpid()).\(UInt32.random(in: 0..<UInt32.max))"
     try run([repoRoot() + "/examples/make-testserver-image.sh", temporary, binary], timeout: .seconds(300)).check()
     if rename(temporary, layout) != 0 { _ = try? run(["rm", "-rf", temporary]) }
     return layout
