@@ -10,6 +10,7 @@
 # shims' RSS and the agent's CPU while idle (30 s). Each system runs inside a network namespace this
 # script creates and removes (pods get their networks there), with cgroups below this shell's own cgroup.
 # Needs root. Builds the release products like scripts/demo.sh unless --no-build.
+# BENCH_AGENT_LOG=FILE keeps the agent's log (with MINIKUBELET_DEBUG=1 it has each pod's start-step timings).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
@@ -51,6 +52,7 @@ cleanup() {
             sleep 0.2
         done
         kill "$agent_pid"; wait "$agent_pid" 2>/dev/null
+        if [ -n "${BENCH_AGENT_LOG:-}" ]; then cp "$work/agent.log" "$BENCH_AGENT_LOG"; fi
         remove_cgroup_parent "mk-bench-$tag"
     fi
     if [ "$podman" = 1 ]; then
@@ -129,7 +131,8 @@ stats() { # label file
 
 echo "== minikubelet (agent in netns $netns)"
 setsid nsenter --net="/run/netns/$netns" "$bin/minikubelet" --manifests "$work/manifests" --root "$work/root" \
-    --socket "$work/agent.sock" --node-name bench-node --cgroup-parent "mk-bench-$tag" --pod-security privileged >"$work/agent.log" 2>&1 </dev/null &
+    --socket "$work/agent.sock" --node-name bench-node --cgroup-parent "mk-bench-$tag" --pod-security privileged \
+    --cni-conf-dir "$work/cni-conf" >"$work/agent.log" 2>&1 </dev/null &
 agent_pid=$!
 for _ in $(seq 100); do [ -S "$work/agent.sock" ] && break; sleep 0.1; done
 "$bin/agentctl" --socket "$work/agent.sock" image load "$layout" --name minikubelet.local/busybox:1.36 >/dev/null

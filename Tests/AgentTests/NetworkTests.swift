@@ -139,6 +139,52 @@ struct NetworkTests {
         #expect(try agent.inNetns(["wget", "-qO-", "-T", "3", "http://\(nodeAddress):8080/"]).succeeded == false)
     }
 
+    /// Pod egress leaves with the node's address: one agent rule for the pod CIDR (the default conflist has
+    /// no per-pod `ipMasq` chains). The "outside" namespace has no route to the pod CIDR, so an unmasqueraded
+    /// connection gets no answer and the test fails.
+    @Test func podEgressIsMasqueradedByOneAgentRule() throws {
+        let agent = try AgentHarness(nodeAddress: nodeAddress)
+        defer { agent.cleanUp() }
+        let outside = agent.netns + "-out"
+        try run(["ip", "netns", "add", outside]).check()
+        defer { _ = try? run(["ip", "netns", "delete", outside]) }
+        try run(["ip", "-n", agent.netns, "link", "add", "up0", "type", "veth", "peer", "name", "up1", "netns", outside]).check()
+        try run(["ip", "-n", agent.netns, "addr", "add", "10.251.0.1/24", "dev", "up0"]).check()
+        try run(["ip", "-n", outside, "addr", "add", "10.251.0.2/24", "dev", "up1"]).check()
+        for (namespace, link) in [(agent.netns, "up0"), (outside, "up1"), (outside, "lo")] {
+            try run(["ip", "-n", namespace, "link", "set", link, "up"]).check()
+        }
+        // Answers each HTTP request with the address the connection came from.
+        let server = try spawn([
+            "ip", "netns", "exec", outside, "python3", "-c",
+            """
+            import socket
+            s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("10.251.0.2", 8081)); s.listen()
+            while True:
+                c, a = s.accept(); c.recv(4096); c.sendall(("HTTP/1.0 200 OK\\r\\n\\r\\n" + a[0] + "\\n").encode()); c.close()
+            """,
+        ])
+        defer { server.kill(SIGKILL) }
+        try agent.write("client.yaml", clientPod(name: "client"))
+        let client = try #require(try agent.waitForPod("client", timeout: .seconds(90)) { isRunningAndReady($0) && $0.status?.podIP != nil }, "\(agent.log())")
+        #expect(client.status?.podIP?.hasPrefix("10.88.") == true)
+        var seen = ""
+        _ = waitUntil(timeout: .seconds(30)) {
+            seen = (try? agent.agentctl(["exec", "client", "--", "timeout", "5", "wget", "-qO-", "http://10.251.0.2:8081/"]).stdout) ?? ""
+            return !seen.isEmpty
+        }
+        #expect(seen == "10.251.0.1\n", "the outside saw \(seen.debugDescription); log:\n\(agent.log())")
+        let nat = try agent.inNetns(["iptables-save", "-t", "nat"]).check().stdout
+        #expect(nat.contains("-A POSTROUTING -m comment --comment \"minikubelet: pod egress\" -j MINIKUBELET-POD-MASQ"), "\(nat)")
+        #expect(!nat.contains(client.metadata.uid ?? "<no uid>"), "no per-pod chain from the bridge plugin: \(nat)")
+        let conflist = try String(contentsOfFile: agent.cniConfDir + "/10-minikubelet.conflist", encoding: .utf8)
+        #expect(conflist.contains("\"ipMasq\" : false") && conflist.contains("portmap"))
+        // A pod without hostPorts is attached without portmap (the cached list is what DEL will run).
+        let uid = try #require(client.metadata.uid)
+        let cached = try String(contentsOfFile: agent.root + "/cni/results/minikubelet-\(uid)-eth0.json", encoding: .utf8)
+        #expect(cached.contains("\"bridge\"") && !cached.contains("portmap"), "\(cached)")
+    }
+
     @Test func hostNetworkPodUsesTheAgentNamespace() throws {
         let agent = try AgentHarness(nodeAddress: nodeAddress, extraArgs: ["--pod-security=privileged"])
         defer { agent.cleanUp() }
