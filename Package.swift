@@ -153,7 +153,7 @@ let package = Package(
         .testTarget(name: "CNITests", dependencies: ["CNI"], swiftSettings: strict),
         .testTarget(name: "KubeAPITests", dependencies: ["KubeAPI"], swiftSettings: strict),
         .testTarget(name: "ImagesTests", dependencies: ["Images"], swiftSettings: strict),
-        .testTarget(name: "AgentTests", dependencies: ["AgentStore", "KubeAPI", "TestSupport", "CShims"], swiftSettings: strict),
+        .testTarget(name: "AgentTests", dependencies: ["AgentStore", "KubeAPI", "Kubelet", "TestSupport", "CShims"], swiftSettings: strict),
         .testTarget(
             name: "ProberTests",
             dependencies: [

@@ -141,8 +141,6 @@ enum RFC3339 {
             fraction = Double("0" + text[dot..<end]) ?? 0
             base = String(text[..<dot]) + String(text[end...])
         }
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime]
-        return formatter.date(from: base).map { $0.addingTimeInterval(fraction) }
+        return (try? Date(base, strategy: .iso8601)).map { $0.addingTimeInterval(fraction) }
     }
 }

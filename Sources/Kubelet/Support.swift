@@ -50,10 +50,12 @@ enum Log {
     static let debugEnabled = ProcessInfo.processInfo.environment["MINIKUBELET_DEBUG"] == "1"
     static func debug(_ message: @autoclosure () -> String) { if debugEnabled { write("D", message()) } }
 
+    /// FoundationEssentials' ISO 8601 style, not ISO8601DateFormatter: that one builds an ICU formatter
+    /// per call, which kept megabytes of ICU data and code resident in the agent for a timestamp.
+    private static let timestamp = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
+
     private static func write(_ level: String, _ message: String) {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        FileHandle.standardError.write(Data("\(formatter.string(from: Date())) \(level) \(message)\n".utf8))
+        FileHandle.standardError.write(Data("\(timestamp.format(Date())) \(level) \(message)\n".utf8))
     }
 }
 

@@ -268,6 +268,16 @@ struct AtomicWriter {
     let directory: String
     static let dataLink = "..data"
 
+    /// kubelet's version directory stamp, `yyyy_MM_dd_HH_mm_ss.` in UTC, from gmtime_r (a DateFormatter would
+    /// bring in ICU for a fixed numeric format).
+    static func versionTimestamp(_ now: time_t = time(nil)) -> String {
+        var parts = tm()
+        var seconds = now
+        gmtime_r(&seconds, &parts)
+        func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
+        return "\(parts.tm_year + 1900)_\(two(parts.tm_mon + 1))_\(two(parts.tm_mday))_\(two(parts.tm_hour))_\(two(parts.tm_min))_\(two(parts.tm_sec))."
+    }
+
     func write(_ files: [String: VolumeFile]) throws(VolumeError) {
         for path in files.keys {
             let parts = path.split(separator: "/", omittingEmptySubsequences: false)
@@ -278,11 +288,7 @@ struct AtomicWriter {
         let fm = FileManager.default
         let current = try? fm.destinationOfSymbolicLink(atPath: directory + "/" + Self.dataLink)
         if let current, matches(files, in: directory + "/" + current) { return }
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        formatter.dateFormat = "yyyy_MM_dd_HH_mm_ss."
-        let versionName = ".." + formatter.string(from: Date()) + String(UInt32.random(in: 0...UInt32.max))
+        let versionName = ".." + Self.versionTimestamp() + String(UInt32.random(in: 0...UInt32.max))
         let version = directory + "/" + versionName
         do {
             try fm.createDirectory(atPath: version, withIntermediateDirectories: false)
