@@ -147,11 +147,12 @@ fi
 sleep 5
 running=$("$bin/agentctl" --socket "$work/agent.sock" get pods | awk 'NR > 1 && $3 == "Running"' | wc -l)
 rss=$(awk '/VmRSS/ { print $2 }' "/proc/$agent_pid/status")
+rss_split=$(awk '/RssAnon/ { a = $2 } /RssFile/ { f = $2 } END { printf "anonymous %d MiB, file-backed %d MiB", a / 1024, f / 1024 }' "/proc/$agent_pid/status")
 shims=$(pgrep -x minirun-shim | while read -r p; do awk '/VmRSS/ { print $2 }' "/proc/$p/status"; done | awk '{ s += $1; n++ } END { if (n) printf "%d shims, mean %.0f KiB, total %.1f MiB", n, s / n, s / 1024 }')
 ticks() { awk '{ print $14 + $15 }' "/proc/$agent_pid/stat"; }
 t0=$(ticks); sleep 30; t1=$(ticks)
 hz=$(getconf CLK_TCK)
-echo "footprint with $running running pods: agent RSS $((rss / 1024)) MiB ($rss KiB); $shims; agent idle CPU $(echo "scale=2; ($t1 - $t0) * 100 / $hz / 30" | bc)% of one core"
+echo "footprint with $running running pods: agent RSS $((rss / 1024)) MiB ($rss KiB: $rss_split); $shims; agent idle CPU $(echo "scale=2; ($t1 - $t0) * 100 / $hz / 30" | bc)% of one core"
 
 if [ "$podman" = 1 ]; then
     echo "== podman kube play (runc, in netns $podman_netns)"
