@@ -17,7 +17,7 @@ import KubeAPI
 ///   DELETE /v1/pods/{ns}/{name}                     removes the manifest file that defines the pod
 ///   GET    /v1/configmaps, /v1/secrets              v1 ConfigMapList, SecretList (data base64, as the API server)
 ///   GET    /v1/services, /v1/endpoints              v1 ServiceList (allocated), EndpointsList (from the pods)
-///   GET    /v1/endpointslices                       discovery.k8s.io/v1 EndpointSliceList (the manifests' slices)
+///   GET    /v1/endpointslices                       discovery.k8s.io/v1 EndpointSliceList (the manifests' and generated ones)
 ///   GET    /v1/persistentvolumeclaims, /v1/persistentvolumes   lists with binding status
 ///   GET    /v1/events[?namespace=&pod=]             v1 EventList
 ///   POST   /v1/manifests?name=FILE                  validates the body, writes FILE atomically

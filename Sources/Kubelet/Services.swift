@@ -278,8 +278,12 @@ extension Agent {
         return json(ObjectList(kind: "EndpointsList", items: items))
     }
 
+    /// The manifests' slices (selector-less Services) and the ones the EndpointSlice controller would keep for
+    /// Services with a selector.
     func endpointSliceList() -> APIResponse {
-        json(ObjectList(apiVersion: "discovery.k8s.io/v1", kind: "EndpointSliceList", items: context.services.endpointSlices))
+        let generated = EndpointSliceController.slices(
+            services: context.services.services, ports: context.services.ports, nodeName: context.config.nodeName)
+        return json(ObjectList(apiVersion: "discovery.k8s.io/v1", kind: "EndpointSliceList", items: context.services.endpointSlices + generated))
     }
 
     private func json<T: Encodable>(_ value: T) -> APIResponse {

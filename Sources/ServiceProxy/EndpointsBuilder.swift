@@ -182,3 +182,49 @@ public enum EndpointsBuilder {
         return out
     }
 }
+
+/// The EndpointSlice controller's output for Services with a selector: what `kubectl get endpointslices` shows on a
+/// cluster, derived from the same endpoints the proxier programs. Slices are grouped by port set (pods that resolve
+/// a named targetPort to different numbers land in different slices, as upstream), IPv4, not-ready pods included
+/// with `ready: false`. Upstream names slices `<service>-<5 random characters>`; here the suffix is a hash of the port
+/// set, so a slice keeps its name for as long as its ports stay the same.
+public enum EndpointSliceController {
+    public static let managedByLabel = "endpointslice.kubernetes.io/managed-by"
+    public static let managedBy = "endpointslice-controller.k8s.io"
+
+    public static func slices(services: [Service], ports: [ProxyServicePort], nodeName: String) -> [EndpointSlice] {
+        var out: [EndpointSlice] = []
+        for service in services {
+            guard let selector = service.spec.selector, !selector.isEmpty, let name = service.metadata.name else { continue }
+            let namespace = service.metadata.namespace ?? Defaults.namespace
+            let mine = ports.filter { $0.name.namespace == namespace && $0.name.name == name }
+            // Per pod address: its ports (one entry per service port it serves) and its conditions.
+            var portsByIP: [String: Set<EndpointSlicePort>] = [:]
+            var conditionsByIP: [String: EndpointConditions] = [:]
+            for port in mine {
+                for endpoint in port.endpoints {
+                    portsByIP[endpoint.ip, default: []].insert(
+                        EndpointSlicePort(name: port.name.port, port: Int32(endpoint.port), protocol: port.protocol.rawValue))
+                    conditionsByIP[endpoint.ip] = EndpointConditions(ready: endpoint.ready, serving: endpoint.serving, terminating: endpoint.terminating)
+                }
+            }
+            var groups: [[EndpointSlicePort]: [String]] = [:]
+            for (ip, set) in portsByIP { groups[set.sorted { ($0.name ?? "", $0.port ?? 0) < ($1.name ?? "", $1.port ?? 0) }, default: []].append(ip) }
+            // A Service whose selector matches nothing still has one slice, with no endpoints and its ports unresolved.
+            if groups.isEmpty { groups[[]] = [] }
+            for (slicePorts, ips) in groups.sorted(by: { $0.value.min() ?? "" < $1.value.min() ?? "" }) {
+                let signature = slicePorts.map { "\($0.name ?? "")/\($0.port ?? 0)/\($0.protocol ?? "")" }.joined(separator: ",")
+                var metadata = ObjectMeta(name: name + "-" + ChainNames.hash("\(namespace)/\(name)|\(signature)", length: 5).lowercased(), namespace: namespace)
+                metadata.labels = [EndpointSlice.serviceNameLabel: name, managedByLabel: managedBy]
+                metadata.creationTimestamp = service.metadata.creationTimestamp
+                let endpoints = ips.sorted().map { ip in
+                    var endpoint = EndpointSliceEndpoint(addresses: [ip], conditions: conditionsByIP[ip])
+                    endpoint.nodeName = nodeName
+                    return endpoint
+                }
+                out.append(EndpointSlice(metadata: metadata, addressType: "IPv4", endpoints: endpoints, ports: slicePorts.isEmpty ? nil : slicePorts))
+            }
+        }
+        return out
+    }
+}

@@ -292,6 +292,15 @@ struct ServiceE2ETests {
         #expect(!ruleset(agent).contains("\(gatedIP):8080"), "an unready pod has no rules")
         let endpoints = try agent.agentctl(["get", "endpoints"]).check().stdout
         #expect(endpoints.contains("web ") && endpoints.contains(":8080,") && !endpoints.contains(gatedIP), "\(endpoints)")
+        // The EndpointSlice controller's view of the same Service: the unready pod is listed, not ready.
+        let slicesJSON = try agent.agentctl(["get", "endpointslices", "-o", "json"]).check().stdout
+        let generated = try KubeJSON.decoder().decode(ObjectList<EndpointSlice>.self, from: Data(slicesJSON.utf8)).items.filter {
+            $0.serviceKey == "default/web"
+        }
+        let webEndpoints = generated.flatMap(\.endpoints)
+        #expect(webEndpoints.count == 3 && generated.allSatisfy { $0.metadata.labels?["endpointslice.kubernetes.io/managed-by"] != nil }, "\(slicesJSON)")
+        #expect(webEndpoints.first { $0.addresses == [gatedIP] }?.conditions?.ready == false, "\(slicesJSON)")
+        #expect(webEndpoints.filter { $0.conditions?.ready == true }.count == 2, "\(slicesJSON)")
         let described = try agent.agentctl(["describe", "svc", "web"]).check().stdout
         #expect(described.contains("Selector:                 app=web"), "\(described)")
         #expect(described.contains("NodePort:                 http  30080/TCP"), "\(described)")

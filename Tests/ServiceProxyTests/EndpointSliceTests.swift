@@ -209,3 +209,63 @@ struct EndpointSliceTests {
         #expect(ports.flatMap(\.usableEndpoints).map(\.hostPort) == ["10.88.0.10:5432"])
     }
 }
+
+@Suite("EndpointSlices generated for Services with a selector")
+struct GeneratedEndpointSliceTests {
+    private func service(_ name: String, selector: [String: String]?) -> Service {
+        var svc = Service(metadata: ObjectMeta(name: name, namespace: "default"), spec: ServiceSpec(type: "ClusterIP", ports: [], selector: selector))
+        svc.spec.clusterIP = "10.96.0.30"
+        return svc
+    }
+
+    @Test func groupsPodsByPortSetWithConditions() throws {
+        let web = ServicePortName(namespace: "default", name: "web", port: "http")
+        let metrics = ServicePortName(namespace: "default", name: "web", port: "metrics")
+        let ports = [
+            // 10.1.0.3 resolves the named targetPort "http" to 8081, the others to 8080: a slice of its own.
+            ProxyServicePort(
+                name: web, clusterIP: "10.96.0.30", port: 80,
+                endpoints: [
+                    ServiceEndpoint(ip: "10.1.0.2", port: 8080), ServiceEndpoint(ip: "10.1.0.3", port: 8081),
+                    ServiceEndpoint(ip: "10.1.0.4", port: 8080, ready: false, serving: true, terminating: true),
+                ]),
+            ProxyServicePort(
+                name: metrics, clusterIP: "10.96.0.30", port: 9100,
+                endpoints: [
+                    ServiceEndpoint(ip: "10.1.0.2", port: 9100), ServiceEndpoint(ip: "10.1.0.3", port: 9100),
+                    ServiceEndpoint(ip: "10.1.0.4", port: 9100, ready: false, serving: true, terminating: true),
+                ]),
+            // Another Service's port is not mixed in.
+            ProxyServicePort(
+                name: ServicePortName(namespace: "default", name: "other", port: "http"), clusterIP: "10.96.0.31", port: 80,
+                endpoints: [ServiceEndpoint(ip: "10.1.0.9", port: 80)]),
+        ]
+        let slices = EndpointSliceController.slices(services: [service("web", selector: ["app": "web"])], ports: ports, nodeName: "node-a")
+        #expect(slices.count == 2)
+        let first = try #require(slices.first)
+        #expect(first.metadata.name?.hasPrefix("web-") == true && first.metadata.name?.count == 9)
+        #expect(first.metadata.labels?[EndpointSlice.serviceNameLabel] == "web")
+        #expect(first.metadata.labels?[EndpointSliceController.managedByLabel] == EndpointSliceController.managedBy)
+        #expect(first.serviceKey == "default/web")
+        #expect(first.endpoints.map(\.addresses) == [["10.1.0.2"], ["10.1.0.4"]])
+        #expect(
+            first.endpoints.map(\.conditions) == [
+                EndpointConditions(ready: true, serving: true, terminating: false), EndpointConditions(ready: false, serving: true, terminating: true),
+            ])
+        #expect(first.endpoints.allSatisfy { $0.nodeName == "node-a" })
+        #expect(first.ports == [EndpointSlicePort(name: "http", port: 8080, protocol: "TCP"), EndpointSlicePort(name: "metrics", port: 9100, protocol: "TCP")])
+        #expect(slices[1].endpoints.map(\.addresses) == [["10.1.0.3"]])
+        #expect(slices[1].ports?.first == EndpointSlicePort(name: "http", port: 8081, protocol: "TCP"))
+        // Stable names: the same input gives the same slices.
+        #expect(EndpointSliceController.slices(services: [service("web", selector: ["app": "web"])], ports: ports, nodeName: "node-a") == slices)
+        // The slices read back as the proxier's endpoints (the selector-less path) give the same endpoints.
+        let readBack = EndpointsBuilder.endpoints(for: ServicePort(name: "http", protocol: "TCP", port: 80), from: slices)
+        #expect(readBack.sorted() == ports[0].endpoints)
+    }
+
+    @Test func emptySelectionKeepsOneEmptySliceAndSelectorlessGetsNone() {
+        let empty = EndpointSliceController.slices(services: [service("idle", selector: ["app": "none"])], ports: [], nodeName: "n")
+        #expect(empty.count == 1 && empty.first?.endpoints == [] && empty.first?.ports == nil)
+        #expect(EndpointSliceController.slices(services: [service("ext", selector: nil)], ports: [], nodeName: "n").isEmpty)
+    }
+}
