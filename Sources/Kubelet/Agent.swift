@@ -61,7 +61,7 @@ public actor Agent {
         let probes = ProbeManager(
             prober: Prober(exec: Self.probeExec(runtime)),
             status: { uid, container in
-                await registry.worker(uid)?.probeSnapshot(container: container)
+                registry.worker(uid)?.probeSnapshot(container: container)
             },
             output: { output in
                 let uid: String
@@ -219,7 +219,9 @@ public actor Agent {
     static func probeExec(_ runtime: RuntimeService) -> ExecFunction {
         { target, command, timeout throws(ExecError) in
             let outcome: CommandResult?
-            do { outcome = try await runtime.execProbe(id: target.containerID, command: command, timeout: timeout) } catch {
+            do {
+                outcome = try await runtime.execProbe(id: target.containerID, command: command, timeout: timeout, outputLimit: maxProbeOutputBytes)
+            } catch {
                 throw .failed("\(error)")
             }
             guard let result = outcome else { throw .timedOut }

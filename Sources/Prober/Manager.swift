@@ -1,7 +1,9 @@
 import KubeAPI
+import NIOCore
 import Synchronization
 
-/// A worker's wait between ticks: the period, cut short by a manual trigger (kubelet's manualTriggerCh).
+/// A worker's wait between ticks: the period, cut short by a manual trigger (kubelet's manualTriggerCh). The timer
+/// is one of the probe loop's (no task or Dispatch timer per wait).
 final class WakeSignal: Sendable {
     private struct State {
         var waiter: CheckedContinuation<Void, Never>?
@@ -22,7 +24,7 @@ final class WakeSignal: Sendable {
         waiter?.resume()
     }
 
-    func wait(timeout: Duration) async {
+    nonisolated(nonsending) func wait(timeout: Duration, on loop: any EventLoop) async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let generation = state.withLock { s -> Int? in
                 if s.pending {
@@ -37,8 +39,7 @@ final class WakeSignal: Sendable {
                 continuation.resume()
                 return
             }
-            Task {
-                try? await Task.sleep(for: timeout)
+            loop.scheduleTask(in: .nanoseconds(timeout.nanosecondsClamped)) {
                 let waiter = self.state.withLock { s -> CheckedContinuation<Void, Never>? in
                     guard s.generation == generation, let w = s.waiter else { return nil }
                     s.waiter = nil
@@ -52,7 +53,8 @@ final class WakeSignal: Sendable {
 
 /// Hosts the probe workers of the agent's pods: one task per (pod, container, probe kind), like kubelet's
 /// prober_manager. The agent gives pods (IP, containers), a status provider and an output; it asks
-/// `containerStatus` for `started`/`ready` whenever it generates a pod status.
+/// `containerStatus` for `started`/`ready` whenever it generates a pod status. The actor runs on the probe loop
+/// (`ProbeLoop`), like the probes it starts.
 public actor ProbeManager {
     /// The pod fields the probes need.
     public struct PodInfo: Sendable, Hashable {
@@ -84,8 +86,10 @@ public actor ProbeManager {
         case kill(podUID: String, KillDecision)
     }
 
-    /// The runtime's view of a container at a tick; nil when the pod or container is unknown to the agent.
-    public typealias StatusProvider = @Sendable (_ podUID: String, _ container: String) async -> (PodSnapshot, ContainerSnapshot)?
+    /// The runtime's view of a container at a tick; nil when the pod or container is unknown to the agent. Runs on the
+    /// probe loop: it should answer without hopping elsewhere (each hop is a thread wake-up, at every tick).
+    public typealias StatusProvider =
+        nonisolated(nonsending) @Sendable (_ podUID: String, _ container: String) async -> (PodSnapshot, ContainerSnapshot)?
 
     private struct PodEntry {
         var info: PodInfo
@@ -94,6 +98,9 @@ public actor ProbeManager {
         var tasks: [Task<Void, Never>] = []
     }
 
+    private let loop: any EventLoop
+    private let executor: any SerialExecutor
+    public nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
     private let prober: Prober
     private let status: StatusProvider
     private let output: @Sendable (Output) async -> Void
@@ -103,8 +110,13 @@ public actor ProbeManager {
     private var pods: [String: PodEntry] = [:]
     private let jitter: Bool
 
-    /// `jitter: false` turns off the start-up jitter (tests).
-    public init(prober: Prober, status: @escaping StatusProvider, output: @escaping @Sendable (Output) async -> Void, jitter: Bool = true) {
+    /// `jitter: false` turns off the start-up jitter (tests). `loop` should be the prober's (`ProbeLoop.shared`).
+    public init(
+        prober: Prober, status: @escaping StatusProvider, output: @escaping @Sendable (Output) async -> Void, jitter: Bool = true,
+        loop: any EventLoop = ProbeLoop.shared
+    ) {
+        self.loop = loop
+        executor = loop.executor
         self.jitter = jitter
         self.prober = prober
         self.status = status
@@ -113,7 +125,7 @@ public actor ProbeManager {
     }
 
     /// The manager's clock: ContainerSnapshot.startedAt must be given on it (see `timestamp(ago:)`).
-    public func now() -> Duration { clock.now - epoch }
+    public nonisolated func now() -> Duration { clock.now - epoch }
 
     /// Starts the workers of a pod (regular containers and restartable init containers with probes).
     /// Jitter: like kubelet, a worker sleeps a random fraction of its period before its first probe only when the
@@ -133,23 +145,28 @@ public actor ProbeManager {
                 let delay = self.jitter && now() < period ? Duration.seconds(Double.random(in: 0..<1) * Double(worker.timing.periodSeconds)) : .zero
                 let uid = info.uid
                 let name = container.name
-                entry.tasks.append(
-                    Task {
-                        if delay > .zero { try? await Task.sleep(for: delay) }
-                        let clock = ContinuousClock()
-                        while !Task.isCancelled {
-                            let started = clock.now
-                            guard await self.tick(uid: uid, container: name, kind: kind) else { return }
-                            // kubelet's ticker: the next tick is one period after the previous one started; a probe that
-                            // took longer than a period drops the ticks it overran instead of pushing the schedule back.
-                            let elapsed = clock.now - started
-                            let overrun = elapsed - period * Int(elapsed / period)
-                            await signal.wait(timeout: period - overrun)
-                        }
-                    })
+                entry.tasks.append(Task { await self.runWorker(uid: uid, container: name, kind: kind, period: period, delay: delay, signal: signal) })
             }
         }
         pods[info.uid] = entry
+    }
+
+    /// One worker: kubelet's worker.run loop.
+    private func runWorker(uid: String, container name: String, kind: ProbeKind, period: Duration, delay: Duration, signal: WakeSignal) async {
+        if delay > .zero {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                loop.scheduleTask(in: .nanoseconds(delay.nanosecondsClamped)) { continuation.resume() }
+            }
+        }
+        while !Task.isCancelled {
+            let started = clock.now
+            guard await tick(uid: uid, container: name, kind: kind) else { return }
+            // kubelet's ticker: the next tick is one period after the previous one started; a probe that took longer
+            // than a period drops the ticks it overran instead of pushing the schedule back.
+            let elapsed = clock.now - started
+            let overrun = elapsed - period * Int(elapsed / period)
+            await signal.wait(timeout: period - overrun, on: loop)
+        }
     }
 
     /// A new pod IP (the sandbox was recreated).
