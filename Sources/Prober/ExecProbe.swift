@@ -31,18 +31,20 @@ public typealias ExecFunction =
 /// 10 KiB cap; exit 0 → Success, other → Failure with the output, timeout → Failure `command "<cmd>" timed out`.
 public struct ExecProber: Sendable {
     public var exec: ExecFunction
-    /// Where the deadline timer runs.
+    /// Where the deadline timer and the exec function's task run.
     public var loop: any EventLoop
+    let taskExecutor: LoopTaskExecutor
     public init(exec: @escaping ExecFunction, loop: any EventLoop = ProbeLoop.shared) {
         self.exec = exec
         self.loop = loop
+        taskExecutor = LoopTaskExecutor(loop)
     }
 
     public nonisolated(nonsending) func probe(_ action: ExecAction, target: ProbeTarget, timeout: Duration) async throws(ProberError) -> ProbeOutcome {
         let command = (action.command ?? []).map { expandStatic($0, env: target.container.env ?? []) }
         let run = exec
         // The exec function enforces the timeout; the probe is bounded anyway should it not.
-        let result = await withDeadline(timeout + .seconds(1), on: loop) { () async -> Result<ExecOutput, ExecError> in
+        let result = await withDeadline(timeout + .seconds(1), on: taskExecutor) { () async -> Result<ExecOutput, ExecError> in
             do throws(ExecError) {
                 return .success(try await run(target, command, timeout))
             } catch {
@@ -105,23 +107,23 @@ func expandStatic(_ input: String, env: [EnvVar]) -> String {
 }
 
 /// Runs `body` in a new task and returns its value, or nil once `limit` passes — without waiting for a body
-/// that ignores cancellation (it is cancelled and left to finish on its own). The task runs on the caller's actor
-/// (the probe loop) and the timer is the loop's: no thread wake-ups besides the body's own.
+/// that ignores cancellation (it is cancelled and left to finish on its own). The task and the timer run on the
+/// probe loop: no thread wake-ups besides the body's own.
 func withDeadline<T: Sendable>(
-    _ limit: Duration, on loop: any EventLoop, isolation: isolated (any Actor)? = #isolation,
+    _ limit: Duration, on executor: LoopTaskExecutor, isolation: isolated (any Actor)? = #isolation,
     _ body: nonisolated(nonsending) @escaping @Sendable () async -> T
 ) async -> T? {
     let state = DeadlineState<T>()
     return await withCheckedContinuation { (continuation: CheckedContinuation<T?, Never>) in
         state.lock.withLock { $0.continuation = continuation }
-        let work = Task {
+        let work = Task(executorPreference: executor) {
             _ = isolation
             let value = await body()
             let (resumed, timer) = state.finish()
             timer?.cancel()
             resumed?.resume(returning: value)
         }
-        let timer = loop.scheduleTask(in: .nanoseconds(limit.nanosecondsClamped)) {
+        let timer = executor.loop.scheduleTask(in: .nanoseconds(limit.nanosecondsClamped)) {
             guard let resumed = state.finish().continuation else { return }
             work.cancel()
             resumed.resume(returning: nil)

@@ -100,6 +100,7 @@ public actor ProbeManager {
 
     private let loop: any EventLoop
     private let executor: any SerialExecutor
+    private let taskExecutor: LoopTaskExecutor
     public nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
     private let prober: Prober
     private let status: StatusProvider
@@ -117,6 +118,7 @@ public actor ProbeManager {
     ) {
         self.loop = loop
         executor = loop.executor
+        taskExecutor = LoopTaskExecutor(loop)
         self.jitter = jitter
         self.prober = prober
         self.status = status
@@ -145,7 +147,10 @@ public actor ProbeManager {
                 let delay = self.jitter && now() < period ? Duration.seconds(Double.random(in: 0..<1) * Double(worker.timing.periodSeconds)) : .zero
                 let uid = info.uid
                 let name = container.name
-                entry.tasks.append(Task { await self.runWorker(uid: uid, container: name, kind: kind, period: period, delay: delay, signal: signal) })
+                entry.tasks.append(
+                    Task(executorPreference: taskExecutor) {
+                        await self.runWorker(uid: uid, container: name, kind: kind, period: period, delay: delay, signal: signal)
+                    })
             }
         }
         pods[info.uid] = entry

@@ -9,6 +9,19 @@ public enum ProbeLoop {
     public static let shared: any EventLoop = MultiThreadedEventLoopGroup.singleton.next()
 }
 
+/// An event loop as a task executor. The runtime resumes every continuation through the generic executor and only
+/// then hops to the actor: without a preference that is a global-pool thread woken for each resumption (each timer
+/// tick, each finished connection or child process). Tasks that prefer this executor take that detour on the loop.
+final class LoopTaskExecutor: TaskExecutor {
+    let loop: any EventLoop
+    init(_ loop: any EventLoop) { self.loop = loop }
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        loop.execute { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
+    }
+}
+
 extension EventLoopFuture where Value: Sendable {
     /// `get()` that resumes on the caller's executor. NIO's `get()` is a plain nonisolated async function: called
     /// from the probe loop it hops to the global executor and back, two thread wake-ups per await.
