@@ -34,17 +34,19 @@ public struct ExecProber: Sendable {
     /// Where the deadline timer and the exec function's task run.
     public var loop: any EventLoop
     let taskExecutor: LoopTaskExecutor
+    let timers: LoopTimers
     public init(exec: @escaping ExecFunction, loop: any EventLoop = ProbeLoop.shared) {
         self.exec = exec
         self.loop = loop
         taskExecutor = LoopTaskExecutor(loop)
+        timers = LoopTimers(loop: loop)
     }
 
     public nonisolated(nonsending) func probe(_ action: ExecAction, target: ProbeTarget, timeout: Duration) async throws(ProberError) -> ProbeOutcome {
         let command = (action.command ?? []).map { expandStatic($0, env: target.container.env ?? []) }
         let run = exec
         // The exec function enforces the timeout; the probe is bounded anyway should it not.
-        let result = await withDeadline(timeout + .seconds(1), on: taskExecutor) { () async -> Result<ExecOutput, ExecError> in
+        let result = await withDeadline(timeout + .seconds(1), on: taskExecutor, timers: timers) { () async -> Result<ExecOutput, ExecError> in
             do throws(ExecError) {
                 return .success(try await run(target, command, timeout))
             } catch {
@@ -110,7 +112,7 @@ func expandStatic(_ input: String, env: [EnvVar]) -> String {
 /// that ignores cancellation (it is cancelled and left to finish on its own). The task and the timer run on the
 /// probe loop: no thread wake-ups besides the body's own.
 func withDeadline<T: Sendable>(
-    _ limit: Duration, on executor: LoopTaskExecutor, isolation: isolated (any Actor)? = #isolation,
+    _ limit: Duration, on executor: LoopTaskExecutor, timers: LoopTimers, isolation: isolated (any Actor)? = #isolation,
     _ body: nonisolated(nonsending) @escaping @Sendable () async -> T
 ) async -> T? {
     let state = DeadlineState<T>()
@@ -120,10 +122,10 @@ func withDeadline<T: Sendable>(
             _ = isolation
             let value = await body()
             let (resumed, timer) = state.finish()
-            timer?.cancel()
+            if let timer { timers.cancel(timer) }
             resumed?.resume(returning: value)
         }
-        let timer = executor.loop.scheduleTask(in: .nanoseconds(limit.nanosecondsClamped)) {
+        let timer = timers.schedule(in: limit) {
             guard let resumed = state.finish().continuation else { return }
             work.cancel()
             resumed.resume(returning: nil)
@@ -132,7 +134,7 @@ func withDeadline<T: Sendable>(
             s.timer = timer
             return s.finished
         }
-        if finished { timer.cancel() }
+        if finished { timers.cancel(timer) }
     }
 }
 
@@ -140,13 +142,13 @@ func withDeadline<T: Sendable>(
 final class DeadlineState<T: Sendable>: Sendable {
     struct State {
         var continuation: CheckedContinuation<T?, Never>?
-        var timer: Scheduled<Void>?
+        var timer: UInt64?
         var finished = false
     }
     let lock = Mutex(State())
 
     /// The continuation (the first time only) and the timer.
-    func finish() -> (continuation: CheckedContinuation<T?, Never>?, timer: Scheduled<Void>?) {
+    func finish() -> (continuation: CheckedContinuation<T?, Never>?, timer: UInt64?) {
         lock.withLock { s in
             defer {
                 s.continuation = nil

@@ -24,7 +24,7 @@ final class WakeSignal: Sendable {
         waiter?.resume()
     }
 
-    nonisolated(nonsending) func wait(timeout: Duration, on loop: any EventLoop) async {
+    nonisolated(nonsending) func wait(timeout: Duration, timers: LoopTimers) async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let generation = state.withLock { s -> Int? in
                 if s.pending {
@@ -39,7 +39,7 @@ final class WakeSignal: Sendable {
                 continuation.resume()
                 return
             }
-            loop.scheduleTask(in: .nanoseconds(timeout.nanosecondsClamped)) {
+            timers.schedule(in: timeout) {
                 let waiter = self.state.withLock { s -> CheckedContinuation<Void, Never>? in
                     guard s.generation == generation, let w = s.waiter else { return nil }
                     s.waiter = nil
@@ -91,16 +91,25 @@ public actor ProbeManager {
     public typealias StatusProvider =
         nonisolated(nonsending) @Sendable (_ podUID: String, _ container: String) async -> (PodSnapshot, ContainerSnapshot)?
 
-    private struct PodEntry {
+    /// Classes, not values: a tick reads and updates its container's state in place instead of copying the pod's
+    /// entry (all its strings, dictionaries and tasks) out of the table and back, several times per probe.
+    private final class PodEntry {
         var info: PodInfo
-        var containers: [String: ContainerProbes]
+        var containers: [String: ContainerSlot] = [:]
         var signals: [String: WakeSignal] = [:]
         var tasks: [Task<Void, Never>] = []
+        init(info: PodInfo) { self.info = info }
+    }
+
+    private final class ContainerSlot {
+        var probes: ContainerProbes
+        init(_ probes: ContainerProbes) { self.probes = probes }
     }
 
     private let loop: any EventLoop
     private let executor: any SerialExecutor
     private let taskExecutor: LoopTaskExecutor
+    private let timers: LoopTimers
     public nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
     private let prober: Prober
     private let status: StatusProvider
@@ -119,6 +128,7 @@ public actor ProbeManager {
         self.loop = loop
         executor = loop.executor
         taskExecutor = LoopTaskExecutor(loop)
+        timers = LoopTimers(loop: loop)
         self.jitter = jitter
         self.prober = prober
         self.status = status
@@ -135,11 +145,11 @@ public actor ProbeManager {
     /// added later probe at once.
     public func addPod(_ info: PodInfo, containers: [Container]) {
         guard pods[info.uid] == nil else { return }
-        var entry = PodEntry(info: info, containers: [:])
+        let entry = PodEntry(info: info)
         for container in containers {
             let probes = ContainerProbes(container: container)
             guard !probes.workers.isEmpty else { continue }
-            entry.containers[container.name] = probes
+            entry.containers[container.name] = ContainerSlot(probes)
             for (kind, worker) in probes.workers {
                 let signal = WakeSignal()
                 entry.signals["\(container.name)/\(kind.rawValue)"] = signal
@@ -160,7 +170,7 @@ public actor ProbeManager {
     private func runWorker(uid: String, container name: String, kind: ProbeKind, period: Duration, delay: Duration, signal: WakeSignal) async {
         if delay > .zero {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                loop.scheduleTask(in: .nanoseconds(delay.nanosecondsClamped)) { continuation.resume() }
+                timers.schedule(in: delay) { continuation.resume() }
             }
         }
         while !Task.isCancelled {
@@ -170,7 +180,7 @@ public actor ProbeManager {
             // than a period drops the ticks it overran instead of pushing the schedule back.
             let elapsed = clock.now - started
             let overrun = elapsed - period * Int(elapsed / period)
-            await signal.wait(timeout: period - overrun, on: loop)
+            await signal.wait(timeout: period - overrun, timers: timers)
         }
     }
 
@@ -191,7 +201,7 @@ public actor ProbeManager {
     /// `started` and `ready` for the container status (kubelet's UpdatePodStatus); triggers the readiness worker
     /// when it has no Success yet (so readiness is probed right after startup succeeds).
     public func containerStatus(podUID: String, container: String, running: Bool) -> (started: Bool, ready: Bool) {
-        guard let probes = pods[podUID]?.containers[container] else { return (running, running) }
+        guard let probes = pods[podUID]?.containers[container]?.probes else { return (running, running) }
         let (ready, trigger) = probes.ready(running: running)
         if trigger { pods[podUID]?.signals["\(container)/readiness"]?.fire() }
         return (probes.started(running: running), ready)
@@ -199,13 +209,14 @@ public actor ProbeManager {
 
     /// The stored results of a container (for the API's per-probe status).
     public func results(podUID: String, container: String) -> [ProbeKind: ProbeResult] {
-        pods[podUID]?.containers[container]?.results ?? [:]
+        pods[podUID]?.containers[container]?.probes.results ?? [:]
     }
 
     /// Level-triggered form of the `.kill` output for the agent's pod sync (kubelet's computePodActions reads the
     /// stored liveness/startup results on every sync). `deletionGracePeriodSeconds` wins when the pod is deleted.
     public func killDecision(podUID: String, container: String, deletionGracePeriodSeconds: Int64? = nil) -> KillDecision? {
-        guard let info = pods[podUID]?.info, let probes = pods[podUID]?.containers[container] else { return nil }
+        guard let entry = pods[podUID], let probes = entry.containers[container]?.probes else { return nil }
+        let info = entry.info
         return probes.killDecision(
             restartPolicy: info.restartPolicy, podGracePeriodSeconds: info.terminationGracePeriodSeconds,
             deletionGracePeriodSeconds: deletionGracePeriodSeconds)
@@ -213,24 +224,24 @@ public actor ProbeManager {
 
     /// One worker tick; false ends the worker.
     private func tick(uid: String, container name: String, kind: ProbeKind) async -> Bool {
-        guard pods[uid]?.containers[name] != nil else { return false }
+        guard let entry = pods[uid], let slot = entry.containers[name] else { return false }
         guard let (podSnapshot, containerSnapshot) = await status(uid, name) else { return true }
-        guard var probes = pods[uid]?.containers[name], let info = pods[uid]?.info else { return false }
-        let (step, updates) = probes.prepare(kind, now: now(), pod: podSnapshot, container: containerSnapshot)
-        pods[uid]?.containers[name] = probes
-        await publish(uid: uid, updates)
-        guard step == .probe, let worker = probes.workers[kind] else { return step != .stop }
+        // The pod may have been removed (and even added again) while the status was read.
+        guard pods[uid] === entry else { return false }
+        let (step, updates) = slot.probes.prepare(kind, now: now(), pod: podSnapshot, container: containerSnapshot)
+        if !updates.isEmpty { await publish(uid: uid, updates) }
+        guard step == .probe, let probe = slot.probes.workers[kind]?.probe else { return step != .stop }
+        let info = entry.info
         let target = ProbeTarget(
-            podIP: info.podIP, podName: info.name, namespace: info.namespace, container: probes.container, podUID: uid,
+            podIP: info.podIP, podName: info.name, namespace: info.namespace, containerBox: slot.probes.containerBox, podUID: uid,
             containerID: containerSnapshot.containerID ?? "")
         let started = clock.now
-        let run = await prober.run(kind, worker.probe, target: target)
+        let run = await prober.run(kind, probe, target: target)
         metrics.record(kind: kind, run: run, duration: clock.now - started, container: name, pod: info.name, namespace: info.namespace, podUID: uid)
-        guard var current = pods[uid]?.containers[name] else { return false }
-        let recorded = current.record(kind, run)
-        pods[uid]?.containers[name] = current
+        guard pods[uid] === entry else { return false }
+        let recorded = slot.probes.record(kind, run)
         if let event = run.event { await output(.event(podUID: uid, event)) }
-        await publish(uid: uid, recorded)
+        if !recorded.isEmpty { await publish(uid: uid, recorded) }
         return true
     }
 
@@ -238,7 +249,7 @@ public actor ProbeManager {
         for update in updates {
             await output(.update(podUID: uid, update))
             guard update.result == .failure, update.kind != .readiness, let info = pods[uid]?.info,
-                let probes = pods[uid]?.containers[update.container],
+                let probes = pods[uid]?.containers[update.container]?.probes,
                 let decision = probes.killDecision(restartPolicy: info.restartPolicy, podGracePeriodSeconds: info.terminationGracePeriodSeconds)
             else { continue }
             await output(.kill(podUID: uid, decision))
