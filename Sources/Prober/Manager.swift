@@ -2,18 +2,18 @@ import KubeAPI
 import NIOCore
 import Synchronization
 
-/// A worker's wait between ticks: the period, cut short by a manual trigger (kubelet's manualTriggerCh). The timer
-/// is one of the probe loop's (no task or Dispatch timer per wait).
+/// A worker's wait between ticks: until the next tick, cut short by a manual trigger (kubelet's manualTriggerCh). The
+/// timer is one of the probe loop's (no task or Dispatch timer per wait).
 final class WakeSignal: Sendable {
     private struct State {
-        var waiter: CheckedContinuation<Void, Never>?
+        var waiter: CheckedContinuation<Bool, Never>?
         var pending = false
         var generation = 0
     }
     private let state = Mutex(State())
 
     func fire() {
-        let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
+        let waiter = state.withLock { s -> CheckedContinuation<Bool, Never>? in
             guard let w = s.waiter else {
                 s.pending = true
                 return nil
@@ -21,11 +21,12 @@ final class WakeSignal: Sendable {
             s.waiter = nil
             return w
         }
-        waiter?.resume()
+        waiter?.resume(returning: true)
     }
 
-    nonisolated(nonsending) func wait(timeout: Duration, timers: LoopTimers) async {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+    /// Returns true when a trigger ended the wait.
+    nonisolated(nonsending) func wait(timeout: Duration, timers: LoopTimers) async -> Bool {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
             let generation = state.withLock { s -> Int? in
                 if s.pending {
                     s.pending = false
@@ -36,16 +37,16 @@ final class WakeSignal: Sendable {
                 return s.generation
             }
             guard let generation else {
-                continuation.resume()
+                continuation.resume(returning: true)
                 return
             }
             timers.schedule(in: timeout) {
-                let waiter = self.state.withLock { s -> CheckedContinuation<Void, Never>? in
+                let waiter = self.state.withLock { s -> CheckedContinuation<Bool, Never>? in
                     guard s.generation == generation, let w = s.waiter else { return nil }
                     s.waiter = nil
                     return w
                 }
-                waiter?.resume()
+                waiter?.resume(returning: false)
             }
         }
     }
@@ -173,14 +174,17 @@ public actor ProbeManager {
                 timers.schedule(in: delay) { continuation.resume() }
             }
         }
+        var scheduled = clock.now
         while !Task.isCancelled {
-            let started = clock.now
             guard await tick(uid: uid, container: name, kind: kind) else { return }
-            // kubelet's ticker: the next tick is one period after the previous one started; a probe that took longer
-            // than a period drops the ticks it overran instead of pushing the schedule back.
-            let elapsed = clock.now - started
-            let overrun = elapsed - period * Int(elapsed / period)
-            await signal.wait(timeout: period - overrun, timers: timers)
+            // kubelet's ticker: ticks every period from its (re)start; a probe that took longer than a period drops
+            // the ticks it overran instead of pushing the schedule back; a manual trigger restarts it. Counted from
+            // the scheduled time, not from when the timer ran, so a late-running loop does not lengthen the periods.
+            let now = clock.now
+            var next = scheduled + period
+            if next <= now { next += period * (Int((now - next) / period) + 1) }
+            let triggered = await signal.wait(timeout: next - now, timers: timers)
+            scheduled = triggered ? clock.now : next
         }
     }
 
