@@ -61,7 +61,7 @@ public actor Agent {
         let probes = ProbeManager(
             prober: Prober(exec: Self.probeExec(runtime)),
             status: { uid, container in
-                await registry.worker(uid)?.probeSnapshot(container: container)
+                registry.worker(uid)?.probeSnapshot(container: container)
             },
             output: { output in
                 let uid: String
@@ -137,6 +137,9 @@ public actor Agent {
         while true {
             try? await Task.sleep(for: config.fileCheckInterval)
             rescan()
+            // glibc keeps freed memory inside its arenas (fragmented by the probes' short-lived allocations) and
+            // returns only the top of the main heap on its own; a trim every pass (20 s) costs about a millisecond.
+            _ = mk_malloc_trim()
         }
     }
 
@@ -219,7 +222,9 @@ public actor Agent {
     static func probeExec(_ runtime: RuntimeService) -> ExecFunction {
         { target, command, timeout throws(ExecError) in
             let outcome: CommandResult?
-            do { outcome = try await runtime.execProbe(id: target.containerID, command: command, timeout: timeout) } catch {
+            do {
+                outcome = try await runtime.execProbe(id: target.containerID, command: command, timeout: timeout, outputLimit: maxProbeOutputBytes)
+            } catch {
                 throw .failed("\(error)")
             }
             guard let result = outcome else { throw .timedOut }

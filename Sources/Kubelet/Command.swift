@@ -1,6 +1,6 @@
 import CShims
-import Dispatch
 import Foundation
+import Glibc
 import Synchronization
 
 /// The result of running a helper program (minirun, the shim, unshare, umount).
@@ -22,52 +22,35 @@ struct CommandError: Error, Sendable, CustomStringConvertible {
 /// wake-up pair over loopback, which fails inside a fresh network namespace whose `lo` is down.
 enum Command {
     /// Pipe creation and spawn happen under one lock so that no child spawned concurrently inherits
-    /// another command's pipe ends (Swift does not import pipe2, so CLOEXEC is set right after pipe).
+    /// another command's pipe ends (the pipes are close-on-exec from the start, and the spawn closes every
+    /// descriptor above 2 anyway; the lock costs nothing uncontended).
     private static let spawnLock = Mutex(())
 
-    /// Runs `argv` to completion. Output is read on a Dispatch thread (blocking reads must stay off the
-    /// Swift concurrency pool). `stdoutFile` sends stdout and stderr to files instead of pipes, for programs
-    /// that leave a daemon behind holding them (the shim).
-    static func run(_ argv: [String], stdoutFile: String? = nil, timeout: Duration = .seconds(60)) async throws(CommandError) -> CommandResult {
+    /// Runs `argv` to completion; SIGKILL after `timeout` (a pod worker must not wedge forever on one command).
+    /// `stdoutFile` sends stdout and stderr to files instead of pipes, for programs that leave a daemon behind
+    /// holding them (the shim). `deadlines` run on the watcher thread while the child runs; `outputLimit` caps
+    /// what is kept of each stream (the rest is read and dropped).
+    nonisolated(nonsending) static func run(
+        _ argv: [String], stdoutFile: String? = nil, timeout: Duration = .seconds(60), deadlines: [ChildWatcher.Deadline] = [],
+        outputLimit: Int = .max
+    ) async throws(CommandError) -> CommandResult {
         guard !argv.isEmpty else { throw CommandError(argv: argv, detail: "empty command") }
-        let spawned: (pid: pid_t, out: Int32, err: Int32)
-        do { spawned = try spawn(argv, stdoutFile: stdoutFile) } catch { throw error }
-        let pid = spawned.pid
-        // Kill a hung helper; a pod worker must not wedge forever on one command.
-        let watchdog = Task {
-            try await Task.sleep(for: timeout)
-            kill(pid, SIGKILL)
+        let spawned = try spawn(argv, stdoutFile: stdoutFile)
+        let kill = ChildWatcher.Deadline(at: .now + timeout) { pid in _ = Glibc.kill(pid, SIGKILL) }
+        let exit: ChildWatcher.Exit
+        do {
+            exit = try await ChildWatcher.shared.wait(
+                pid: spawned.pid, out: spawned.out, err: spawned.err, deadlines: deadlines + [kill], outputLimit: outputLimit)
+        } catch {
+            throw CommandError(argv: argv, detail: error.detail)
         }
-        let (status, outData, errData) = await withCheckedContinuation { (continuation: CheckedContinuation<(Int32, [UInt8], [UInt8]), Never>) in
-            DispatchQueue.global().async {
-                let group = DispatchGroup()
-                nonisolated(unsafe) var out: [UInt8] = []
-                nonisolated(unsafe) var err: [UInt8] = []
-                if spawned.out >= 0 {
-                    group.enter()
-                    DispatchQueue.global().async {
-                        out = readAll(spawned.out)
-                        group.leave()
-                    }
-                }
-                if spawned.err >= 0 { err = readAll(spawned.err) }
-                group.wait()
-                var raw: Int32 = 0
-                while waitpid(pid, &raw, 0) < 0 && errno == EINTR {}
-                // WIFEXITED / WEXITSTATUS / WTERMSIG by hand (the macros are not imported).
-                let signal = raw & 0x7f
-                let status = signal == 0 ? (raw >> 8) & 0xff : 128 + signal
-                continuation.resume(returning: (status, out, err))
-            }
-        }
-        watchdog.cancel()
-        var stdout = String(decoding: outData, as: UTF8.self)
-        var stderr = String(decoding: errData, as: UTF8.self)
+        var stdout = String(decoding: exit.stdout, as: UTF8.self)
+        var stderr = String(decoding: exit.stderr, as: UTF8.self)
         if let stdoutFile {
             stdout = (try? String(contentsOfFile: stdoutFile, encoding: .utf8)) ?? ""
             stderr = (try? String(contentsOfFile: stdoutFile + ".err", encoding: .utf8)) ?? ""
         }
-        return CommandResult(status: status, stdout: stdout, stderr: stderr)
+        return CommandResult(status: exit.status, stdout: stdout, stderr: stderr)
     }
 
     /// Runs and requires success.
@@ -78,19 +61,6 @@ enum Command {
             throw CommandError(argv: argv, detail: "exit status \(result.status): \(result.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
         }
         return result
-    }
-
-    private static func readAll(_ fd: Int32) -> [UInt8] {
-        var data: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 16384)
-        while true {
-            let n = read(fd, &buffer, buffer.count)
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { break }
-            data.append(contentsOf: buffer[0..<n])
-        }
-        close(fd)
-        return data
     }
 
     /// Returns the pid and the read ends (-1 when the stream goes to a file).
@@ -112,12 +82,10 @@ enum Command {
             } else {
                 for _ in 0..<2 {
                     var fds: [Int32] = [-1, -1]
-                    guard pipe(&fds) == 0 else {
+                    guard mk_pipe_cloexec(&fds) == 0 else {
                         cleanup()
                         throw CommandError(argv: argv, detail: "pipe: \(String(cString: strerror(errno)))")
                     }
-                    _ = fcntl(fds[0], F_SETFD, FD_CLOEXEC)
-                    _ = fcntl(fds[1], F_SETFD, FD_CLOEXEC)
                     readEnds.append(fds[0])
                     targets.append(fds[1])
                 }

@@ -1,4 +1,5 @@
 import KubeAPI
+import NIOCore
 import Synchronization
 
 /// What the agent's exec function returns (it runs `minirun exec` in the container's namespaces and cgroup).
@@ -22,19 +23,30 @@ public enum ExecError: Error, Sendable, Hashable {
 }
 
 /// Runs `command` in the target's container (`target.containerID`) with a timeout; the agent passes one over `minirun exec`.
-public typealias ExecFunction = @Sendable (_ target: ProbeTarget, _ command: [String], _ timeout: Duration) async throws(ExecError) -> ExecOutput
+/// It runs on the caller's executor (the probe loop), so awaiting it costs no hop to the global executor and back.
+public typealias ExecFunction =
+    nonisolated(nonsending) @Sendable (_ target: ProbeTarget, _ command: [String], _ timeout: Duration) async throws(ExecError) -> ExecOutput
 
 /// kubelet's exec probe (pkg/probe/exec + prober.go): `$(VAR)` from the container's static env, stdout then stderr,
 /// 10 KiB cap; exit 0 → Success, other → Failure with the output, timeout → Failure `command "<cmd>" timed out`.
 public struct ExecProber: Sendable {
     public var exec: ExecFunction
-    public init(exec: @escaping ExecFunction) { self.exec = exec }
+    /// Where the deadline timer and the exec function's task run.
+    public var loop: any EventLoop
+    let taskExecutor: LoopTaskExecutor
+    let timers: LoopTimers
+    public init(exec: @escaping ExecFunction, loop: any EventLoop = ProbeLoop.shared) {
+        self.exec = exec
+        self.loop = loop
+        taskExecutor = LoopTaskExecutor(loop)
+        timers = LoopTimers(loop: loop)
+    }
 
-    public func probe(_ action: ExecAction, target: ProbeTarget, timeout: Duration) async throws(ProberError) -> ProbeOutcome {
+    public nonisolated(nonsending) func probe(_ action: ExecAction, target: ProbeTarget, timeout: Duration) async throws(ProberError) -> ProbeOutcome {
         let command = (action.command ?? []).map { expandStatic($0, env: target.container.env ?? []) }
         let run = exec
         // The exec function enforces the timeout; the probe is bounded anyway should it not.
-        let result = await withDeadline(timeout + .seconds(1)) { () async -> Result<ExecOutput, ExecError> in
+        let result = await withDeadline(timeout + .seconds(1), on: taskExecutor, timers: timers) { () async -> Result<ExecOutput, ExecError> in
             do throws(ExecError) {
                 return .success(try await run(target, command, timeout))
             } catch {
@@ -97,36 +109,52 @@ func expandStatic(_ input: String, env: [EnvVar]) -> String {
 }
 
 /// Runs `body` in a new task and returns its value, or nil once `limit` passes — without waiting for a body
-/// that ignores cancellation (it is cancelled and left to finish on its own).
-func withDeadline<T: Sendable>(_ limit: Duration, _ body: @escaping @Sendable () async -> T) async -> T? {
+/// that ignores cancellation (it is cancelled and left to finish on its own). The task and the timer run on the
+/// probe loop: no thread wake-ups besides the body's own.
+func withDeadline<T: Sendable>(
+    _ limit: Duration, on executor: LoopTaskExecutor, timers: LoopTimers, isolation: isolated (any Actor)? = #isolation,
+    _ body: nonisolated(nonsending) @escaping @Sendable () async -> T
+) async -> T? {
     let state = DeadlineState<T>()
-    let work = Task { await body() }
     return await withCheckedContinuation { (continuation: CheckedContinuation<T?, Never>) in
-        state.lock.withLock { $0.0 = continuation }
-        let timer = Task {
-            try? await Task.sleep(for: limit)
-            let resumed = state.lock.withLock { s -> CheckedContinuation<T?, Never>? in
-                defer { s = (nil, true) }
-                return s.1 ? nil : s.0
-            }
-            if let resumed {
-                work.cancel()
-                resumed.resume(returning: nil)
-            }
-        }
-        Task {
-            let value = await work.value
-            let resumed = state.lock.withLock { s -> CheckedContinuation<T?, Never>? in
-                defer { s = (nil, true) }
-                return s.1 ? nil : s.0
-            }
-            timer.cancel()
+        state.lock.withLock { $0.continuation = continuation }
+        let work = Task(executorPreference: executor) {
+            _ = isolation
+            let value = await body()
+            let (resumed, timer) = state.finish()
+            if let timer { timers.cancel(timer) }
             resumed?.resume(returning: value)
         }
+        let timer = timers.schedule(in: limit) {
+            guard let resumed = state.finish().continuation else { return }
+            work.cancel()
+            resumed.resume(returning: nil)
+        }
+        let finished = state.lock.withLock { s in
+            s.timer = timer
+            return s.finished
+        }
+        if finished { timers.cancel(timer) }
     }
 }
 
-/// The continuation and a "resumed" flag shared by the two racing tasks of `withDeadline`.
+/// The continuation and the timer shared by the body's task and the timer of `withDeadline`.
 final class DeadlineState<T: Sendable>: Sendable {
-    let lock = Mutex<(CheckedContinuation<T?, Never>?, Bool)>((nil, false))
+    struct State {
+        var continuation: CheckedContinuation<T?, Never>?
+        var timer: UInt64?
+        var finished = false
+    }
+    let lock = Mutex(State())
+
+    /// The continuation (the first time only) and the timer.
+    func finish() -> (continuation: CheckedContinuation<T?, Never>?, timer: UInt64?) {
+        lock.withLock { s in
+            defer {
+                s.continuation = nil
+                s.finished = true
+            }
+            return (s.continuation, s.timer)
+        }
+    }
 }

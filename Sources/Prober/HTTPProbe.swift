@@ -98,7 +98,7 @@ public struct HTTPProber: Sendable {
     public var group: any EventLoopGroup
     public var userAgent: String
 
-    public init(group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, userAgent: String = "kube-probe/\(kubeProbeVersion)") {
+    public init(group: any EventLoopGroup = ProbeLoop.shared, userAgent: String = "kube-probe/\(kubeProbeVersion)") {
         self.group = group
         self.userAgent = userAgent
     }
@@ -136,7 +136,7 @@ public struct HTTPProber: Sendable {
 
     /// kubelet's DoHTTPProbe. Transport failures and bad statuses are Failure outcomes; a failure while reading
     /// the body is thrown (kubelet returns err: the prober retries it and the worker discards it).
-    public func probe(_ action: HTTPGetAction, target: ProbeTarget, timeout: Duration) async throws(ProberError) -> ProbeOutcome {
+    public nonisolated(nonsending) func probe(_ action: HTTPGetAction, target: ProbeTarget, timeout: Duration) async throws(ProberError) -> ProbeOutcome {
         let scheme = (action.scheme ?? "HTTP").isEmpty ? "http" : (action.scheme ?? "HTTP").lowercased()
         guard scheme == "http" || scheme == "https" else { throw .unsupportedScheme(action.scheme ?? "") }
         let host = (action.host ?? "").isEmpty ? target.podIP : action.host ?? ""
@@ -183,7 +183,7 @@ public struct HTTPProber: Sendable {
         }
     }
 
-    func fetch(_ url: ProbeURL, headers: [(String, String)], hostHeader: String?, deadline: NIODeadline) async throws(HTTPFetchError)
+    nonisolated(nonsending) func fetch(_ url: ProbeURL, headers: [(String, String)], hostHeader: String?, deadline: NIODeadline) async throws(HTTPFetchError)
         -> HTTPProbeResponse
     {
         let remaining = deadline - NIODeadline.now()
@@ -223,7 +223,7 @@ public struct HTTPProber: Sendable {
             throw .transport(message)
         }
         do {
-            return try await promise.futureResult.get()
+            return try await promise.futureResult.value()
         } catch let failure as HTTPProbeFailure {
             throw failure.error
         } catch {

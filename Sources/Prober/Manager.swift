@@ -1,17 +1,19 @@
 import KubeAPI
+import NIOCore
 import Synchronization
 
-/// A worker's wait between ticks: the period, cut short by a manual trigger (kubelet's manualTriggerCh).
+/// A worker's wait between ticks: until the next tick, cut short by a manual trigger (kubelet's manualTriggerCh). The
+/// timer is one of the probe loop's (no task or Dispatch timer per wait).
 final class WakeSignal: Sendable {
     private struct State {
-        var waiter: CheckedContinuation<Void, Never>?
+        var waiter: CheckedContinuation<Bool, Never>?
         var pending = false
         var generation = 0
     }
     private let state = Mutex(State())
 
     func fire() {
-        let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
+        let waiter = state.withLock { s -> CheckedContinuation<Bool, Never>? in
             guard let w = s.waiter else {
                 s.pending = true
                 return nil
@@ -19,11 +21,12 @@ final class WakeSignal: Sendable {
             s.waiter = nil
             return w
         }
-        waiter?.resume()
+        waiter?.resume(returning: true)
     }
 
-    func wait(timeout: Duration) async {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+    /// Returns true when a trigger ended the wait.
+    nonisolated(nonsending) func wait(timeout: Duration, timers: LoopTimers) async -> Bool {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
             let generation = state.withLock { s -> Int? in
                 if s.pending {
                     s.pending = false
@@ -34,17 +37,16 @@ final class WakeSignal: Sendable {
                 return s.generation
             }
             guard let generation else {
-                continuation.resume()
+                continuation.resume(returning: true)
                 return
             }
-            Task {
-                try? await Task.sleep(for: timeout)
-                let waiter = self.state.withLock { s -> CheckedContinuation<Void, Never>? in
+            timers.schedule(in: timeout) {
+                let waiter = self.state.withLock { s -> CheckedContinuation<Bool, Never>? in
                     guard s.generation == generation, let w = s.waiter else { return nil }
                     s.waiter = nil
                     return w
                 }
-                waiter?.resume()
+                waiter?.resume(returning: false)
             }
         }
     }
@@ -52,7 +54,8 @@ final class WakeSignal: Sendable {
 
 /// Hosts the probe workers of the agent's pods: one task per (pod, container, probe kind), like kubelet's
 /// prober_manager. The agent gives pods (IP, containers), a status provider and an output; it asks
-/// `containerStatus` for `started`/`ready` whenever it generates a pod status.
+/// `containerStatus` for `started`/`ready` whenever it generates a pod status. The actor runs on the probe loop
+/// (`ProbeLoop`), like the probes it starts.
 public actor ProbeManager {
     /// The pod fields the probes need.
     public struct PodInfo: Sendable, Hashable {
@@ -84,16 +87,31 @@ public actor ProbeManager {
         case kill(podUID: String, KillDecision)
     }
 
-    /// The runtime's view of a container at a tick; nil when the pod or container is unknown to the agent.
-    public typealias StatusProvider = @Sendable (_ podUID: String, _ container: String) async -> (PodSnapshot, ContainerSnapshot)?
+    /// The runtime's view of a container at a tick; nil when the pod or container is unknown to the agent. Runs on the
+    /// probe loop: it should answer without hopping elsewhere (each hop is a thread wake-up, at every tick).
+    public typealias StatusProvider =
+        nonisolated(nonsending) @Sendable (_ podUID: String, _ container: String) async -> (PodSnapshot, ContainerSnapshot)?
 
-    private struct PodEntry {
+    /// Classes, not values: a tick reads and updates its container's state in place instead of copying the pod's
+    /// entry (all its strings, dictionaries and tasks) out of the table and back, several times per probe.
+    private final class PodEntry {
         var info: PodInfo
-        var containers: [String: ContainerProbes]
+        var containers: [String: ContainerSlot] = [:]
         var signals: [String: WakeSignal] = [:]
         var tasks: [Task<Void, Never>] = []
+        init(info: PodInfo) { self.info = info }
     }
 
+    private final class ContainerSlot {
+        var probes: ContainerProbes
+        init(_ probes: ContainerProbes) { self.probes = probes }
+    }
+
+    private let loop: any EventLoop
+    private let executor: any SerialExecutor
+    private let taskExecutor: LoopTaskExecutor
+    private let timers: LoopTimers
+    public nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
     private let prober: Prober
     private let status: StatusProvider
     private let output: @Sendable (Output) async -> Void
@@ -103,8 +121,15 @@ public actor ProbeManager {
     private var pods: [String: PodEntry] = [:]
     private let jitter: Bool
 
-    /// `jitter: false` turns off the start-up jitter (tests).
-    public init(prober: Prober, status: @escaping StatusProvider, output: @escaping @Sendable (Output) async -> Void, jitter: Bool = true) {
+    /// `jitter: false` turns off the start-up jitter (tests). `loop` should be the prober's (`ProbeLoop.shared`).
+    public init(
+        prober: Prober, status: @escaping StatusProvider, output: @escaping @Sendable (Output) async -> Void, jitter: Bool = true,
+        loop: any EventLoop = ProbeLoop.shared
+    ) {
+        self.loop = loop
+        executor = loop.executor
+        taskExecutor = LoopTaskExecutor(loop)
+        timers = LoopTimers(loop: loop)
         self.jitter = jitter
         self.prober = prober
         self.status = status
@@ -113,7 +138,7 @@ public actor ProbeManager {
     }
 
     /// The manager's clock: ContainerSnapshot.startedAt must be given on it (see `timestamp(ago:)`).
-    public func now() -> Duration { clock.now - epoch }
+    public nonisolated func now() -> Duration { clock.now - epoch }
 
     /// Starts the workers of a pod (regular containers and restartable init containers with probes).
     /// Jitter: like kubelet, a worker sleeps a random fraction of its period before its first probe only when the
@@ -121,11 +146,11 @@ public actor ProbeManager {
     /// added later probe at once.
     public func addPod(_ info: PodInfo, containers: [Container]) {
         guard pods[info.uid] == nil else { return }
-        var entry = PodEntry(info: info, containers: [:])
+        let entry = PodEntry(info: info)
         for container in containers {
             let probes = ContainerProbes(container: container)
             guard !probes.workers.isEmpty else { continue }
-            entry.containers[container.name] = probes
+            entry.containers[container.name] = ContainerSlot(probes)
             for (kind, worker) in probes.workers {
                 let signal = WakeSignal()
                 entry.signals["\(container.name)/\(kind.rawValue)"] = signal
@@ -134,22 +159,33 @@ public actor ProbeManager {
                 let uid = info.uid
                 let name = container.name
                 entry.tasks.append(
-                    Task {
-                        if delay > .zero { try? await Task.sleep(for: delay) }
-                        let clock = ContinuousClock()
-                        while !Task.isCancelled {
-                            let started = clock.now
-                            guard await self.tick(uid: uid, container: name, kind: kind) else { return }
-                            // kubelet's ticker: the next tick is one period after the previous one started; a probe that
-                            // took longer than a period drops the ticks it overran instead of pushing the schedule back.
-                            let elapsed = clock.now - started
-                            let overrun = elapsed - period * Int(elapsed / period)
-                            await signal.wait(timeout: period - overrun)
-                        }
+                    Task(executorPreference: taskExecutor) {
+                        await self.runWorker(uid: uid, container: name, kind: kind, period: period, delay: delay, signal: signal)
                     })
             }
         }
         pods[info.uid] = entry
+    }
+
+    /// One worker: kubelet's worker.run loop.
+    private func runWorker(uid: String, container name: String, kind: ProbeKind, period: Duration, delay: Duration, signal: WakeSignal) async {
+        if delay > .zero {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                timers.schedule(in: delay) { continuation.resume() }
+            }
+        }
+        var scheduled = clock.now
+        while !Task.isCancelled {
+            guard await tick(uid: uid, container: name, kind: kind) else { return }
+            // kubelet's ticker: ticks every period from its (re)start; a probe that took longer than a period drops
+            // the ticks it overran instead of pushing the schedule back; a manual trigger restarts it. Counted from
+            // the scheduled time, not from when the timer ran, so a late-running loop does not lengthen the periods.
+            let now = clock.now
+            var next = scheduled + period
+            if next <= now { next += period * (Int((now - next) / period) + 1) }
+            let triggered = await signal.wait(timeout: next - now, timers: timers)
+            scheduled = triggered ? clock.now : next
+        }
     }
 
     /// A new pod IP (the sandbox was recreated).
@@ -169,7 +205,7 @@ public actor ProbeManager {
     /// `started` and `ready` for the container status (kubelet's UpdatePodStatus); triggers the readiness worker
     /// when it has no Success yet (so readiness is probed right after startup succeeds).
     public func containerStatus(podUID: String, container: String, running: Bool) -> (started: Bool, ready: Bool) {
-        guard let probes = pods[podUID]?.containers[container] else { return (running, running) }
+        guard let probes = pods[podUID]?.containers[container]?.probes else { return (running, running) }
         let (ready, trigger) = probes.ready(running: running)
         if trigger { pods[podUID]?.signals["\(container)/readiness"]?.fire() }
         return (probes.started(running: running), ready)
@@ -177,13 +213,14 @@ public actor ProbeManager {
 
     /// The stored results of a container (for the API's per-probe status).
     public func results(podUID: String, container: String) -> [ProbeKind: ProbeResult] {
-        pods[podUID]?.containers[container]?.results ?? [:]
+        pods[podUID]?.containers[container]?.probes.results ?? [:]
     }
 
     /// Level-triggered form of the `.kill` output for the agent's pod sync (kubelet's computePodActions reads the
     /// stored liveness/startup results on every sync). `deletionGracePeriodSeconds` wins when the pod is deleted.
     public func killDecision(podUID: String, container: String, deletionGracePeriodSeconds: Int64? = nil) -> KillDecision? {
-        guard let info = pods[podUID]?.info, let probes = pods[podUID]?.containers[container] else { return nil }
+        guard let entry = pods[podUID], let probes = entry.containers[container]?.probes else { return nil }
+        let info = entry.info
         return probes.killDecision(
             restartPolicy: info.restartPolicy, podGracePeriodSeconds: info.terminationGracePeriodSeconds,
             deletionGracePeriodSeconds: deletionGracePeriodSeconds)
@@ -191,24 +228,24 @@ public actor ProbeManager {
 
     /// One worker tick; false ends the worker.
     private func tick(uid: String, container name: String, kind: ProbeKind) async -> Bool {
-        guard pods[uid]?.containers[name] != nil else { return false }
+        guard let entry = pods[uid], let slot = entry.containers[name] else { return false }
         guard let (podSnapshot, containerSnapshot) = await status(uid, name) else { return true }
-        guard var probes = pods[uid]?.containers[name], let info = pods[uid]?.info else { return false }
-        let (step, updates) = probes.prepare(kind, now: now(), pod: podSnapshot, container: containerSnapshot)
-        pods[uid]?.containers[name] = probes
-        await publish(uid: uid, updates)
-        guard step == .probe, let worker = probes.workers[kind] else { return step != .stop }
+        // The pod may have been removed (and even added again) while the status was read.
+        guard pods[uid] === entry else { return false }
+        let (step, updates) = slot.probes.prepare(kind, now: now(), pod: podSnapshot, container: containerSnapshot)
+        if !updates.isEmpty { await publish(uid: uid, updates) }
+        guard step == .probe, let probe = slot.probes.workers[kind]?.probe else { return step != .stop }
+        let info = entry.info
         let target = ProbeTarget(
-            podIP: info.podIP, podName: info.name, namespace: info.namespace, container: probes.container, podUID: uid,
+            podIP: info.podIP, podName: info.name, namespace: info.namespace, containerBox: slot.probes.containerBox, podUID: uid,
             containerID: containerSnapshot.containerID ?? "")
         let started = clock.now
-        let run = await prober.run(kind, worker.probe, target: target)
+        let run = await prober.run(kind, probe, target: target)
         metrics.record(kind: kind, run: run, duration: clock.now - started, container: name, pod: info.name, namespace: info.namespace, podUID: uid)
-        guard var current = pods[uid]?.containers[name] else { return false }
-        let recorded = current.record(kind, run)
-        pods[uid]?.containers[name] = current
+        guard pods[uid] === entry else { return false }
+        let recorded = slot.probes.record(kind, run)
         if let event = run.event { await output(.event(podUID: uid, event)) }
-        await publish(uid: uid, recorded)
+        if !recorded.isEmpty { await publish(uid: uid, recorded) }
         return true
     }
 
@@ -216,7 +253,7 @@ public actor ProbeManager {
         for update in updates {
             await output(.update(podUID: uid, update))
             guard update.result == .failure, update.kind != .readiness, let info = pods[uid]?.info,
-                let probes = pods[uid]?.containers[update.container],
+                let probes = pods[uid]?.containers[update.container]?.probes,
                 let decision = probes.killDecision(restartPolicy: info.restartPolicy, podGracePeriodSeconds: info.terminationGracePeriodSeconds)
             else { continue }
             await output(.kill(podUID: uid, decision))

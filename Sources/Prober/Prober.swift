@@ -37,15 +37,16 @@ public struct Prober: Sendable {
     /// kubelet's maxProbeRetries: a handler error (not a clean Failure) is retried this many times in all.
     public static let maxProbeRetries = 3
 
-    public init(group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, exec: @escaping ExecFunction) {
+    /// `group`: where the network probes run; the probe loop by default, the manager's executor.
+    public init(group: any EventLoopGroup = ProbeLoop.shared, exec: @escaping ExecFunction) {
         http = HTTPProber(group: group)
         tcp = TCPProber(group: group)
-        self.exec = ExecProber(exec: exec)
+        self.exec = ExecProber(exec: exec, loop: group.next())
         grpc = GRPCProber(group: group)
     }
 
     /// One handler run, no retries and no mapping (pkg/probe result).
-    public func runHandler(_ probe: Probe, target: ProbeTarget) async throws(ProberError) -> ProbeOutcome {
+    public nonisolated(nonsending) func runHandler(_ probe: Probe, target: ProbeTarget) async throws(ProberError) -> ProbeOutcome {
         let timeout = ProbeTiming(probe).timeout
         if let action = probe.exec { return try await exec.probe(action, target: target, timeout: timeout) }
         if let action = probe.httpGet { return try await http.probe(action, target: target, timeout: timeout) }
@@ -55,7 +56,7 @@ public struct Prober: Sendable {
     }
 
     /// kubelet's `prober.probe`: retries on error, maps Warning → Success and Unknown → Failure, and the events.
-    public func run(_ kind: ProbeKind, _ probe: Probe, target: ProbeTarget) async -> ProbeRun {
+    public nonisolated(nonsending) func run(_ kind: ProbeKind, _ probe: Probe, target: ProbeTarget) async -> ProbeRun {
         let name = target.container.name
         var lastError: ProberError = .noHandler
         for _ in 0..<Self.maxProbeRetries {

@@ -11,9 +11,9 @@ import NIOPosix
 /// kubelet's TCP probe (pkg/probe/tcp): connect within the timeout, send nothing, close.
 public struct TCPProber: Sendable {
     public var group: any EventLoopGroup
-    public init(group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) { self.group = group }
+    public init(group: any EventLoopGroup = ProbeLoop.shared) { self.group = group }
 
-    public func probe(_ action: TCPSocketAction, target: ProbeTarget, timeout: Duration) async throws(ProberError) -> ProbeOutcome {
+    public nonisolated(nonsending) func probe(_ action: TCPSocketAction, target: ProbeTarget, timeout: Duration) async throws(ProberError) -> ProbeOutcome {
         let host = (action.host ?? "").isEmpty ? target.podIP : action.host ?? ""
         let port = try resolvePort(action.port, in: target.container)
         let address = joinHostPort(host, port)
@@ -23,8 +23,8 @@ public struct TCPProber: Sendable {
             .channelInitializer { channel in channel.eventLoop.makeSucceededVoidFuture() }
         do {
             let channel = try await bootstrap.connectDirect(host: host, port: port)
-            // Nothing was sent; a close error (peer already gone) does not change the verdict.
-            try? await channel.close()
+            // Nothing was sent; a close error (peer already gone) does not change the verdict: not waited for.
+            channel.close(promise: nil)
             return ProbeOutcome(.success, "")
         } catch {
             let (timedOut, text) = describeDialError(error, address: address)
@@ -36,9 +36,9 @@ public struct TCPProber: Sendable {
 extension ClientBootstrap {
     /// A literal IP (the pod IP, nearly always) is connected to directly: `connect(host:port:)` would send even
     /// "10.88.0.5" through getaddrinfo on a resolver thread, for every probe.
-    func connectDirect(host: String, port: Int) async throws -> any Channel {
-        if let address = try? SocketAddress(ipAddress: host, port: port) { return try await connect(to: address).get() }
-        return try await connect(host: host, port: port).get()
+    nonisolated(nonsending) func connectDirect(host: String, port: Int) async throws -> any Channel {
+        if let address = try? SocketAddress(ipAddress: host, port: port) { return try await connect(to: address).value() }
+        return try await connect(host: host, port: port).value()
     }
 }
 

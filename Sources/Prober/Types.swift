@@ -50,6 +50,16 @@ public struct ProbeTarget: Sendable {
     public var podUID: String
     /// The runtime's ID of the container run being probed (exec probes run in it).
     public var containerID: String
+    /// With the spec already boxed (the manager's ticks: no copy of the spec per probe).
+    init(podIP: String, podName: String, namespace: String, containerBox: Shared<Container>, podUID: String, containerID: String) {
+        self.podIP = podIP
+        self.podName = podName
+        self.namespace = namespace
+        self.containerBox = containerBox
+        self.podUID = podUID
+        self.containerID = containerID
+    }
+
     public init(podIP: String, podName: String = "", namespace: String = "default", container: Container, podUID: String = "", containerID: String = "") {
         self.podIP = podIP
         self.podName = podName

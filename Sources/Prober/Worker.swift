@@ -152,7 +152,7 @@ public struct ProbeUpdate: Sendable, Hashable {
 /// The probe workers and stored results of one container, and kubelet's ready/started computation.
 public struct ContainerProbes: Sendable, Hashable {
     public var container: Container { containerBox.value }
-    private let containerBox: Shared<Container>
+    let containerBox: Shared<Container>
     public private(set) var workers: [ProbeKind: ProbeWorker] = [:]
     /// kubelet's results managers: the stored result per probe kind for the current container ID.
     public private(set) var results: [ProbeKind: ProbeResult] = [:]

@@ -1,0 +1,185 @@
+import CShims
+import Foundation
+import Glibc
+import Synchronization
+
+/// Waits for the helper programs the agent spawns: one thread polls (epoll) the output pipes and a pidfd of every
+/// running child, and runs their deadlines. Hand-written rather than a thread per command (Dispatch blocking reads,
+/// waitpid and a watchdog task, as before) because exec probes start a hundred processes a second: those threads'
+/// creations and wake-ups were most of the agent's CPU. Foundation's Process is no option (see `Command`), and
+/// swift-subprocess would be a new dependency doing the same with its own thread.
+final class ChildWatcher: Sendable {
+    /// Something to do to a running child at a time (kill it, kill what it started); `pid` is the child's.
+    struct Deadline: Sendable {
+        var at: ContinuousClock.Instant
+        var action: @Sendable (_ pid: pid_t) -> Void
+    }
+
+    struct Exit: Sendable {
+        /// The exit status, or 128 + the signal that ended it.
+        var status: Int32
+        var stdout: [UInt8]
+        var stderr: [UInt8]
+    }
+
+    private struct Child {
+        var pid: pid_t
+        var pidfd: Int32
+        /// Read ends; -1 once at end of file (or when the stream went to a file).
+        var out: Int32
+        var err: Int32
+        var stdout: [UInt8] = []
+        var stderr: [UInt8] = []
+        var outputLimit: Int
+        var status: Int32?
+        var deadlines: [Deadline]
+        var continuation: CheckedContinuation<Exit, Never>
+        var done: Bool { status != nil && out < 0 && err < 0 }
+    }
+
+    private struct State {
+        var children: [UInt64: Child] = [:]
+        var nextID: UInt64 = 1
+        /// When the poll thread wakes up next on its own (nil: only for events); a new earlier deadline must wake it.
+        var wakeAt: ContinuousClock.Instant?
+    }
+
+    private enum Stream: UInt64 { case stdout = 1, stderr = 2, exit = 3 }
+
+    static let shared = ChildWatcher()
+
+    private let state = Mutex(State())
+    private let epoll: Int32
+    private let wakeFD: Int32
+
+    private init() {
+        epoll = mk_epoll_create()
+        wakeFD = mk_eventfd()
+        if epoll < 0 || wakeFD < 0 || mk_epoll_add(epoll, wakeFD, 0) != 0 {
+            // Without epoll or eventfd the agent cannot run a single helper; nothing sensible remains to do.
+            fatalError("ChildWatcher: epoll/eventfd: \(String(cString: strerror(errno)))")
+        }
+        let thread = Thread { [self] in pollLoop() }
+        thread.name = "child-watcher"
+        thread.start()
+    }
+
+    /// Waits for a spawned child: its exit status and everything it wrote to `out` and `err` (read ends, owned and
+    /// closed here; -1 for none) up to `outputLimit` bytes each (the rest is read and dropped). The result comes
+    /// once the child exited and both pipes reached end of file.
+    nonisolated(nonsending) func wait(pid: pid_t, out: Int32, err: Int32, deadlines: [Deadline], outputLimit: Int = .max) async throws(CommandError) -> Exit {
+        let pidfd = mk_pidfd_open(pid)
+        guard pidfd >= 0 else {
+            let text = String(cString: strerror(errno))
+            kill(pid, SIGKILL)
+            var raw: Int32 = 0
+            while waitpid(pid, &raw, 0) < 0 && errno == EINTR {}
+            for fd in [out, err] where fd >= 0 { close(fd) }
+            throw CommandError(argv: [], detail: "pidfd_open: \(text)")
+        }
+        for fd in [out, err] where fd >= 0 { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
+        return await withCheckedContinuation { (continuation: CheckedContinuation<Exit, Never>) in
+            let wake = state.withLock { s -> Bool in
+                let id = s.nextID
+                s.nextID += 1
+                s.children[id] = Child(
+                    pid: pid, pidfd: pidfd, out: out, err: err, outputLimit: outputLimit, deadlines: deadlines, continuation: continuation)
+                // Registered under the lock: the poll thread cannot see an event before the child is in the table.
+                if out >= 0 { _ = mk_epoll_add(epoll, out, id << 2 | Stream.stdout.rawValue) }
+                if err >= 0 { _ = mk_epoll_add(epoll, err, id << 2 | Stream.stderr.rawValue) }
+                _ = mk_epoll_add(epoll, pidfd, id << 2 | Stream.exit.rawValue)
+                guard let first = deadlines.map(\.at).min() else { return false }
+                return s.wakeAt.map { first < $0 } ?? true
+            }
+            if wake {
+                var one: UInt64 = 1
+                _ = Glibc.write(wakeFD, &one, 8)
+            }
+        }
+    }
+
+    private func pollLoop() {
+        var tokens = [UInt64](repeating: 0, count: 64)
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        let clock = ContinuousClock()
+        while true {
+            let timeout = state.withLock { s -> Int32 in
+                let next = s.children.values.lazy.flatMap { $0.deadlines.map(\.at) }.min()
+                s.wakeAt = next
+                guard let next else { return -1 }
+                let (seconds, attoseconds) = (next - clock.now).components
+                // Rounded up to the next millisecond: waking early would only loop once more.
+                return Int32(clamping: max(0, seconds * 1000 + attoseconds / 1_000_000_000_000_000 + 1))
+            }
+            let count = tokens.withUnsafeMutableBufferPointer { mk_epoll_wait(epoll, $0.baseAddress, 64, timeout) }
+            var finished: [(CheckedContinuation<Exit, Never>, Exit)] = []
+            for token in tokens.prefix(Int(max(0, count))) {
+                if token == 0 {
+                    var value: UInt64 = 0
+                    _ = Glibc.read(wakeFD, &value, 8)
+                    continue
+                }
+                guard let stream = Stream(rawValue: token & 3) else { continue }
+                let id = token >> 2
+                state.withLock { s in
+                    guard var child = s.children[id] else { return }
+                    switch stream {
+                    case .stdout: child.out = drain(child.out, into: &child.stdout, limit: child.outputLimit, buffer: &buffer)
+                    case .stderr: child.err = drain(child.err, into: &child.stderr, limit: child.outputLimit, buffer: &buffer)
+                    case .exit: child.status = reap(child.pid)
+                    }
+                    if child.status != nil, child.pidfd >= 0 {
+                        _ = mk_epoll_del(epoll, child.pidfd)
+                        close(child.pidfd)
+                        child.pidfd = -1
+                    }
+                    if child.done {
+                        s.children[id] = nil
+                        finished.append((child.continuation, Exit(status: child.status ?? 0, stdout: child.stdout, stderr: child.stderr)))
+                    } else {
+                        s.children[id] = child
+                    }
+                }
+            }
+            let now = clock.now
+            let due = state.withLock { s -> [(pid_t, Deadline)] in
+                var due: [(pid_t, Deadline)] = []
+                for (id, child) in s.children where child.deadlines.contains(where: { $0.at <= now }) {
+                    due += child.deadlines.filter { $0.at <= now }.map { (child.pid, $0) }
+                    s.children[id]?.deadlines.removeAll { $0.at <= now }
+                }
+                return due
+            }
+            // Only children not yet reaped are here: their pids cannot have been reused.
+            for (pid, deadline) in due { deadline.action(pid) }
+            for (continuation, exit) in finished { continuation.resume(returning: exit) }
+        }
+    }
+
+    /// Reads what is available; returns the descriptor, or -1 once it reached end of file (closed).
+    private func drain(_ fd: Int32, into data: inout [UInt8], limit: Int, buffer: inout [UInt8]) -> Int32 {
+        guard fd >= 0 else { return fd }
+        while true {
+            let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if n > 0 {
+                let keep = min(n, max(0, limit - data.count))
+                if keep > 0 { data.append(contentsOf: buffer[0..<keep]) }
+                continue
+            }
+            if n < 0 && errno == EINTR { continue }
+            if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { return fd }
+            _ = mk_epoll_del(epoll, fd)
+            close(fd)
+            return -1
+        }
+    }
+
+    /// The exit status of an exited child (its pidfd is readable).
+    private func reap(_ pid: pid_t) -> Int32 {
+        var raw: Int32 = 0
+        while waitpid(pid, &raw, WNOHANG) < 0 && errno == EINTR {}
+        // WIFEXITED / WEXITSTATUS / WTERMSIG by hand (the macros are not imported).
+        let signal = raw & 0x7f
+        return signal == 0 ? (raw >> 8) & 0xff : 128 + signal
+    }
+}
