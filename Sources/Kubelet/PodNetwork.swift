@@ -161,7 +161,12 @@ struct PodNetwork: Sendable {
     /// One masquerade rule for all pods, in the iptables the bridge plugin would have used (`iptables`, the
     /// host's default backend), hooked into nat POSTROUTING once.
     func installPodMasquerade() async {
-        let jump = ["-t", "nat", "POSTROUTING", "-m", "comment", "--comment", "minikubelet: pod egress", "-j", Self.masqueradeChain]
+        func jump(_ operation: String) -> [String] {
+            [
+                "/usr/sbin/iptables", "-w", "5", "-t", "nat", operation, "POSTROUTING", "-m", "comment", "--comment", "minikubelet: pod egress", "-j",
+                Self.masqueradeChain,
+            ]
+        }
         do {
             let rules = root + "/cni/pod-masquerade.rules"
             do {
@@ -171,13 +176,7 @@ struct PodNetwork: Sendable {
                 throw CommandError(argv: ["iptables-restore", rules], detail: "writing the rules: \(error)")
             }
             try await Command.check(["/usr/sbin/iptables-restore", "-w", "5", "--noflush", rules])
-            var check = jump
-            check.insert("-C", at: 2)
-            if try await Command.run(["/usr/sbin/iptables", "-w", "5"] + check).succeeded == false {
-                var append = jump
-                append.insert("-A", at: 2)
-                try await Command.check(["/usr/sbin/iptables", "-w", "5"] + append)
-            }
+            if try await Command.run(jump("-C")).succeeded == false { try await Command.check(jump("-A")) }
         } catch {
             Log.warning("pod egress masquerade for \(settings.podCIDR) not installed (pods cannot reach addresses off the node): \(error)")
         }

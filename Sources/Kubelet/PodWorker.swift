@@ -27,7 +27,6 @@ struct WorkerContext: Sendable {
     let services: ServiceController
 }
 
-/// The live pod workers by pod UID, for the probe manager's callbacks (status snapshots and results).
 /// The pod as the probe workers see it: `PodWorker.probeSnapshot`.
 struct ProbeView: Sendable {
     var terminating = false
@@ -37,6 +36,7 @@ struct ProbeView: Sendable {
     var latest: [String: ContainerRecord] = [:]
 }
 
+/// The live pod workers by pod UID, for the probe manager's callbacks (status snapshots and results).
 final class PodWorkerRegistry: Sendable {
     private let workers = Mutex<[String: PodWorker]>([:])
     func set(_ uid: String, _ worker: PodWorker?) { workers.withLock { $0[uid] = worker } }
@@ -156,11 +156,9 @@ actor PodWorker {
 
     /// Refreshes `probeView` from the records, `terminating` and the last status.
     private func publishProbeView() {
+        let all = records()
         var latest: [String: ContainerRecord] = [:]
-        for record in records() where record.state != .failed {
-            if let known = latest[record.name], known.attempt > record.attempt { continue }
-            latest[record.name] = record
-        }
+        for name in Set(all.map(\.name)) { latest[name] = Self.runs(all, name).last }
         let phase = lastStatus?.phase
         let view = ProbeView(terminating: terminating, terminal: phase == PodPhase.succeeded || phase == PodPhase.failed, latest: latest)
         probeView.withLock { $0 = view }

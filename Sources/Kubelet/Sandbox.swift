@@ -31,11 +31,9 @@ struct Sandbox: Sendable {
     }
 
     func create(hostname: String) async throws(CommandError) {
-        // A half-made sandbox (crash during create) is torn down and made again.
-        if FileManager.default.fileExists(atPath: directory) {
-            if isReady { return }
-            try await destroy()
-        }
+        if isReady { return }
+        // A half-made sandbox (crash during create) is torn down and made again (nothing to do for a new pod).
+        try await destroy()
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             for kind in kinds { _ = FileManager.default.createFile(atPath: path(kind), contents: nil) }
