@@ -68,7 +68,7 @@ final class ChildWatcher: Sendable {
     /// closed here; -1 for none) up to `outputLimit` bytes each (the rest is read and dropped). The result comes
     /// once the child exited and both pipes reached end of file.
     nonisolated(nonsending) func wait(pid: pid_t, out: Int32, err: Int32, deadlines: [Deadline], outputLimit: Int = .max) async throws(CommandError) -> Exit {
-        let pidfd = mk_pidfd_open(pid)
+        let pidfd = Self.exitDescriptor(pid)
         guard pidfd >= 0 else {
             let text = String(cString: strerror(errno))
             kill(pid, SIGKILL)
@@ -96,6 +96,26 @@ final class ChildWatcher: Sendable {
                 _ = Glibc.write(wakeFD, &one, 8)
             }
         }
+    }
+
+    /// A descriptor that becomes readable when `pid` exits: its pidfd, or on kernels without pidfd_open (before 5.3,
+    /// and under valgrind, which scripts/gen-order-file.sh uses) an eventfd that a thread of the child's own signals
+    /// once the child exited. The thread leaves the child unreaped (WNOWAIT) for `reap`. -1 and errno on failure.
+    /// `pidfdOpen` is replaceable for the test of the fallback.
+    static func exitDescriptor(_ pid: pid_t, pidfdOpen: (pid_t) -> Int32 = { mk_pidfd_open($0) }) -> Int32 {
+        let pidfd = pidfdOpen(pid)
+        guard pidfd < 0, errno == ENOSYS else { return pidfd }
+        let fd = mk_eventfd()
+        guard fd >= 0 else { return -1 }
+        let waiter = Thread {
+            var info = siginfo_t()
+            while waitid(P_PID, id_t(pid), &info, WEXITED | WNOWAIT) < 0 && errno == EINTR {}
+            var one: UInt64 = 1
+            _ = Glibc.write(fd, &one, 8)
+        }
+        waiter.name = "child-waiter"
+        waiter.start()
+        return fd
     }
 
     private func pollLoop() {
