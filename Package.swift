@@ -2,8 +2,21 @@
 // minikubelet: a single-node Kubernetes agent in Swift, with its own OCI runtime (minirun).
 import PackageDescription
 
-// Warnings are errors in every target of ours (the guide's rule); dependencies are not affected.
-let strict: [SwiftSetting] = [.swiftLanguageMode(.v6), .unsafeFlags(["-warnings-as-errors"])]
+// Warnings are errors in every target of ours (the guide's rule); dependencies are not affected. Release code is
+// emitted one section per function so that the linker can drop unused functions and order the used ones (below).
+let strict: [SwiftSetting] = [
+    .swiftLanguageMode(.v6), .unsafeFlags(["-warnings-as-errors"]), .unsafeFlags(["-Xfrontend", "-function-sections"], .when(configuration: .release)),
+]
+
+// The agent's release link: every function that runs in a typical workload laid out together (lld
+// --symbol-ordering-file; scripts/gen-order-file.sh records the list under valgrind), so the code the kernel maps
+// in 64 KiB fault-around chunks is the code in use: 17 → 11 MiB of resident text at idle. Not exporting every
+// symbol to the dynamic table (the toolchain's default -export-dynamic) drops a 5 MiB .dynsym/.dynstr whose pages
+// the dynamic loader touched at start. Symbols gone from the list since it was made are skipped, not errors.
+let agentReleaseLink: [String] = [
+    "-Xlinker", "--no-export-dynamic", "-Xlinker", "--symbol-ordering-file=\(Context.packageDirectory)/scripts/minikubelet.order", "-Xlinker",
+    "--no-warn-symbol-ordering",
+]
 
 let package = Package(
     name: "minikubelet",
@@ -103,7 +116,10 @@ let package = Package(
             swiftSettings: strict,
             // Still a PIE (ASLR for a root daemon), but with its ~150,000 relative relocations packed (DT_RELR,
             // glibc 2.36+; lld, as gold cannot write them): the 3.5 MiB RELA table stayed resident after start.
-            linkerSettings: [.unsafeFlags(["-use-ld=lld", "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs"])]),
+            linkerSettings: [
+                .unsafeFlags(["-use-ld=lld", "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs"]),
+                .unsafeFlags(agentReleaseLink, .when(configuration: .release)),
+            ]),
         .executableTarget(
             name: "agentctl",
             dependencies: [

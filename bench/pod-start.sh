@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Pod start latency and footprint (issue 4's benchmark), minikubelet side by side with `podman kube play`.
 #
-# Usage: bench/pod-start.sh [-n 50] [--pods 100] [--no-build] [--skip-podman]
+# Usage: bench/pod-start.sh [-n 50] [--pods 100] [--no-build] [--skip-podman] [--bin DIR]
+#   --bin DIR: minikubelet, agentctl, minirun and minirun-shim from DIR (no build)
 #
 # Latency: N pods, one at a time: the manifest is written (minikubelet: atomically into the manifest
 # directory; podman: `podman kube play FILE` is launched) and the clock stops when the container's process
@@ -10,29 +11,29 @@
 # shims' RSS and the agent's CPU while idle (30 s). Each system runs inside a network namespace this
 # script creates and removes (pods get their networks there), with cgroups below this shell's own cgroup.
 # Needs root. Builds the release products like scripts/demo.sh unless --no-build.
+# BENCH_SMAPS=FILE keeps the agent's /proc/PID/smaps at the footprint measurement (where its memory is).
 # BENCH_AGENT_LOG=FILE keeps the agent's log (with MINIKUBELET_DEBUG=1 it has each pod's start-step timings).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
 [ "$(id -u)" = 0 ] || { echo "needs root" >&2; exit 1; }
 export PATH=/opt/swift/usr/bin:$PATH
-n=50 pods=100 build=1 podman=1
+n=50 pods=100 build=1 podman=1 bin=""
 while [ $# -gt 0 ]; do
     case "$1" in
         -n) n=$2; shift ;;
         --pods) pods=$2; shift ;;
         --no-build) build=0 ;;
         --skip-podman) podman=0 ;;
-        *) echo "usage: bench/pod-start.sh [-n 50] [--pods 100] [--no-build] [--skip-podman]" >&2; exit 2 ;;
+        --bin) bin=$2; build=0; shift ;;
+        *) echo "usage: bench/pod-start.sh [-n 50] [--pods 100] [--no-build] [--skip-podman] [--bin DIR]" >&2; exit 2 ;;
     esac
     shift
 done
 if [ "$build" = 1 ]; then
-    for product in minirun minirun-shim minikubelet agentctl; do
-        swift build -c release --static-swift-stdlib --product "$product" 2>&1 | grep -E 'error|Build' | tail -1
-    done
+    scripts/build-release.sh minirun minirun-shim minikubelet agentctl
 fi
-bin=$(swift build -c release --static-swift-stdlib --show-bin-path)
+[ -n "$bin" ] || bin=$(scripts/build-release.sh --show-bin-path)
 layout=/tmp/minikubelet-test-busybox-layout
 [ -f "$layout/index.json" ] || examples/make-busybox-image.sh "$layout"
 
@@ -147,6 +148,7 @@ fi
 sleep 5
 running=$("$bin/agentctl" --socket "$work/agent.sock" get pods | awk 'NR > 1 && $3 == "Running"' | wc -l)
 rss=$(awk '/VmRSS/ { print $2 }' "/proc/$agent_pid/status")
+if [ -n "${BENCH_SMAPS:-}" ]; then cp "/proc/$agent_pid/smaps" "$BENCH_SMAPS"; fi
 rss_split=$(awk '/RssAnon/ { a = $2 } /RssFile/ { f = $2 } END { printf "anonymous %d MiB, file-backed %d MiB", a / 1024, f / 1024 }' "/proc/$agent_pid/status")
 shims=$(pgrep -x minirun-shim | while read -r p; do awk '/VmRSS/ { print $2 }' "/proc/$p/status"; done | awk '{ s += $1; n++ } END { if (n) printf "%d shims, mean %.0f KiB, total %.1f MiB", n, s / n, s / 1024 }')
 ticks() { awk '{ print $14 + $15 }' "/proc/$agent_pid/stat"; }

@@ -30,10 +30,8 @@ esac
 
 scripts/install-deps.sh
 echo "== building (release): minikubelet agentctl minirun minirun-shim"
-for product in minirun minirun-shim minikubelet agentctl; do
-    swift build -c release --static-swift-stdlib --product "$product" 2>&1 | grep -E 'error|Build' | tail -1
-done
-bin=$(swift build -c release --static-swift-stdlib --show-bin-path)
+scripts/build-release.sh minirun minirun-shim minikubelet agentctl
+bin=$(scripts/build-release.sh --show-bin-path)
 agentctl() { "$bin/agentctl" --socket "$SOCKET" "$@"; }
 
 layout=$ROOT/demo/busybox-layout
