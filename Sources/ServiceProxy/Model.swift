@@ -165,6 +165,8 @@ public struct SyncReport: Codable, Hashable, Sendable {
     public var bytes: Int
     public var conntrackDeletions: Int
     public var milliseconds: Double
+    /// nftables: the write went to the kernel over netlink (partial syncs), not through `nft -f`.
+    public var netlink: Bool = false
 
     public init(
         mode: ProxyMode, full: Bool, wrote: Bool = false, chainsWritten: Int = 0, chainsDeleted: Int = 0, bytes: Int = 0, conntrackDeletions: Int = 0,
