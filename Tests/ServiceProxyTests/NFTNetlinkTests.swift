@@ -114,6 +114,36 @@ struct NFTNetlinkEncodingTests {
     }
 }
 
+@Suite("nftables partial sync planning")
+struct NFTPartialPlanTests {
+    /// Ports share ClusterIPs: the address leaves `cluster-ips` with the last port using it, and a port moved in the
+    /// list (a service inserted before it) is neither rewritten nor removed.
+    @Test func clusterIPsFollowTheLastPortUsingThem() throws {
+        let runner = RecordingRunner()
+        var proxier = NFTablesProxier(config: referenceConfig, runner: runner)
+        func port(_ name: String, _ portName: String, ip: String) -> ProxyServicePort {
+            ProxyServicePort(
+                name: ServicePortName(namespace: "n", name: name, port: portName), clusterIP: ip, port: portName == "a" ? 80 : 81,
+                endpoints: [ServiceEndpoint(ip: "10.244.1.1", port: 8080)])
+        }
+        let a = port("web", "a", ip: "10.96.0.5")
+        let b = port("web", "b", ip: "10.96.0.5")
+        let first = port("aaa", "a", ip: "10.96.0.9")
+        _ = try proxier.sync(ProxyState(services: [a, b]), full: true)
+
+        let moved = try proxier.sync(ProxyState(services: [first, a]), full: false)
+        var text = try #require(runner.commands.last?.input)
+        #expect(moved.chainsWritten == 2 && moved.chainsDeleted == 2, "\(moved)")  // aaa's service + endpoint in, b's out
+        #expect(!text.contains("delete element ip minikubelet cluster-ips"), "\(text)")
+        #expect(text.contains("add element ip minikubelet cluster-ips { 10.96.0.9 }"), "\(text)")
+        #expect(!text.contains("n/web/tcp/a"), "an unchanged port that only moved was touched: \(text)")
+
+        _ = try proxier.sync(ProxyState(services: [first]), full: false)
+        text = try #require(runner.commands.last?.input)
+        #expect(text.contains("delete element ip minikubelet cluster-ips { 10.96.0.5 }"), "\(text)")
+    }
+}
+
 /// A throwaway network namespace (loopback up) for nftables checks.
 final class NFTNamespace {
     let name: String
