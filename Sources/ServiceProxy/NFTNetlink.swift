@@ -32,8 +32,11 @@ struct NFTNetlinkBatch {
     private var setID: UInt32 = 1
     /// libnftnl writes messages without bounds checks: each is built here first, never bigger than this.
     private var scratch = [UInt8](repeating: 0, count: 1 << 18)
-    /// Elements per NEWSETELEM message (a few dozen bytes each: well inside `scratch`).
-    static let elementsPerMessage = 1000
+    /// Bytes of elements per NEWSETELEM message. The element list is one nested attribute, whose length is 16 bits:
+    /// past 64 KiB it wraps and the kernel silently reads only the first elements (seen with 1,000 elements).
+    static let elementBytesPerMessage = 32768
+    /// A NEWSETELEM's largest possible size: its element list must stay below the 16-bit attribute length.
+    static let largestElementMessage = 65000
 
     init(table: String) {
         self.table = table
@@ -53,18 +56,42 @@ struct NFTNetlinkBatch {
         }
     }
 
-    /// Builds one message into `scratch` (header by libnftnl, payload by `payload`) and appends it.
-    private mutating func message(_ type: Int32, flags: Int32, object: String, _ payload: (UnsafeMutablePointer<nlmsghdr>) -> Void) {
+    /// Builds one message into `scratch` (header by libnftnl, payload by `payload`) and appends it; returns its length.
+    @discardableResult
+    private mutating func message(_ type: Int32, flags: Int32, object: String, _ payload: (UnsafeMutablePointer<nlmsghdr>) -> Void) -> Int {
         let current = seq
-        scratch.withUnsafeMutableBytes { raw in
-            guard let base = raw.baseAddress else { return }
+        let length = scratch.withUnsafeMutableBytes { raw -> Int in
+            guard let base = raw.baseAddress else { return 0 }
             let header = nftnl_nlmsg_build_hdr(
                 base.assumingMemoryBound(to: CChar.self), UInt16(type), UInt16(NFPROTO_IPV4), UInt16(flags | NLM_F_ACK), current)
-            if let header { payload(header) }
+            guard let header else { return 0 }
+            payload(header)
+            return Int(header.pointee.nlmsg_len)
         }
         appendScratch()
         objects[current] = object
         seq += 1
+        return length
+    }
+
+    typealias EncodedElement = (key: [UInt8], verdict: (goto: Bool, chain: String)?)
+
+    /// Index ranges of `elements` that each fit one NEWSETELEM (an upper bound per element: its nests, key and chain).
+    static func messageRanges(_ elements: [EncodedElement]) -> [Range<Int>] {
+        var ranges: [Range<Int>] = []
+        var start = 0
+        var bytes = 0
+        for (index, element) in elements.enumerated() {
+            let size = 64 + element.key.count + (element.verdict?.chain.utf8.count ?? 0)
+            if bytes + size > elementBytesPerMessage && index > start {
+                ranges.append(start..<index)
+                start = index
+                bytes = 0
+            }
+            bytes += size
+        }
+        if start < elements.count { ranges.append(start..<elements.count) }
+        return ranges
     }
 
     mutating func finish() {
@@ -154,27 +181,22 @@ struct NFTNetlinkBatch {
         return setID
     }
 
-    /// Elements of a named set or verdict map, in messages of at most `elementsPerMessage`.
+    /// Elements of a named set or verdict map, in as many messages as their size needs.
     mutating func elements(add: Bool, map: String, _ elements: [NFTElement]) throws {
         let verb = add ? "add" : "delete"
-        var index = 0
-        while index < elements.count {
-            let chunk = Array(elements[index..<min(index + Self.elementsPerMessage, elements.count)])
-            let encoded = try chunk.map { element in
-                (key: try NFTEncoding.elementKey(element.key), verdict: try element.value.map(NFTEncoding.verdict))
-            }
-            let object = "\(verb) element ip \(table) \(map) { " + chunk.map(\.text).joined(separator: ", ") + " }"
-            elementMessage(add: add, set: map, setID: nil, object: object, encoded.map { ($0.key, $0.verdict) })
-            index += Self.elementsPerMessage
+        let encoded: [EncodedElement] = try elements.map { element in
+            (key: try NFTEncoding.elementKey(element.key), verdict: try element.value.map(NFTEncoding.verdict))
+        }
+        for range in Self.messageRanges(encoded) {
+            let object = "\(verb) element ip \(table) \(map) { " + elements[range].map(\.text).joined(separator: ", ") + " }"
+            try elementMessage(add: add, set: map, setID: nil, object: object, Array(encoded[range]))
         }
     }
 
-    private mutating func elementMessage(
-        add: Bool, set name: String, setID: UInt32?, object: String, _ elements: [(key: [UInt8], verdict: (goto: Bool, chain: String)?)]
-    ) {
+    private mutating func elementMessage(add: Bool, set name: String, setID: UInt32?, object: String, _ elements: [EncodedElement]) throws {
         let table = self.table
         let type = add ? NFT_MSG_NEWSETELEM : NFT_MSG_DELSETELEM
-        message(Int32(type.rawValue), flags: add ? NLM_F_CREATE : 0, object: object) { header in
+        let length = message(Int32(type.rawValue), flags: add ? NLM_F_CREATE : 0, object: object) { header in
             guard let s = nftnl_set_alloc() else { return }
             defer { nftnl_set_free(s) }
             nftnl_set_set_u32(s, UInt16(NFTNL_SET_FAMILY.rawValue), UInt32(NFPROTO_IPV4))
@@ -194,6 +216,8 @@ struct NFTNetlinkBatch {
             }
             nftnl_set_elems_nlmsg_build_payload(header, s)
         }
+        // Never send a list whose length wrapped: the kernel would take a prefix of it and report success.
+        guard length <= Self.largestElementMessage else { throw NFTNetlinkSocketError(operation: "building \(object.prefix(200))", errno: EMSGSIZE) }
     }
 
     // MARK: rules
@@ -226,11 +250,14 @@ struct NFTNetlinkBatch {
                 }
                 nftnl_set_nlmsg_build_payload(header, s)
             }
-            // Keys are numgen's values: host byte order u32.
-            let elements = chains.enumerated().map {
-                (key: withUnsafeBytes(of: UInt32($0.offset)) { Array($0) }, verdict: Optional((goto: true, chain: $0.element)))
+            // Keys are numgen's values: host byte order u32. A service with thousands of endpoints needs several
+            // messages (all in this batch: a constant set only takes elements in the transaction that creates it).
+            let elements: [EncodedElement] = chains.enumerated().map {
+                (key: withUnsafeBytes(of: UInt32($0.offset)) { Array($0) }, verdict: (goto: true, chain: $0.element))
             }
-            elementMessage(add: true, set: "__map%d", setID: id, object: object, elements)
+            for range in Self.messageRanges(elements) {
+                try elementMessage(add: true, set: "__map%d", setID: id, object: object, Array(elements[range]))
+            }
         }
         let expressions = try NFTExpressions.build(rule, anonymousSetID: anonymousSet)
         let comment = try rule.comment.map(NFTEncoding.ruleComment)

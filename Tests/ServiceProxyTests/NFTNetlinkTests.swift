@@ -74,6 +74,19 @@ struct NFTNetlinkEncodingTests {
         #expect(expressions.contains { $0.name == "bitwise" } == (cidr == "10.240.0.0/12"))
     }
 
+    /// Element lists are split by size: one nested attribute past 64 KiB wraps its 16-bit length and the kernel
+    /// silently takes a prefix (1,000 elements with 50-byte chain names did).
+    @Test(arguments: [0, 1, 250, 1000, 3000])
+    func elementMessagesStayUnder64KiB(count: Int) {
+        let chain = String(repeating: "c", count: 50)
+        let elements: [NFTNetlinkBatch.EncodedElement] = (0..<count).map { _ in (key: [UInt8](repeating: 1, count: 12), verdict: (goto: true, chain: chain)) }
+        let ranges = NFTNetlinkBatch.messageRanges(elements)
+        #expect(ranges.map(\.count).reduce(0, +) == count)
+        #expect(zip(ranges, ranges.dropFirst()).allSatisfy { $0.upperBound == $1.lowerBound })
+        // 64 + 12 + 50 bytes counted per element; the real encoding is ~135 with the nests: still under 64 KiB.
+        #expect(ranges.allSatisfy { $0.count * 135 < 65000 })
+    }
+
     @Test func randomGotoNeedsItsMap() {
         #expect(throws: NFTEncoding.InvalidValue.self) { try NFTExpressions.build(NFTRule(.randomGoto(["a"])), anonymousSetID: nil) }
     }
@@ -293,18 +306,24 @@ struct NFTNetlinkNetnsTests {
         for last in 1..<paths.count { try expectSameTables(paths, last: last, dir: dir) }
     }
 
-    /// 400 services whose endpoints all move: some 4,000 messages in one batch, more ACKs than a default netlink
-    /// receive buffer holds and a batch bigger than the default send buffer.
+    /// 400 services whose endpoints all move, and a new one with 2,500 endpoints: thousands of messages in one batch
+    /// (more ACKs than a default netlink receive buffer holds, a batch bigger than the default send buffer) and a
+    /// random-dispatch map whose elements take several messages.
     @Test func largePartialSyncMatchesTextSync() throws {
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         func state(_ third: Int) -> ProxyState {
-            ProxyState(
-                services: (0..<400).map { index in
-                    ProxyServicePort(
-                        name: ServicePortName(namespace: "big", name: "s\(index)"), clusterIP: "10.96.\(10 + index / 200).\(index % 200 + 1)", port: 80,
-                        endpoints: [ServiceEndpoint(ip: "10.77.\(third + index / 200).\(index % 200 + 2)", port: 8080)])
-                })
+            var services = (0..<400).map { index in
+                ProxyServicePort(
+                    name: ServicePortName(namespace: "big", name: "s\(index)"), clusterIP: "10.96.\(10 + index / 200).\(index % 200 + 1)", port: 80,
+                    endpoints: [ServiceEndpoint(ip: "10.77.\(third + index / 200).\(index % 200 + 2)", port: 8080)])
+            }
+            if third == 20 {
+                let endpoints = (0..<2500).map { ServiceEndpoint(ip: "10.78.\($0 / 250).\($0 % 250 + 2)", port: 8080) }
+                services.append(
+                    ProxyServicePort(name: ServicePortName(namespace: "big", name: "wide"), clusterIP: "10.96.30.1", port: 80, endpoints: endpoints))
+            }
+            return ProxyState(services: services)
         }
         let paths = try writeFiles([state(10), state(20)], into: dir)
         try expectSameTables(paths, last: 1, dir: dir)
