@@ -28,6 +28,8 @@ struct NFTNetlinkBatch {
     private(set) var bytes: [UInt8] = []
     /// What each message did, by sequence number (for error reports).
     private(set) var objects: [UInt32: String] = [:]
+    /// The first message that could not be built completely (libnftnl allocation failure).
+    private(set) var unbuilt: String?
     private var seq: UInt32 = 1
     private var setID: UInt32 = 1
     /// libnftnl writes messages without bounds checks: each is built here first, never bigger than this.
@@ -58,16 +60,18 @@ struct NFTNetlinkBatch {
 
     /// Builds one message into `scratch` (header by libnftnl, payload by `payload`) and appends it; returns its length.
     @discardableResult
-    private mutating func message(_ type: Int32, flags: Int32, object: String, _ payload: (UnsafeMutablePointer<nlmsghdr>) -> Void) -> Int {
+    /// `payload` returns false when libnftnl could not allocate an object: the message is then incomplete and the
+    /// batch is not sent (`unbuilt`).
+    private mutating func message(_ type: Int32, flags: Int32, object: String, _ payload: (UnsafeMutablePointer<nlmsghdr>) -> Bool) -> Int {
         let current = seq
         let length = scratch.withUnsafeMutableBytes { raw -> Int in
             guard let base = raw.baseAddress else { return 0 }
             let header = nftnl_nlmsg_build_hdr(
                 base.assumingMemoryBound(to: CChar.self), UInt16(type), UInt16(NFPROTO_IPV4), UInt16(flags | NLM_F_ACK), current)
             guard let header else { return 0 }
-            payload(header)
-            return Int(header.pointee.nlmsg_len)
+            return payload(header) ? Int(header.pointee.nlmsg_len) : -1
         }
+        if length < 0 && unbuilt == nil { unbuilt = object }
         appendScratch()
         objects[current] = object
         seq += 1
@@ -116,12 +120,13 @@ struct NFTNetlinkBatch {
     private mutating func chainMessage(_ type: nf_tables_msg_types, flags: Int32, name: String, object: String) {
         let table = self.table
         message(Int32(type.rawValue), flags: flags, object: object) { header in
-            guard let chain = nftnl_chain_alloc() else { return }
+            guard let chain = nftnl_chain_alloc() else { return false }
             defer { nftnl_chain_free(chain) }
             nftnl_chain_set_u32(chain, UInt16(NFTNL_CHAIN_FAMILY.rawValue), UInt32(NFPROTO_IPV4))
             nftnl_chain_set_str(chain, UInt16(NFTNL_CHAIN_TABLE.rawValue), table)
             nftnl_chain_set_str(chain, UInt16(NFTNL_CHAIN_NAME.rawValue), name)
             nftnl_chain_nlmsg_build_payload(header, chain)
+            return true
         }
     }
 
@@ -129,12 +134,13 @@ struct NFTNetlinkBatch {
     mutating func flushChain(_ name: String) {
         let table = self.table
         message(Int32(NFT_MSG_DELRULE.rawValue), flags: 0, object: "flush chain ip \(table) \(name)") { header in
-            guard let rule = nftnl_rule_alloc() else { return }
+            guard let rule = nftnl_rule_alloc() else { return false }
             defer { nftnl_rule_free(rule) }
             nftnl_rule_set_u32(rule, UInt16(NFTNL_RULE_FAMILY.rawValue), UInt32(NFPROTO_IPV4))
             nftnl_rule_set_str(rule, UInt16(NFTNL_RULE_TABLE.rawValue), table)
             nftnl_rule_set_str(rule, UInt16(NFTNL_RULE_CHAIN.rawValue), name)
             nftnl_rule_nlmsg_build_payload(header, rule)
+            return true
         }
     }
 
@@ -145,7 +151,7 @@ struct NFTNetlinkBatch {
         let table = self.table
         let id = nextSetID()
         message(Int32(NFT_MSG_NEWSET.rawValue), flags: NLM_F_CREATE, object: "add set ip \(table) \(set.text)") { header in
-            guard let s = nftnl_set_alloc() else { return }
+            guard let s = nftnl_set_alloc() else { return false }
             defer { nftnl_set_free(s) }
             nftnl_set_set_u32(s, UInt16(NFTNL_SET_FAMILY.rawValue), UInt32(NFPROTO_IPV4))
             nftnl_set_set_str(s, UInt16(NFTNL_SET_TABLE.rawValue), table)
@@ -161,18 +167,20 @@ struct NFTNetlinkBatch {
                 _ = nftnl_set_set_data(s, UInt16(NFTNL_SET_USERDATA.rawValue), raw.baseAddress, UInt32(raw.count))
             }
             nftnl_set_nlmsg_build_payload(header, s)
+            return true
         }
     }
 
     mutating func deleteSet(_ name: String) {
         let table = self.table
         message(Int32(NFT_MSG_DELSET.rawValue), flags: 0, object: "delete set ip \(table) \(name)") { header in
-            guard let s = nftnl_set_alloc() else { return }
+            guard let s = nftnl_set_alloc() else { return false }
             defer { nftnl_set_free(s) }
             nftnl_set_set_u32(s, UInt16(NFTNL_SET_FAMILY.rawValue), UInt32(NFPROTO_IPV4))
             nftnl_set_set_str(s, UInt16(NFTNL_SET_TABLE.rawValue), table)
             nftnl_set_set_str(s, UInt16(NFTNL_SET_NAME.rawValue), name)
             nftnl_set_nlmsg_build_payload(header, s)
+            return true
         }
     }
 
@@ -197,14 +205,14 @@ struct NFTNetlinkBatch {
         let table = self.table
         let type = add ? NFT_MSG_NEWSETELEM : NFT_MSG_DELSETELEM
         let length = message(Int32(type.rawValue), flags: add ? NLM_F_CREATE : 0, object: object) { header in
-            guard let s = nftnl_set_alloc() else { return }
+            guard let s = nftnl_set_alloc() else { return false }
             defer { nftnl_set_free(s) }
             nftnl_set_set_u32(s, UInt16(NFTNL_SET_FAMILY.rawValue), UInt32(NFPROTO_IPV4))
             nftnl_set_set_str(s, UInt16(NFTNL_SET_TABLE.rawValue), table)
             nftnl_set_set_str(s, UInt16(NFTNL_SET_NAME.rawValue), name)
             if let setID { nftnl_set_set_u32(s, UInt16(NFTNL_SET_ID.rawValue), setID) }
             for element in elements {
-                guard let e = nftnl_set_elem_alloc() else { continue }
+                guard let e = nftnl_set_elem_alloc() else { return false }
                 element.key.withUnsafeBytes { raw in
                     _ = nftnl_set_elem_set(e, UInt16(NFTNL_SET_ELEM_KEY), raw.baseAddress, UInt32(raw.count))
                 }
@@ -215,6 +223,7 @@ struct NFTNetlinkBatch {
                 nftnl_set_elem_add(s, e)
             }
             nftnl_set_elems_nlmsg_build_payload(header, s)
+            return true
         }
         // Never send a list whose length wrapped: the kernel would take a prefix of it and report success.
         guard length <= Self.largestElementMessage else { throw NFTNetlinkSocketError(operation: "building \(object.prefix(200))", errno: EMSGSIZE) }
@@ -232,7 +241,7 @@ struct NFTNetlinkBatch {
             anonymousSet = id
             let object = "add rule ip \(table) \(chain) \(rule.text) (its verdict map)"
             message(Int32(NFT_MSG_NEWSET.rawValue), flags: NLM_F_CREATE, object: object) { header in
-                guard let s = nftnl_set_alloc() else { return }
+                guard let s = nftnl_set_alloc() else { return false }
                 defer { nftnl_set_free(s) }
                 nftnl_set_set_u32(s, UInt16(NFTNL_SET_FAMILY.rawValue), UInt32(NFPROTO_IPV4))
                 nftnl_set_set_str(s, UInt16(NFTNL_SET_TABLE.rawValue), table)
@@ -249,6 +258,7 @@ struct NFTNetlinkBatch {
                     _ = nftnl_set_set_data(s, UInt16(NFTNL_SET_USERDATA.rawValue), raw.baseAddress, UInt32(raw.count))
                 }
                 nftnl_set_nlmsg_build_payload(header, s)
+                return true
             }
             // Keys are numgen's values: host byte order u32. A service with thousands of endpoints needs several
             // messages (all in this batch: a constant set only takes elements in the transaction that creates it).
@@ -262,13 +272,14 @@ struct NFTNetlinkBatch {
         let expressions = try NFTExpressions.build(rule, anonymousSetID: anonymousSet)
         let comment = try rule.comment.map(NFTEncoding.ruleComment)
         message(Int32(NFT_MSG_NEWRULE.rawValue), flags: NLM_F_CREATE | NLM_F_APPEND, object: "add rule ip \(table) \(chain) \(rule.text)") { header in
-            guard let r = nftnl_rule_alloc() else { return }
+            guard let r = nftnl_rule_alloc() else { return false }
             defer { nftnl_rule_free(r) }
             nftnl_rule_set_u32(r, UInt16(NFTNL_RULE_FAMILY.rawValue), UInt32(NFPROTO_IPV4))
             nftnl_rule_set_str(r, UInt16(NFTNL_RULE_TABLE.rawValue), table)
             nftnl_rule_set_str(r, UInt16(NFTNL_RULE_CHAIN.rawValue), chain)
             for expression in expressions {
-                if let e = expression.make() { nftnl_rule_add_expr(r, e) }  // the rule owns and frees it
+                guard let e = expression.make() else { return false }
+                nftnl_rule_add_expr(r, e)  // the rule owns and frees it
             }
             if let comment {
                 comment.withUnsafeBytes { raw in
@@ -276,6 +287,7 @@ struct NFTNetlinkBatch {
                 }
             }
             nftnl_rule_nlmsg_build_payload(header, r)
+            return true
         }
     }
 
@@ -284,6 +296,7 @@ struct NFTNetlinkBatch {
     /// Sends the batch and checks the kernel's answer to every message. Throws `NFTNetlinkError` naming the first
     /// refused message (the kernel then applied nothing).
     func send(socket: NFTNetlinkSocket) throws {
+        if let unbuilt { throw NFTNetlinkSocketError(operation: "building \(unbuilt.prefix(200))", errno: ENOMEM) }
         try socket.transact(bytes, expecting: objects)
     }
 }
