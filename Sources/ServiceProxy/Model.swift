@@ -161,7 +161,7 @@ public struct SyncReport: Codable, Hashable, Sendable {
     /// Service chains written (iptables) or service/endpoint chains written (nftables).
     public var chainsWritten: Int
     public var chainsDeleted: Int
-    /// Bytes of `iptables-restore` / `nft -f` input.
+    /// Bytes of `iptables-restore` / `nft -f` input (a netlink partial sync: of the same change as nft text).
     public var bytes: Int
     public var conntrackDeletions: Int
     public var milliseconds: Double

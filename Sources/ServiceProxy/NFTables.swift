@@ -261,7 +261,7 @@ public struct NFTablesProxier: Sendable {
         // succeeds `applied` stays nil, so a failure makes the next sync a full one.
         var next = applied ?? [:]
         applied = nil
-        /// The previous entries of changed and removed ports.
+        // The previous entries of changed and removed ports.
         var previous: [ServicePortName: (port: ProxyServicePort, objects: NFTServiceObjects, digest: [UInt8])] = [:]
         var changed: [ServicePortName] = []
         // Names of last sync's ports not found unchanged at the same place: the removed ones are among them.
