@@ -155,7 +155,11 @@ let package = Package(
                         })
             ]),
         // The Service proxy (kube-proxy role): allocation, endpoints, iptables and nftables proxiers. Not yet wired into the agent.
-        .target(name: "ServiceProxy", dependencies: ["KubeAPI", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
+        // libnftnl + libmnl: the nftables proxier's partial syncs go to the kernel over netlink (nft 1.0.6 dumps the whole
+        // ruleset before every `nft -f`, 200 ms at 10,000 services).
+        .systemLibrary(name: "CNftnl", path: "Sources/CNftnl", pkgConfig: "libnftnl", providers: [.apt(["libnftnl-dev", "libmnl-dev"])]),
+        .target(
+            name: "ServiceProxy", dependencies: ["KubeAPI", "CNftnl", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
         // Applies a ServiceProxy state in the current network namespace: the library's integration tests and benchmark.
         .executableTarget(name: "proxyctl", dependencies: ["ServiceProxy"], swiftSettings: strict),
         // Shared test helpers: busybox rootfs, bundles, running processes.

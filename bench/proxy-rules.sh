@@ -18,9 +18,11 @@ fresh() { ip netns del "$NS" 2>/dev/null || true; ip netns add "$NS"; ip netns e
 inns() { ip netns exec "$NS" "$@"; }
 now() { date +%s.%N; }
 secs() { echo "$2 - $1" | bc -l | awk '{printf "%.3f", $1}'; }
-ms_of() { sed -n "${1}p" | sed 's/.*"milliseconds":\([0-9.]*\).*/\1/' | awk '{printf "%.3f", $1/1000}'; }
+ms_of() { sed -n "${1}p" | sed "s/.*\"${2:-milliseconds}\":\\([0-9.]*\\).*/\\1/" | awk '{printf "%.3f", $1/1000}'; }
 
-printf '%-9s %-7s %-12s %9s %9s %7s\n' mode N operation "ours(s)" "floor(s)" ratio
+# write(s): of ours, the write itself (nftables: the nft -f process, or a partial sync's netlink transaction, which
+# is the kernel's work); "-" for iptables.
+printf '%-9s %-7s %-12s %9s %9s %7s %9s\n' mode N operation "ours(s)" "floor(s)" ratio "write(s)"
 for N in $SIZES; do
   "$PROXYCTL" generate --services "$N" > "$WORK/s.json"
   "$PROXYCTL" generate --services "$N" --change > "$WORK/s2.json"
@@ -30,12 +32,14 @@ for N in $SIZES; do
     # Full sync into an empty namespace: ours (whole process: read back, build, diff, write) vs the bare tool.
     fresh; t0=$(now); inns sh -c "$FLOOR" < "$WORK/full.txt"; t1=$(now); floor_full=$(secs "$t0" "$t1")
     fresh; t0=$(now); inns "$PROXYCTL" apply --mode "$MODE" --state "$WORK/s.json" > "$WORK/apply.json"; t1=$(now); ours_full=$(secs "$t0" "$t1")
-    printf '%-9s %-7s %-12s %9s %9s %7s\n' "$MODE" "$N" full-sync "$ours_full" "$floor_full" "$(echo "$ours_full / $floor_full" | bc -l | awk '{printf "%.2f", $1}')"
+    write_full=-; [ "$MODE" = nftables ] && write_full=$(ms_of 1 writeMilliseconds < "$WORK/apply.json")
+    printf '%-9s %-7s %-12s %9s %9s %7s %9s\n' "$MODE" "$N" full-sync "$ours_full" "$floor_full" "$(echo "$ours_full / $floor_full" | bc -l | awk '{printf "%.2f", $1}')" "$write_full"
     # One endpoint of one service moves: the in-process partial sync (second report line) vs its own text fed bare.
     inns "$PROXYCTL" change --mode "$MODE" --state "$WORK/s.json" --state2 "$WORK/s2.json" --dump "$WORK/delta.txt" > "$WORK/change.json"
     ours_change=$(ms_of 2 < "$WORK/change.json")
+    write_change=-; [ "$MODE" = nftables ] && write_change=$(ms_of 2 writeMilliseconds < "$WORK/change.json")
     inns "$PROXYCTL" apply --mode "$MODE" --state "$WORK/s.json" > /dev/null
     t0=$(now); inns sh -c "$FLOOR" < "$WORK/delta.txt"; t1=$(now); floor_change=$(secs "$t0" "$t1")
-    printf '%-9s %-7s %-12s %9s %9s %7s\n' "$MODE" "$N" one-endpoint "$ours_change" "$floor_change" "$(echo "$ours_change / $floor_change" | bc -l | awk '{printf "%.2f", $1}')"
+    printf '%-9s %-7s %-12s %9s %9s %7s %9s\n' "$MODE" "$N" one-endpoint "$ours_change" "$floor_change" "$(echo "$ours_change / $floor_change" | bc -l | awk '{printf "%.2f", $1}')" "$write_change"
   done
 done

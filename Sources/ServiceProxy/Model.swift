@@ -161,10 +161,15 @@ public struct SyncReport: Codable, Hashable, Sendable {
     /// Service chains written (iptables) or service/endpoint chains written (nftables).
     public var chainsWritten: Int
     public var chainsDeleted: Int
-    /// Bytes of `iptables-restore` / `nft -f` input.
+    /// Bytes of `iptables-restore` / `nft -f` input (a netlink partial sync: of the same change as nft text).
     public var bytes: Int
     public var conntrackDeletions: Int
     public var milliseconds: Double
+    /// nftables: the write went to the kernel over netlink (partial syncs), not through `nft -f`.
+    public var netlink: Bool = false
+    /// nftables: of `milliseconds`, the write itself (the `nft -f` process, or the netlink transaction: the kernel's
+    /// work). The rest is computing what to write.
+    public var writeMilliseconds: Double = 0
 
     public init(
         mode: ProxyMode, full: Bool, wrote: Bool = false, chainsWritten: Int = 0, chainsDeleted: Int = 0, bytes: Int = 0, conntrackDeletions: Int = 0,

@@ -32,10 +32,13 @@ public actor ServiceProxier {
     }
 
     /// Makes `mode`'s proxier for this node, detecting the iptables backend in use.
-    public static func backend(mode: ProxyMode, config: ProxyConfig, runner: any CommandRunner = ProcessRunner()) -> Backend {
+    /// `netlink`: nftables mode's partial syncs go straight to the kernel (`NFTablesProxier`); off, they use `nft -f`.
+    /// By default on only with the real command runner: a test's recording runner must never lead to the host's
+    /// nftables being written over netlink.
+    public static func backend(mode: ProxyMode, config: ProxyConfig, runner: any CommandRunner = ProcessRunner(), netlink: Bool? = nil) -> Backend {
         switch mode {
         case .iptables: return .iptables(IPTablesProxier(config: config, backend: IPTablesBackendDetection.detect(runner: runner), runner: runner))
-        case .nftables: return .nftables(NFTablesProxier(config: config, runner: runner))
+        case .nftables: return .nftables(NFTablesProxier(config: config, runner: runner, netlink: netlink ?? (runner is ProcessRunner)))
         }
     }
 

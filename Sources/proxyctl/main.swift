@@ -7,10 +7,11 @@ struct Usage: Error, CustomStringConvertible {
     var description: String {
         """
         usage: proxyctl apply   --mode iptables|nftables --state FILE [--config FILE]     one full sync, report as JSON
-               proxyctl run     --mode iptables|nftables --state FILE --report FILE [--config FILE] [--min-sync-ms N] [--full-sync-s N]
+               proxyctl run     --mode iptables|nftables --state FILE --report FILE [--config FILE] [--min-sync-ms N] [--full-sync-s N] [--retry-ms N]
                                  sync at start, then partial syncs whenever FILE changes (reports appended as JSON lines)
-               proxyctl change  --mode iptables|nftables --state FILE --state2 FILE [--config FILE] [--dump FILE]
-                                 full sync of FILE then a partial sync to FILE2 in one process (benchmark)
+               proxyctl change  --mode iptables|nftables --state FILE --state2 FILE[,FILE...] [--config FILE] [--dump FILE] [--nft-text]
+                                 full sync of FILE then a partial sync to each FILE2 in one process (benchmark, tests);
+                                 --dump saves the last write's text; --nft-text: nftables partial syncs by nft -f, not netlink
                proxyctl render  --mode iptables|nftables --state FILE [--config FILE]    full ruleset text on stdout
                proxyctl cleanup --mode iptables|nftables [--config FILE]                 remove every rule and chain we own
                proxyctl detect                                                           print the iptables backend in use
@@ -27,7 +28,7 @@ struct Options {
         var iterator = args.makeIterator()
         while let arg = iterator.next() {
             guard arg.hasPrefix("--") else { throw Usage() }
-            if arg == "--change" {
+            if arg == "--change" || arg == "--nft-text" {
                 flags.insert(arg)
             } else {
                 guard let value = iterator.next() else { throw Usage() }
@@ -130,11 +131,20 @@ func main() async throws {
         var backend = ServiceProxier.backend(mode: try options.mode(), config: try options.config())
         print(json(try syncOnce(&backend, try options.state(), full: true)))
     case "change":
-        var backend = ServiceProxier.backend(mode: try options.mode(), config: try options.config(), runner: DumpingRunner(path: options.values["--dump"]))
+        var backend = ServiceProxier.backend(
+            mode: try options.mode(), config: try options.config(), runner: DumpingRunner(path: options.values["--dump"]),
+            netlink: !options.flags.contains("--nft-text"))
         let first = try options.state()
-        let second = try options.state("--state2")
+        guard let nextPaths = options.values["--state2"]?.split(separator: ",") else { throw Usage() }
         print(json(try syncOnce(&backend, first, full: true)))
-        print(json(try syncOnce(&backend, second, full: false)))
+        for path in nextPaths {
+            let next = try JSONDecoder().decode(ProxyState.self, from: Data(contentsOf: URL(fileURLWithPath: String(path))))
+            print(json(try syncOnce(&backend, next, full: false)))
+        }
+        // A netlink partial sync runs no command: its nft text equivalent is the proxier's (the benchmark's floor).
+        if case .nftables(let proxier) = backend, let dump = options.values["--dump"] {
+            try proxier.lastWrittenText.write(toFile: dump, atomically: true, encoding: .utf8)
+        }
     case "run":
         guard let statePath = options.values["--state"], let reportPath = options.values["--report"] else { throw Usage() }
         guard FileManager.default.createFile(atPath: reportPath, contents: nil) else { throw Usage() }
@@ -142,7 +152,8 @@ func main() async throws {
         let proxier = ServiceProxier(
             backend: ServiceProxier.backend(mode: try options.mode(), config: try options.config()),
             minSyncInterval: .milliseconds(options.values["--min-sync-ms"].flatMap(Int.init) ?? 200),
-            fullSyncInterval: .seconds(options.values["--full-sync-s"].flatMap(Int.init) ?? 3600)
+            fullSyncInterval: .seconds(options.values["--full-sync-s"].flatMap(Int.init) ?? 3600),
+            retryInterval: .milliseconds(options.values["--retry-ms"].flatMap(Int.init) ?? 30000)
         ) { result in
             let line: String
             switch result {

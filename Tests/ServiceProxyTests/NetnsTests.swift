@@ -266,6 +266,7 @@ struct ServiceProxyNetnsTests {
 
         // Pod B unready: it leaves the rules; every request goes to pod A.
         try net.apply(serviceState(readyB: false))
+        if mode == .nftables { #expect(net.reports().last?.contains("\"netlink\":true") == true, "partial syncs go over netlink: \(net.reports())") }
         #expect(try net.httpCount("http://10.96.5.10/", 40) == ["pod-a": 40])
         let sepB = ChainNames.sep(ServicePortName(namespace: "test", name: "web", port: "http"), .tcp, endpoint: "10.77.0.3:8080")
         let nftB = ChainNames.nftEndpoint(ServicePortName(namespace: "test", name: "web", port: "http"), .tcp, ServiceEndpoint(ip: "10.77.0.3", port: 8080))

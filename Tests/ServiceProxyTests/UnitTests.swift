@@ -343,7 +343,7 @@ struct PartialSyncTests {
         let objects = NFTRules.service(
             ProxyServicePort(name: svc3, clusterIP: "172.30.0.43", port: 80, nodePort: 3003, endpoints: [ServiceEndpoint(ip: "10.180.0.3", port: 80)]),
             config: ProxyConfig(podCIDR: "10.0.0.0/8"))
-        let chains = Dictionary(uniqueKeysWithValues: objects.chains.map { ($0.name, $0.rules) })
+        let chains = Dictionary(uniqueKeysWithValues: objects.chains.map { ($0.name, $0.ruleTexts) })
         #expect(
             chains["service-4AT6LBPK-ns3/svc3/tcp/p80"] == [
                 "ip daddr 172.30.0.43 ip saddr != 10.0.0.0/8 jump mark-for-masquerade",
