@@ -97,13 +97,10 @@ enum HTTPFetchError: Error, Sendable {
 public struct HTTPProber: Sendable {
     public var group: any EventLoopGroup
     public var userAgent: String
-    /// Where a connect that did not complete at once is re-checked (`dialSocket`).
-    let timers: LoopTimers
 
     public init(group: any EventLoopGroup = ProbeLoop.shared, userAgent: String = "kube-probe/\(kubeProbeVersion)") {
         self.group = group
         self.userAgent = userAgent
-        timers = LoopTimers(loop: group.next())
     }
 
     /// The request headers kubelet sends (request.go `newProbeRequest` + Go transport with keep-alives disabled).
@@ -217,17 +214,7 @@ public struct HTTPProber: Sendable {
                 }
             }
         do {
-            if let address = try? SocketAddress(ipAddress: url.host, port: url.port) {
-                // A literal IP (the pod IP, nearly always) is connected here and the channel built on the connected
-                // socket: NIO's own connect costs an epoll registration, a wake-up and a promise chain more per probe.
-                switch await dialSocket(address, deadline: deadline, timers: timers) {
-                case .connected(let fd): _ = try await bootstrap.withConnectedSocket(fd).value()
-                case .failed(let code): throw IOError(errnoCode: code, reason: "connect")
-                case .timedOut: throw ChannelError.connectTimeout(remaining)
-                }
-            } else {
-                _ = try await bootstrap.connectDirect(host: url.host, port: url.port)
-            }
+            _ = try await bootstrap.connectDirect(host: url.host, port: url.port)
         } catch {
             let (timedOut, text) = describeDialError(error, address: joinHostPort(url.host, url.port))
             // The handler's deadline timer may close the connecting channel just before the connect timeout fires.
