@@ -114,7 +114,8 @@ final class Waker: Sendable {
 
     /// Returns after a `wake()` (also one that came since the last wait) or after at most `timeout`. Timeouts of a
     /// second or more end at the relist tick before them (`RelistTicker`): waking early is always allowed, and the
-    /// idle pods' passes then run back to back on one thread wake-up instead of one wake-up (and timer) each.
+    /// idle pods' passes then run in groups on one thread wake-up instead of one wake-up (and timer) each. Shorter
+    /// waits (the rest of a back-off) keep a timer of their own, so they are neither early nor repeated.
     func wait(timeout: Duration) async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let generation = state.withLock { s -> Int? in
@@ -131,7 +132,7 @@ final class Waker: Sendable {
                 return
             }
             let expire: @Sendable () -> Void = { [weak self] in self?.timeout(generation: generation) }
-            if !RelistTicker.shared.schedule(before: ContinuousClock.now + timeout, expire) {
+            if timeout < .seconds(1) || !RelistTicker.shared.schedule(before: ContinuousClock.now + timeout, expire) {
                 Task {
                     try? await Task.sleep(for: timeout)
                     expire()
@@ -151,11 +152,13 @@ final class Waker: Sendable {
 }
 
 /// kubelet's PLEG relists every pod once a second from one loop; here each pod worker has its own loop, and this is
-/// their shared clock: one timer for all pods whose next pass is a second or more away, firing on whole-second ticks.
-/// A timer per pod put each idle pod's pass on its own thread wake-up; with the ticks shared, 100 idle pods cost one.
+/// their shared clock: one timer for all pods whose next pass is a second or more away, ticking every 100 ms. A timer
+/// per pod put each idle pod's pass on its own thread wake-up; with shared ticks 100 idle pods cost ten a second.
+/// Not one tick a second: each pod keeps the phase of its own schedule (a pass comes at most a tick early), so the
+/// passes stay spread over the second in small groups instead of all 100 at once competing with the probes for CPU.
 final class RelistTicker: Sendable {
     static let shared = RelistTicker()
-    private let period = Duration.seconds(1)
+    private let period = Duration.milliseconds(100)
     private let epoch = ContinuousClock.now
     private struct State {
         /// Tick number → actions due then.
