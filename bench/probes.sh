@@ -5,9 +5,11 @@
 # type, computed like Prometheus' histogram_quantile from the difference of two /metrics scrapes (so the figures
 # have the histogram buckets' resolution: 5, 10, 25, 50, 100 ms ...). Target (issue 5): < 5% of a core, < 60 MiB.
 #
-# Usage: bench/probes.sh [-n PODS] [-w WINDOW_SECONDS] [--bin DIR]
+# Usage: bench/probes.sh [-n PODS] [-w WINDOW_SECONDS] [--bin DIR] [--probes exec,http,tcp]
 #   --bin DIR   where minikubelet and agentctl are (default: .build/debug; a release build is fairer:
 #               swift build -c release --product minikubelet --product agentctl)
+#   --probes L  which probes the pods get, comma-separated (default exec,http,tcp; "none" for the no-probe floor):
+#               the per-type cost is the difference from the floor
 # Each pod: container `app` (busybox httpd on 8080) with livenessProbe exec [true] and readinessProbe httpGet / on
 # 8080 (the exec has timeoutSeconds 5: on a saturated machine 1 s timeouts would kill containers); container `side` (sleep) with readinessProbe tcpSocket 8080 (same network namespace). Probes that need a
 # pod IP go over the CNI bridge to the pod (readiness only: a slow machine does not get pods killed).
@@ -16,13 +18,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
 
-pods=100 window=60 bin=.build/debug
+pods=100 window=60 bin=.build/debug probes=exec,http,tcp
 while [ $# -gt 0 ]; do
     case "$1" in
         -n) pods=$2; shift 2 ;;
         -w) window=$2; shift 2 ;;
         --bin) bin=$2; shift 2 ;;
-        -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+        --probes) probes=$2; shift 2 ;;
+        -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
         *) echo "unknown argument: $1" >&2; exit 2 ;;
     esac
 done
@@ -56,6 +59,14 @@ layout=/tmp/minikubelet-bench-busybox-layout
 [ -f "$layout/index.json" ] || examples/make-busybox-image.sh "$layout" >/dev/null
 ctl image load "$layout" --name minikubelet.local/busybox:1.36 >/dev/null
 
+# Each probe line is empty unless chosen (YAML allows the blank line).
+has() { case ",$probes," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
+exec_probe="" http_probe="" tcp_probe=""
+has exec && exec_probe='livenessProbe: {exec: {command: ["true"]}, periodSeconds: 1, timeoutSeconds: 5}'
+has http && http_probe='readinessProbe: {httpGet: {path: /, port: 8080}, periodSeconds: 1}'
+has tcp && tcp_probe='readinessProbe: {tcpSocket: {port: 8080}, periodSeconds: 1}'
+for p in ${probes//,/ }; do case "$p" in exec|http|tcp|none) ;; *) echo "unknown probe type: $p" >&2; exit 2 ;; esac; done
+
 for i in $(seq "$pods"); do
     cat >"$work/manifests/p$i.yaml" <<EOF
 apiVersion: v1
@@ -67,12 +78,12 @@ spec:
   - name: app
     image: minikubelet.local/busybox:1.36
     command: [sh, -c, "echo ok > /tmp/index.html; exec httpd -f -p 8080 -h /tmp"]
-    livenessProbe: {exec: {command: ["true"]}, periodSeconds: 1, timeoutSeconds: 5}
-    readinessProbe: {httpGet: {path: /, port: 8080}, periodSeconds: 1}
+    $exec_probe
+    $http_probe
   - name: side
     image: minikubelet.local/busybox:1.36
     command: [sleep, "100000"]
-    readinessProbe: {tcpSocket: {port: 8080}, periodSeconds: 1}
+    $tcp_probe
 EOF
 done
 echo "waiting for $pods pods to run..." >&2
@@ -81,15 +92,16 @@ for _ in $(seq 600); do
     [ "$running" -ge "$pods" ] && break
     sleep 1
 done
-echo "$running/$pods pods Running; settling 10 s, then measuring ${window} s" >&2
+echo "$running/$pods pods Running (agent pid $agent_pid); settling 10 s, then measuring ${window} s" >&2
 sleep 10
 
 ticks() { awk '{print $14 + $15}' "/proc/$agent_pid/stat"; }
 hz=$(getconf CLK_TCK)
 ctl metrics >"$work/m0"
-t0=$(ticks); s0=$EPOCHREALTIME
+t0=$(ticks); s0=$EPOCHREALTIME; load0=$(cut -d' ' -f1 /proc/loadavg)
 sleep "$window"
-t1=$(ticks); s1=$EPOCHREALTIME
+t1=$(ticks); s1=$EPOCHREALTIME; load1=$(cut -d' ' -f1 /proc/loadavg)
+echo "probes: $probes; load average (1 min) $load0 at the start of the window, $load1 at its end"
 ctl metrics >"$work/m1"
 rss_kib=$(awk '/^VmRSS/ {print $2}' "/proc/$agent_pid/status")
 python3 - "$work/m0" "$work/m1" "$t0" "$t1" "$s0" "$s1" "$hz" "$rss_kib" "$pods" <<'EOF'

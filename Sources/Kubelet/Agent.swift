@@ -312,7 +312,7 @@ public actor Agent {
     }
 
     func wakeAll() async {
-        for worker in workers.values { await worker.wake() }
+        for worker in workers.values { worker.wake() }
     }
 
     /// ConfigMaps or Secrets changed: pods waiting for one retry now, mounted copies refresh.

@@ -99,13 +99,13 @@ actor PodWorker {
     nonisolated var podDescription: String { "\(name)_\(namespace)(\(uid))" }
     var podCgroup: String { context.config.cgroupParent.isEmpty ? "pods/\(uid)" : "\(context.config.cgroupParent)/pods/\(uid)" }
 
-    func wake() async { await waker.wake() }
+    nonisolated func wake() { waker.wake() }
 
     /// Marks the pod for removal: the next pass kills its containers and removes everything it owns.
     func terminate() async {
         terminating = true
         publishProbeView()
-        await waker.wake()
+        waker.wake()
     }
 
     /// The loop; returns once the pod is terminated and cleaned up.
@@ -382,7 +382,7 @@ actor PodWorker {
         switch output {
         case .update:
             // A terminating pod's loop has ended; its readiness still shows in the status.
-            if terminating { await publishStatus() } else { await waker.wake() }
+            if terminating { await publishStatus() } else { waker.wake() }
         case .event(_, let event):
             context.events.pod(
                 uid: uid, namespace: namespace, name: name, event.type.rawValue, event.reason, event.message, fieldPath: "spec.containers{\(event.container)}")
@@ -407,7 +407,7 @@ actor PodWorker {
             try? await Task.sleep(for: .milliseconds(100))
         }
         if !FileManager.default.fileExists(atPath: exitFile(runID)) { try? await context.runtime.kill(id: runID, signal: "KILL") }
-        await waker.wake()
+        waker.wake()
     }
 
     /// The latest run of a container: a failed start (never ran) counts only when it is the newest row.

@@ -1,5 +1,6 @@
 import AgentStore
 import Foundation
+import Synchronization
 
 /// The agent's settings (the daemon's flags).
 public struct AgentConfig: Sendable {
@@ -89,41 +90,113 @@ struct EventRecorder: Sendable {
 }
 
 /// A wake-up signal with a timeout: events (manifest changes, API calls) only wake a pod worker, which
-/// then re-reads the actual state (rule 3); the timeout is the periodic relist.
-actor Waker {
-    private var continuation: CheckedContinuation<Void, Never>?
-    private var pending = false
-    private var generation = 0
+/// then re-reads the actual state (rule 3); the timeout is the periodic relist. A lock, not an actor: waking and
+/// timing out resume the worker directly, without a hop through an actor of its own.
+final class Waker: Sendable {
+    private struct State {
+        var continuation: CheckedContinuation<Void, Never>?
+        var pending = false
+        var generation = 0
+    }
+    private let state = Mutex(State())
 
     func wake() {
-        if let continuation {
-            self.continuation = nil
-            continuation.resume()
-        } else {
-            pending = true
+        let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
+            guard let waiter = s.continuation else {
+                s.pending = true
+                return nil
+            }
+            s.continuation = nil
+            return waiter
         }
+        waiter?.resume()
     }
 
+    /// Returns after a `wake()` (also one that came since the last wait) or after at most `timeout`. Timeouts of a
+    /// second or more end at the relist tick before them (`RelistTicker`): waking early is always allowed, and the
+    /// idle pods' passes then run in groups on one thread wake-up instead of one wake-up (and timer) each. Shorter
+    /// waits (the rest of a back-off) keep a timer of their own, so they are neither early nor repeated.
     func wait(timeout: Duration) async {
-        if pending {
-            pending = false
-            return
-        }
-        generation += 1
-        let mine = generation
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            self.continuation = continuation
-            Task { [weak self] in
-                try? await Task.sleep(for: timeout)
-                await self?.timeout(generation: mine)
+            let generation = state.withLock { s -> Int? in
+                if s.pending {
+                    s.pending = false
+                    return nil
+                }
+                s.generation += 1
+                s.continuation = continuation
+                return s.generation
+            }
+            guard let generation else {
+                continuation.resume()
+                return
+            }
+            let expire: @Sendable () -> Void = { [weak self] in self?.timeout(generation: generation) }
+            if timeout < .seconds(1) || !RelistTicker.shared.schedule(before: ContinuousClock.now + timeout, expire) {
+                Task {
+                    try? await Task.sleep(for: timeout)
+                    expire()
+                }
             }
         }
     }
 
     private func timeout(generation: Int) {
-        guard generation == self.generation, let continuation else { return }
-        self.continuation = nil
-        continuation.resume()
+        let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
+            guard s.generation == generation, let waiter = s.continuation else { return nil }
+            s.continuation = nil
+            return waiter
+        }
+        waiter?.resume()
+    }
+}
+
+/// kubelet's PLEG relists every pod once a second from one loop; here each pod worker has its own loop, and this is
+/// their shared clock: one timer for all pods whose next pass is a second or more away, ticking every 100 ms. A timer
+/// per pod put each idle pod's pass on its own thread wake-up; with shared ticks 100 idle pods cost ten a second.
+/// Not one tick a second: each pod keeps the phase of its own schedule (a pass comes at most a tick early), so the
+/// passes stay spread over the second in small groups instead of all 100 at once competing with the probes for CPU.
+final class RelistTicker: Sendable {
+    static let shared = RelistTicker()
+    private let period = Duration.milliseconds(100)
+    private let epoch = ContinuousClock.now
+    private struct State {
+        /// Tick number → actions due then.
+        var due: [Int64: [@Sendable () -> Void]] = [:]
+        var running = false
+    }
+    private let state = Mutex(State())
+
+    /// Runs `action` at the last tick not after `deadline`; false (nothing scheduled) when that tick is already past,
+    /// i.e. the deadline is less than a tick away: the caller keeps its own timer then.
+    func schedule(before deadline: ContinuousClock.Instant, _ action: @escaping @Sendable () -> Void) -> Bool {
+        let tick = Int64((deadline - epoch) / period)
+        guard epoch + period * tick > ContinuousClock.now else { return false }
+        let start = state.withLock { s -> Bool in
+            s.due[tick, default: []].append(action)
+            defer { s.running = true }
+            return !s.running
+        }
+        if start { Task.detached { await self.run() } }
+        return true
+    }
+
+    /// Fires the ticks while any action is pending; ends when none is (restarted by the next `schedule`).
+    private func run() async {
+        while true {
+            let now = ContinuousClock.now
+            let current = Int64((now - epoch) / period)
+            try? await Task.sleep(until: epoch + period * (current + 1), clock: .continuous)
+            let reached = Int64((ContinuousClock.now - epoch) / period)
+            let (actions, more) = state.withLock { s -> ([@Sendable () -> Void], Bool) in
+                var fired: [@Sendable () -> Void] = []
+                for tick in s.due.keys where tick <= reached { fired += s.due.removeValue(forKey: tick) ?? [] }
+                if s.due.isEmpty { s.running = false }
+                return (fired, !s.due.isEmpty)
+            }
+            for action in actions { action() }
+            if !more { return }
+        }
     }
 }
 

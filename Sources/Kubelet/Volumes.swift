@@ -426,6 +426,6 @@ extension PodWorker {
     /// ConfigMaps or Secrets changed: containers waiting for one retry now, and volumes are rewritten.
     func objectsChanged() async {
         for (container, hold) in waiting where hold.reason == "CreateContainerConfigError" { retryAt[container] = nil }
-        await wake()
+        wake()
     }
 }

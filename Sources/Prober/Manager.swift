@@ -55,7 +55,7 @@ final class WakeSignal: Sendable {
 /// Hosts the probe workers of the agent's pods: one task per (pod, container, probe kind), like kubelet's
 /// prober_manager. The agent gives pods (IP, containers), a status provider and an output; it asks
 /// `containerStatus` for `started`/`ready` whenever it generates a pod status. The actor runs on the probe loop
-/// (`ProbeLoop`), like the probes it starts.
+/// (`ProbeLoop`), like the probes it starts; `containerStatus` does not (it reads a published copy).
 public actor ProbeManager {
     /// The pod fields the probes need.
     public struct PodInfo: Sendable, Hashable {
@@ -121,6 +121,24 @@ public actor ProbeManager {
     private var pods: [String: PodEntry] = [:]
     private let jitter: Bool
 
+    /// What `containerStatus` reads: each probed container's probes as of its last stored-result change, and its
+    /// readiness worker's trigger. Pod workers ask twice per container at every pass (once a second per pod); as an
+    /// actor call that was a hop onto the probe loop and back each time, ~800 thread wake-ups a second for 100 pods,
+    /// most of the agent's CPU with no probes at all.
+    private struct StatusView: Sendable {
+        var probes: ContainerProbes
+        var readinessSignal: WakeSignal?
+    }
+    private let statusViews = Mutex<[String: [String: StatusView]]>([:])
+
+    /// Copies a container's probes into `statusViews`; called on the actor right after its stored results change,
+    /// before the change is reported, so a pod worker woken by the report reads the new value.
+    private func publishStatusView(uid: String, container: String) {
+        guard let entry = pods[uid], let slot = entry.containers[container] else { return }
+        let view = StatusView(probes: slot.probes, readinessSignal: entry.signals["\(container)/readiness"])
+        statusViews.withLock { $0[uid, default: [:]][container] = view }
+    }
+
     /// `jitter: false` turns off the start-up jitter (tests). `loop` should be the prober's (`ProbeLoop.shared`).
     public init(
         prober: Prober, status: @escaping StatusProvider, output: @escaping @Sendable (Output) async -> Void, jitter: Bool = true,
@@ -165,6 +183,7 @@ public actor ProbeManager {
             }
         }
         pods[info.uid] = entry
+        for name in entry.containers.keys { publishStatusView(uid: info.uid, container: name) }
     }
 
     /// One worker: kubelet's worker.run loop.
@@ -194,6 +213,7 @@ public actor ProbeManager {
     /// Stops the workers and forgets the results of a pod.
     public func removePod(uid: String) {
         guard let entry = pods.removeValue(forKey: uid) else { return }
+        _ = statusViews.withLock { $0.removeValue(forKey: uid) }
         for task in entry.tasks { task.cancel() }
         for signal in entry.signals.values { signal.fire() }
         metrics.forget(podUID: uid)
@@ -203,12 +223,13 @@ public actor ProbeManager {
     public func hasPod(uid: String) -> Bool { pods[uid] != nil }
 
     /// `started` and `ready` for the container status (kubelet's UpdatePodStatus); triggers the readiness worker
-    /// when it has no Success yet (so readiness is probed right after startup succeeds).
-    public func containerStatus(podUID: String, container: String, running: Bool) -> (started: Bool, ready: Bool) {
-        guard let probes = pods[podUID]?.containers[container]?.probes else { return (running, running) }
-        let (ready, trigger) = probes.ready(running: running)
-        if trigger { pods[podUID]?.signals["\(container)/readiness"]?.fire() }
-        return (probes.started(running: running), ready)
+    /// when it has no Success yet (so readiness is probed right after startup succeeds). Runs on the caller's
+    /// executor: no hop to the probe loop.
+    public nonisolated(nonsending) func containerStatus(podUID: String, container: String, running: Bool) async -> (started: Bool, ready: Bool) {
+        guard let view = statusViews.withLock({ $0[podUID]?[container] }) else { return (running, running) }
+        let (ready, trigger) = view.probes.ready(running: running)
+        if trigger { view.readinessSignal?.fire() }
+        return (view.probes.started(running: running), ready)
     }
 
     /// The stored results of a container (for the API's per-probe status).
@@ -233,7 +254,10 @@ public actor ProbeManager {
         // The pod may have been removed (and even added again) while the status was read.
         guard pods[uid] === entry else { return false }
         let (step, updates) = slot.probes.prepare(kind, now: now(), pod: podSnapshot, container: containerSnapshot)
-        if !updates.isEmpty { await publish(uid: uid, updates) }
+        if !updates.isEmpty {
+            publishStatusView(uid: uid, container: name)
+            await publish(uid: uid, updates)
+        }
         guard step == .probe, let probe = slot.probes.workers[kind]?.probe else { return step != .stop }
         let info = entry.info
         let target = ProbeTarget(
@@ -244,6 +268,7 @@ public actor ProbeManager {
         metrics.record(kind: kind, run: run, duration: clock.now - started, container: name, pod: info.name, namespace: info.namespace, podUID: uid)
         guard pods[uid] === entry else { return false }
         let recorded = slot.probes.record(kind, run)
+        if !recorded.isEmpty { publishStatusView(uid: uid, container: name) }
         if let event = run.event { await output(.event(podUID: uid, event)) }
         if !recorded.isEmpty { await publish(uid: uid, recorded) }
         return true
