@@ -7,7 +7,7 @@
 #
 # Usage: bench/probes.sh [-n PODS] [-w WINDOW_SECONDS] [--bin DIR] [--probes exec,http,tcp]
 #   --bin DIR   where minikubelet and agentctl are (default: .build/debug; a release build is fairer:
-#               swift build -c release --product minikubelet --product agentctl)
+#               scripts/build-release.sh minikubelet agentctl minirun minirun-shim, then --bin .build/release)
 #   --probes L  which probes the pods get, comma-separated (default exec,http,tcp; "none" for the no-probe floor):
 #               the per-type cost is the difference from the floor
 # Each pod: container `app` (busybox httpd on 8080) with livenessProbe exec [true] and readinessProbe httpGet / on
