@@ -7,7 +7,7 @@ set -eu
 cd "$(dirname "$0")/.."
 SIZES=${*:-"1000 5000"}
 MODES=${MODES:-"iptables nftables"}
-PROXYCTL=.build/release/proxyctl
+PROXYCTL=${PROXYCTL:-.build/release/proxyctl}
 [ -x "$PROXYCTL" ] || swift build -c release --product proxyctl >&2
 WORK=$(mktemp -d /tmp/proxy-bench.XXXXXX)
 NS=proxybench-$$
