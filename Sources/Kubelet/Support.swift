@@ -1,5 +1,6 @@
 import AgentStore
 import Foundation
+import Prober
 import Synchronization
 
 /// The agent's settings (the daemon's flags).
@@ -90,48 +91,18 @@ struct EventRecorder: Sendable {
 }
 
 /// A wake-up signal with a timeout: events (manifest changes, API calls) only wake a pod worker, which
-/// then re-reads the actual state (rule 3); the timeout is the periodic relist. A lock, not an actor: waking and
-/// timing out resume the worker directly, without a hop through an actor of its own.
-final class Waker: Sendable {
-    private struct State {
-        var continuation: CheckedContinuation<Void, Never>?
-        var pending = false
-        var generation = 0
-    }
-    private let state = Mutex(State())
+/// then re-reads the actual state (rule 3); the timeout is the periodic relist.
+struct Waker: Sendable {
+    private let signal = WakeSignal()
 
-    func wake() {
-        let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
-            guard let waiter = s.continuation else {
-                s.pending = true
-                return nil
-            }
-            s.continuation = nil
-            return waiter
-        }
-        waiter?.resume()
-    }
+    func wake() { signal.fire() }
 
     /// Returns after a `wake()` (also one that came since the last wait) or after at most `timeout`. Timeouts of a
     /// second or more end at the relist tick before them (`RelistTicker`): waking early is always allowed, and the
     /// idle pods' passes then run in groups on one thread wake-up instead of one wake-up (and timer) each. Shorter
     /// waits (the rest of a back-off) keep a timer of their own, so they are neither early nor repeated.
     func wait(timeout: Duration) async {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let generation = state.withLock { s -> Int? in
-                if s.pending {
-                    s.pending = false
-                    return nil
-                }
-                s.generation += 1
-                s.continuation = continuation
-                return s.generation
-            }
-            guard let generation else {
-                continuation.resume()
-                return
-            }
-            let expire: @Sendable () -> Void = { [weak self] in self?.timeout(generation: generation) }
+        _ = await signal.wait(timeout: timeout) { timeout, expire in
             if timeout < .seconds(1) || !RelistTicker.shared.schedule(before: ContinuousClock.now + timeout, expire) {
                 Task {
                     try? await Task.sleep(for: timeout)
@@ -139,15 +110,6 @@ final class Waker: Sendable {
                 }
             }
         }
-    }
-
-    private func timeout(generation: Int) {
-        let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
-            guard s.generation == generation, let waiter = s.continuation else { return nil }
-            s.continuation = nil
-            return waiter
-        }
-        waiter?.resume()
     }
 }
 

@@ -2,9 +2,11 @@ import KubeAPI
 import NIOCore
 import Synchronization
 
-/// A worker's wait between ticks: until the next tick, cut short by a manual trigger (kubelet's manualTriggerCh). The
-/// timer is one of the probe loop's (no task or Dispatch timer per wait).
-final class WakeSignal: Sendable {
+/// A wait cut short by a trigger; a trigger that comes while nobody waits ends the next wait at once. The probe
+/// workers wait between ticks on it (kubelet's manualTriggerCh), with one of the probe loop's timers; the agent's pod
+/// workers wait between passes on it, timed by their relist clock. A lock, not an actor: triggering and timing out
+/// resume the waiter directly.
+public final class WakeSignal: Sendable {
     private struct State {
         var waiter: CheckedContinuation<Bool, Never>?
         var pending = false
@@ -12,7 +14,9 @@ final class WakeSignal: Sendable {
     }
     private let state = Mutex(State())
 
-    func fire() {
+    public init() {}
+
+    public func fire() {
         let waiter = state.withLock { s -> CheckedContinuation<Bool, Never>? in
             guard let w = s.waiter else {
                 s.pending = true
@@ -24,8 +28,11 @@ final class WakeSignal: Sendable {
         waiter?.resume(returning: true)
     }
 
-    /// Returns true when a trigger ended the wait.
-    nonisolated(nonsending) func wait(timeout: Duration, timers: LoopTimers) async -> Bool {
+    /// Returns true when a trigger ended the wait, false at the timeout. `schedule(timeout, expire)` arranges for
+    /// `expire` to run once `timeout` has passed (it may run later, or after a trigger: then it does nothing).
+    public nonisolated(nonsending) func wait(
+        timeout: Duration, schedule: (_ timeout: Duration, _ expire: @escaping @Sendable () -> Void) -> Void
+    ) async -> Bool {
         await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
             let generation = state.withLock { s -> Int? in
                 if s.pending {
@@ -40,8 +47,8 @@ final class WakeSignal: Sendable {
                 continuation.resume(returning: true)
                 return
             }
-            timers.schedule(in: timeout) {
-                let waiter = self.state.withLock { s -> CheckedContinuation<Bool, Never>? in
+            schedule(timeout) { [weak self] in
+                let waiter = self?.state.withLock { s -> CheckedContinuation<Bool, Never>? in
                     guard s.generation == generation, let w = s.waiter else { return nil }
                     s.waiter = nil
                     return w
@@ -49,6 +56,11 @@ final class WakeSignal: Sendable {
                 waiter?.resume(returning: false)
             }
         }
+    }
+
+    /// The probe workers' wait: timed by one of the probe loop's timers (no task or Dispatch timer per wait).
+    nonisolated(nonsending) func wait(timeout: Duration, timers: LoopTimers) async -> Bool {
+        await wait(timeout: timeout) { timeout, expire in _ = timers.schedule(in: timeout, expire) }
     }
 }
 

@@ -32,19 +32,8 @@ import Testing
     @Test func timeout() async throws {
         let (fd, port) = try listenLoopback(backlog: 0)
         defer { close(fd) }
-        var fillers: [Int32] = []
+        let fillers = fillAcceptQueue(port: port)
         defer { for f in fillers { close(f) } }
-        for _ in 0..<3 {
-            let s = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
-            var addr = sockaddr_in()
-            addr.sin_family = sa_family_t(AF_INET)
-            addr.sin_port = in_port_t(UInt16(port).bigEndian)
-            addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-            _ = withUnsafePointer(to: &addr) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(s, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-            }
-            fillers.append(s)
-        }
         try await Task.sleep(for: .milliseconds(200))
         let target = ProbeTarget(podIP: "127.0.0.1", container: container())
         let clock = ContinuousClock()

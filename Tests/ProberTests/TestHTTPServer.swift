@@ -33,6 +33,22 @@ func listenLoopback(backlog: Int32 = 64) throws(SocketError) -> (fd: Int32, port
     return (fd, Int(UInt16(bigEndian: out.sin_port)))
 }
 
+/// Three non-blocking connects to a loopback listener made with backlog 0: they fill its accept queue, so the kernel
+/// drops the SYNs of any further connect, which then hangs until its timeout. The caller closes the returned sockets.
+func fillAcceptQueue(port: Int) -> [Int32] {
+    (0..<3).map { _ in
+        let s = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = in_port_t(UInt16(port).bigEndian)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        _ = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(s, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        return s
+    }
+}
+
 /// A small blocking HTTP/1.1 server for the probe tests: one thread per connection, routes by path, and a
 /// log of the raw requests it received. It misbehaves on request (slow, reset, garbage, endless body).
 final class TestHTTPServer: Sendable {
