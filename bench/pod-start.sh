@@ -65,26 +65,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-pod_yaml() { # name
-    cat <<EOF
-apiVersion: v1
-kind: Pod
-metadata:
-  name: $1
-spec:
-  terminationGracePeriodSeconds: 1
-  volumes:
-  - name: marks
-    hostPath: {path: $work/marks, type: Directory}
-  containers:
-  - name: main
-    image: minikubelet.local/busybox:1.36
-    imagePullPolicy: IfNotPresent
-    command: ["sh", "-c", "touch /marks/$1; exec sleep 100000"]
-    volumeMounts:
-    - {name: marks, mountPath: /marks}
-EOF
-}
 
 # measure SYSTEM FIRST COUNT: starts pods bench-FIRST .. and prints one latency (ms) per line.
 measure() {
@@ -121,7 +101,7 @@ for i in range(first, first + count):
         proc.wait()
 EOF
 }
-POD_TEMPLATE=$(pod_yaml POD_NAME)
+POD_TEMPLATE=$(bench_pod_yaml POD_NAME "$work/marks")
 export POD_TEMPLATE PODMAN_NETNS=$podman_netns
 
 stats() { # label file

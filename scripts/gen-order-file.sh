@@ -14,6 +14,7 @@
 # Usage: scripts/gen-order-file.sh [--bin DIR]   (default DIR: .build/release, built if missing)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 bin=.build/release
 [ "${1:-}" = --bin ] && bin=$2
 [ "$(id -u)" = 0 ] || { echo "needs root" >&2; exit 1; }
@@ -35,11 +36,13 @@ cleanup() {
         kill "$agent_pid" 2>/dev/null && wait "$agent_pid" 2>/dev/null
     fi
     # Backstop for containers the agent did not stop (it was killed early): end them, then unmount their roots.
-    for procs in $(find /sys/fs/cgroup/*/"$ns" /sys/fs/cgroup/"$ns" -name cgroup.procs 2>/dev/null); do xargs -r kill -9 <"$procs"; done
+    for dir in $(cgroup_parent_dirs "$ns"); do
+        [ -d "$dir" ] && find "$dir" -name cgroup.procs -exec cat {} + | xargs -r kill -9
+    done
     sleep 1
     awk -v w="$work/" 'index($2, w) == 1 { print $2 }' /proc/mounts | sort -r | xargs -r -n1 umount -l
     ip netns delete "$ns" 2>/dev/null
-    for d in /sys/fs/cgroup/*/"$ns" /sys/fs/cgroup/"$ns"; do [ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} + 2>/dev/null; done
+    for dir in $(cgroup_parent_dirs "$ns"); do [ -d "$dir" ] && find "$dir" -depth -type d -exec rmdir {} + 2>/dev/null; done
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -80,25 +83,11 @@ spec:
     command: [sleep, "100000"]
     readinessProbe: {tcpSocket: {port: 8080}, periodSeconds: 1}
 EOF
-# Pods shaped like bench/pod-start.sh's (a hostPath volume, a plain command), written one at a time.
+# The benchmark's pods (bench/pod-start.sh), written one at a time.
 mkdir -p "$work/marks"
 for i in 1 2 3 4 5 6; do
-    cat >"$work/p$i.yaml" <<EOF2
-apiVersion: v1
-kind: Pod
-metadata: {name: plain-$i}
-spec:
-  terminationGracePeriodSeconds: 1
-  volumes:
-  - name: marks
-    hostPath: {path: $work/marks, type: Directory}
-  containers:
-  - name: c
-    image: minikubelet.local/busybox:1.36
-    volumeMounts: [{name: marks, mountPath: /marks}]
-    command: ["sh", "-c", "touch /marks/$i; exec sleep 100000"]
-EOF2
-    mv "$work/p$i.yaml" "$work/manifests/"
+    bench_pod_yaml "plain-$i" "$work/marks" >"$work/plain-$i.yaml"
+    mv "$work/plain-$i.yaml" "$work/manifests/"
     sleep 2
 done
 echo "waiting for the pods (the agent runs under valgrind: slow)..." >&2
@@ -121,7 +110,7 @@ wait "$agent_pid" || true
 agent_pid=""
 
 # callgrind names each function once as "fn=(id) name" and then by id; keep the agent binary's functions
-# ("ob=" names the object), ordered by inclusive-of-nothing self cost (most executed first).
+# ("ob=" names the object), ordered by their own cost (most executed first).
 python3 - "$work/callgrind.out" "$work/minikubelet" >scripts/minikubelet.order <<'EOF'
 import re, sys
 path, binary = sys.argv[1], sys.argv[2]
