@@ -2,7 +2,8 @@
 //
 // Runs in the child of a multi-threaded Swift process, so it only uses async-signal-safe calls and
 // never allocates (ARCHITECTURE.md rule 1). The order follows runc/crun (reference/runtime.md §1):
-// wait for the parent (cgroup joined, id maps written) -> setns joins -> cgroup ns -> mount
+// join the cgroup v1 hierarchies (itself; cgroup2 through clone3) -> wait for the parent (id maps
+// written, rlimits set) -> setns joins -> cgroup ns -> mount
 // propagation -> rootfs bind -> spec mounts -> /dev nodes -> pivot_root -> console -> read-only
 // remounts -> hostname -> sysctls -> read-only and masked paths -> no_new_privs -> seccomp (without
 // NNP: needs CAP_SYS_ADMIN) -> capabilities and ids -> READY -> exec fifo -> seccomp (with NNP) ->
@@ -472,12 +473,13 @@ static void wait_for_start(const struct mk_plan *p) {
 // container waits for start. Close everything except stdio, the preserved fds and the plan's own.
 
 static void close_inherited_fds(const struct mk_plan *p) {
-    int keep[MK_MAX_JOINS + 4];
+    int keep[MK_MAX_JOINS + MK_MAX_CGROUP_TASK_FDS + 4];
     int n = 0;
     keep[n++] = p->sync_fd;
     keep[n++] = p->fifo_fd;
     keep[n++] = p->console_fd;
     for (int i = 0; i < p->njoins; i++) keep[n++] = p->joins[i].fd;
+    for (int i = 0; i < p->ncgroup_task_fds; i++) keep[n++] = p->cgroup_task_fds[i];
     // Insertion sort: tiny array, no libc qsort (not async-signal-safe in principle).
     for (int i = 1; i < n; i++) {
         int v = keep[i], j = i - 1;
@@ -508,7 +510,17 @@ __attribute__((noreturn)) static void child_main(const struct mk_plan *p) {
     (void)sigprocmask(SIG_SETMASK, &none, NULL);
     close_inherited_fds(p);
 
-    // The parent joins the cgroup, writes the id maps and applies rlimits, then says GO.
+    // Into the cgroup v1 hierarchies first, by the child itself (see mk_plan.cgroup_task_fds), so that
+    // everything it does from here on is accounted to the container.
+    if (p->ncgroup_task_fds > 0) {
+        for (int i = 0; i < p->ncgroup_task_fds; i++) {
+            if (write(p->cgroup_task_fds[i], "0", 1) != 1) fail("join cgroup", p->cgroup_task_paths[i]);
+            close(p->cgroup_task_fds[i]);
+        }
+        send_sync(MK_SYNC_JOINED);
+    }
+
+    // The parent joins the cgroup (if the child did not), writes the id maps and applies rlimits, then says GO.
     wait_sync(MK_SYNC_GO);
 
     // setns in the order given by the parent (user first).
@@ -595,7 +607,15 @@ __attribute__((noreturn)) static void child_main(const struct mk_plan *p) {
     fail("exec", exe);
 }
 
-pid_t mk_spawn(const struct mk_plan *plan, int pidns_fd) {
+// struct clone_args as of Linux 5.7 (the `cgroup` field), declared here because <linux/sched.h>
+// redefines the CLONE_* macros <sched.h> already has.
+struct mk_clone_args {
+    uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid, set_tid_size, cgroup;
+};
+#define MK_CLONE_INTO_CGROUP 0x200000000ULL
+
+pid_t mk_spawn(const struct mk_plan *plan, int pidns_fd, int *into_cgroup) {
+    *into_cgroup = 0;
     int own_pidns = -1;
     if (pidns_fd >= 0) {
         own_pidns = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
@@ -609,7 +629,21 @@ pid_t mk_spawn(const struct mk_plan *plan, int pidns_fd) {
     }
     // A raw clone without a new stack behaves like fork (the stack is copied; no CLONE_VM), but
     // creates the namespaces in the same call: no extra process hop (crun style).
-    long pid = syscall(SYS_clone, (unsigned long)plan->clone_flags | SIGCHLD, NULL, NULL, NULL, 0);
+    long pid = -1;
+#ifdef SYS_clone3
+    if (plan->cgroup_dir_fd >= 0) {
+        struct mk_clone_args args;
+        memset(&args, 0, sizeof(args));
+        args.flags = (uint64_t)(unsigned int)plan->clone_flags | MK_CLONE_INTO_CGROUP;
+        args.exit_signal = SIGCHLD;
+        args.cgroup = (uint64_t)plan->cgroup_dir_fd;
+        pid = syscall(SYS_clone3, &args, sizeof(args));
+        if (pid == 0) child_main(plan);
+        if (pid > 0) *into_cgroup = 1;
+        // Older kernels (ENOSYS, E2BIG) or a cgroup that refuses it: plain clone, the parent writes the pid.
+    }
+#endif
+    if (pid < 0) pid = syscall(SYS_clone, (unsigned long)plan->clone_flags | SIGCHLD, NULL, NULL, NULL, 0);
     if (pid == 0) child_main(plan);
     int err = errno;
     if (own_pidns >= 0) {

@@ -61,6 +61,7 @@ struct mk_join {
 };
 
 #define MK_MAX_JOINS 8
+#define MK_MAX_CGROUP_TASK_FDS 16
 
 /// Everything the child needs, resolved by Swift before clone.
 struct mk_plan {
@@ -122,6 +123,19 @@ struct mk_plan {
     const char *hostname;
     const char *domainname;
 
+    /* cgroups */
+    /// cgroup v1 `tasks` files (opened O_WRONLY by the parent, so the permission check is the parent's)
+    /// that the child writes "0" to before anything else, then reports MK_SYNC_JOINED. A task that moves
+    /// itself does not take the kernel's global cgroup_threadgroup_rwsem for writing, whose first writer
+    /// after a quiet period waits for an RCU grace period (~7 ms here; runc pays it on every create).
+    /// The child is single-threaded, so moving the thread moves the process.
+    int cgroup_task_fds[MK_MAX_CGROUP_TASK_FDS];
+    /// The same files' paths, for the error message.
+    const char *const *cgroup_task_paths;
+    int ncgroup_task_fds;
+    /// cgroup2 directory for clone3(CLONE_INTO_CGROUP) (same reason, Linux >= 5.7), or -1.
+    int cgroup_dir_fd;
+
     /* synchronisation */
     int sync_fd;
     /// O_PATH fd of exec.fifo (create), or -1 (exec: run immediately).
@@ -136,6 +150,8 @@ enum {
     MK_SYNC_READY = 2,
     /// child -> parent: a stage failed; `err` is errno, `stage` names what failed.
     MK_SYNC_ERROR = 3,
+    /// child -> parent: it moved itself into the cgroup v1 hierarchies (`cgroup_task_fds`).
+    MK_SYNC_JOINED = 4,
 };
 
 struct mk_sync_msg {
@@ -146,8 +162,10 @@ struct mk_sync_msg {
 
 /// Clones the container process with `plan->clone_flags`. If `pidns_fd` >= 0 the child is created in
 /// that PID namespace (setns on the calling thread before clone, restored after: no extra fork).
+/// With `plan->cgroup_dir_fd` >= 0 the child is created in that cgroup2 directory (clone3 CLONE_INTO_CGROUP);
+/// `*into_cgroup` says whether that worked (else plain clone: the caller joins the cgroup by writing its pid).
 /// Returns the child's pid, or -1 with errno set. The child never returns.
-pid_t mk_spawn(const struct mk_plan *plan, int pidns_fd);
+pid_t mk_spawn(const struct mk_plan *plan, int pidns_fd, int *into_cgroup);
 
 /// Sends the file descriptor `fd` with SCM_RIGHTS on the unix socket `sock`, with `name` as payload.
 int mk_send_fd(int sock, int fd, const char *name);

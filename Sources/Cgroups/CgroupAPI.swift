@@ -111,6 +111,12 @@ public protocol CgroupManager: Sendable {
     func apply(_ resources: CgroupResources) throws(CgroupError)
     /// Moves a process (all its threads) into the cgroup(s).
     func addProcess(_ pid: Int32) throws(CgroupError)
+    /// The cgroup2 directory: the leaf on v2, the process-tracking leaf on hybrid, nil on legacy. What
+    /// `clone3(CLONE_INTO_CGROUP)` takes.
+    var unifiedDirectory: String? { get }
+    /// The cgroup v1 directories (none on v2). A new single-threaded process can join them itself by writing
+    /// "0" to their `tasks` files, which, unlike `addProcess`, skips the kernel's global migration lock.
+    var v1Directories: [String] { get }
     /// PIDs currently in the cgroup (cgroup.procs).
     func processes() throws(CgroupError) -> [Int32]
     func stats() throws(CgroupError) -> CgroupStats

@@ -22,6 +22,13 @@ struct CgroupV1Manager: CgroupManager {
 
     var directories: [String] { placements.map(\.leaf) }
 
+    var unifiedDirectory: String? { unified?.leaf }
+
+    var v1Directories: [String] {
+        let unifiedLeaf = unified?.leaf
+        return directories.filter { $0 != unifiedLeaf }
+    }
+
     func directory(_ controller: String) -> String? { controllers[controller]?.leaf }
 
     func create() throws(CgroupError) {

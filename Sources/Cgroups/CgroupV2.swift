@@ -9,6 +9,8 @@ struct CgroupV2Manager: CgroupManager {
     var layout: CgroupLayout { .unified }
     var path: String { placement.leaf }
     var directories: [String] { [path] }
+    var unifiedDirectory: String? { path }
+    var v1Directories: [String] { [] }
 
     func create() throws(CgroupError) {
         var created = CreatedDirectories()

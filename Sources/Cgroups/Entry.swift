@@ -113,9 +113,11 @@ func makeManager(path: String, layout: CgroupLayout, info: ProcessCgroupInfo) th
 }
 
 extension CgroupManager {
-    /// The cgroup2 directory: the leaf on v2, the process-tracking leaf on hybrid, nil on legacy. Useful to open
-    /// for `clone3(CLONE_INTO_CGROUP)` (on hybrid the v1 controllers still need `addProcess`).
-    public var unifiedDirectory: String? { layout == .legacy ? nil : directories.last }
+    /// Joins `pid` to the cgroup2 directory alone: the fallback when the process could not be created in it with
+    /// `clone3(CLONE_INTO_CGROUP)` (it joined the `v1Directories` itself).
+    public func addProcessToUnified(_ pid: Int32) throws(CgroupError) {
+        if let directory = unifiedDirectory { try CgroupProcs.add(pid, to: directory) }
+    }
 
     /// `create()` then `apply(_:)`, for container creation. If either fails, the cgroup is destroyed again
     /// (create() already rolls back the directories it made itself) so a failed create leaves nothing behind;

@@ -38,16 +38,15 @@ extension Lifecycle {
         }
         defer { if consoleFD >= 0 { close(consoleFD) } }
         defer { if ownConsole >= 0 { close(ownConsole) } }
+        let join = CgroupJoin(session: try CgroupSession.open(record), named: NamedCgroups(directories: record.namedCgroupDirectories ?? []))
         let spawned = try Spawner.spawn(
             process: plan, container: nil, namespaces: namespaces, rootfs: false, noPivot: false, fifoFD: -1, consoleFD: consoleFD,
-            preserveFDs: options.preserveFDs)
+            preserveFDs: options.preserveFDs, cgroup: join)
         defer { close(spawned.syncFD) }
         do {
-            let cgroup = try CgroupSession.open(record)
-            try cgroup.add(spawned.pid)
-            try NamedCgroups(directories: record.namedCgroupDirectories ?? []).add(spawned.pid)
+            try Spawner.join(spawned, join)
             try ProcessSettings.apply(pid: spawned.pid, process: plan)
-            try Spawner.release(spawned, cgroup: cgroup)
+            try Spawner.release(spawned, cgroup: join.session)
         } catch {
             Glibc.kill(spawned.pid, SIGKILL)
             _ = Linux.wait(spawned.pid)

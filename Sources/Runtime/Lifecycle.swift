@@ -129,16 +129,16 @@ public struct Lifecycle: Sendable {
         }
         defer { if consoleFD >= 0 { close(consoleFD) } }
         defer { if ownConsole >= 0 { close(ownConsole) } }
+        let join = CgroupJoin(session: cgroup, named: named)
         let spawned = try Spawner.spawn(
             process: plan.process, container: plan, namespaces: plan.namespaces, rootfs: true, noPivot: options.noPivot,
-            fifoFD: fifoFD, consoleFD: consoleFD, preserveFDs: options.preserveFDs)
+            fifoFD: fifoFD, consoleFD: consoleFD, preserveFDs: options.preserveFDs, cgroup: join)
         rollback.add {
             Glibc.kill(spawned.pid, SIGKILL)
             _ = Linux.wait(spawned.pid)
         }
         defer { close(spawned.syncFD) }
-        try cgroup.add(spawned.pid)
-        try named.add(spawned.pid)
+        try Spawner.join(spawned, join)
         if plan.namespaces.newUser {
             try IDMaps.write(pid: spawned.pid, uids: plan.uidMappings, gids: plan.gidMappings)
         }

@@ -25,6 +25,10 @@ final class NativePlan {
         /// (fd, CLONE_NEW* type) in join order.
         var joins: [(fd: Int32, type: Int32)]
         var bindDevices: Bool
+        /// cgroup v1 `tasks` files the child writes itself into (at most MK_MAX_CGROUP_TASK_FDS).
+        var cgroupTasks: [(fd: Int32, path: String)] = []
+        /// cgroup2 directory for clone3(CLONE_INTO_CGROUP), or -1.
+        var cgroupDirFD: Int32 = -1
     }
 
     init(process: ProcessPlan, container: ContainerPlan?, namespaces: NamespacePlan, setup: Setup) {
@@ -61,6 +65,14 @@ final class NativePlan {
             }
         }
         raw.njoins = Int32(min(setup.joins.count, Int(MK_MAX_JOINS)))
+        let tasks = setup.cgroupTasks.prefix(Int(MK_MAX_CGROUP_TASK_FDS))
+        withUnsafeMutableBytes(of: &raw.cgroup_task_fds) { buffer in
+            let fds = buffer.bindMemory(to: Int32.self)
+            for (index, task) in tasks.enumerated() { fds[index] = task.fd }
+        }
+        raw.cgroup_task_paths = UnsafePointer(constStringArray(tasks.map(\.path)))
+        raw.ncgroup_task_fds = Int32(tasks.count)
+        raw.cgroup_dir_fd = setup.cgroupDirFD
         raw.sync_fd = setup.syncFD
         raw.fifo_fd = setup.fifoFD
         raw.setup_rootfs = setup.rootfs ? 1 : 0

@@ -13,17 +13,52 @@ import OCISpec
 struct Spawned {
     var pid: Int32
     var syncFD: Int32
+    /// The child writes itself into the cgroup v1 directories and reports MK_SYNC_JOINED.
+    var joinsV1Itself = false
+    /// Created in the cgroup2 directory by clone3(CLONE_INTO_CGROUP).
+    var createdInUnified = false
+}
+
+/// Where a new process goes, and how it gets there without the kernel's global cgroup migration lock (whose first
+/// writer after a quiet period waits for an RCU grace period: 7 ms and more per create, see mk_plan.cgroup_task_fds):
+/// it writes itself into the v1 directories and is cloned into the cgroup2 one. Whatever cannot be done that way
+/// (too many hierarchies, clone3 refused) falls back to the parent writing the pid to cgroup.procs.
+struct CgroupJoin {
+    var session: CgroupSession
+    /// Named v1 hierarchies (name=systemd) on top of the controllers.
+    var named: NamedCgroups
 }
 
 enum Spawner {
     /// Clones the child; it waits for `release` before doing anything.
     static func spawn(
         process: ProcessPlan, container: ContainerPlan?, namespaces: NamespacePlan, rootfs: Bool, noPivot: Bool,
-        fifoFD: Int32, consoleFD: Int32, preserveFDs: Int32
+        fifoFD: Int32, consoleFD: Int32, preserveFDs: Int32, cgroup: CgroupJoin
     ) throws(RuntimeError) -> Spawned {
         let pair = try Linux.socketPair()
         var opened: [Int32] = [pair.child]
         defer { for fd in opened { close(fd) } }
+        var tasks: [(fd: Int32, path: String)] = []
+        let v1 = cgroup.session.manager.v1Directories + cgroup.named.directories
+        if v1.count <= Int(MK_MAX_CGROUP_TASK_FDS) {
+            for directory in v1 {
+                let path = directory + "/tasks"
+                let fd = mk_open(path, O_WRONLY | O_CLOEXEC, 0)
+                guard fd >= 0 else {
+                    let code = currentErrno()
+                    close(pair.parent)
+                    throw .system("open", path, errno: code)
+                }
+                opened.append(fd)
+                tasks.append((fd, path))
+            }
+        }
+        var cgroupDirFD: Int32 = -1
+        if let unified = cgroup.session.manager.unifiedDirectory {
+            // Optional: without it the parent joins the process by pid.
+            cgroupDirFD = mk_open(unified, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0)
+            if cgroupDirFD >= 0 { opened.append(cgroupDirFD) }
+        }
         var joins: [(fd: Int32, type: Int32)] = []
         for join in namespaces.joins {
             let fd: Int32
@@ -50,31 +85,50 @@ enum Spawner {
             process: process, container: container, namespaces: namespaces,
             setup: .init(
                 rootfs: rootfs, noPivot: noPivot, syncFD: pair.child, fifoFD: fifoFD, consoleFD: consoleFD, preserveFDs: preserveFDs,
-                joins: joins, bindDevices: namespaces.newUser))
+                joins: joins, bindDevices: namespaces.newUser, cgroupTasks: tasks, cgroupDirFD: cgroupDirFD))
+        var intoCgroup: Int32 = 0
         let pid = withExtendedLifetime(native) {
-            withUnsafePointer(to: native.raw) { mk_spawn($0, pidnsFD) }
+            withUnsafePointer(to: native.raw) { mk_spawn($0, pidnsFD, &intoCgroup) }
         }
         guard pid > 0 else {
             let code = currentErrno()
             close(pair.parent)
             throw .system("clone", errno: code)
         }
-        return Spawned(pid: pid, syncFD: pair.parent)
+        return Spawned(pid: pid, syncFD: pair.parent, joinsV1Itself: !tasks.isEmpty, createdInUnified: intoCgroup != 0)
     }
 
+    /// Completes the cgroup join: waits for the child's own v1 join, then writes the pid wherever it could not go
+    /// itself. Returns with the process in all its cgroups.
+    static func join(_ spawned: Spawned, _ cgroup: CgroupJoin) throws(RuntimeError) {
+        guard spawned.joinsV1Itself else {
+            try cgroup.session.add(spawned.pid)
+            try cgroup.named.add(spawned.pid)
+            return
+        }
+        let message = try Linux.receive(spawned.syncFD)
+        guard let message, message.kind == Int32(MK_SYNC_JOINED) else { throw failure(message, cgroup: cgroup.session) }
+        if !spawned.createdInUnified { try cgroup.session.addToUnified(spawned.pid) }
+    }
     /// Lets the child proceed and waits until it is ready (or reports what failed).
     static func release(_ spawned: Spawned, cgroup: CgroupSession?) throws(RuntimeError) {
         try Linux.send(spawned.syncFD, kind: Int32(MK_SYNC_GO))
-        guard let message = try Linux.receive(spawned.syncFD) else {
+        let message = try Linux.receive(spawned.syncFD)
+        if message?.kind == Int32(MK_SYNC_READY) { return }
+        throw failure(message, cgroup: cgroup)
+    }
+
+    /// What the child reported instead of the expected message (nil: it exited without a word).
+    private static func failure(_ message: mk_sync_msg?, cgroup: CgroupSession?) -> RuntimeError {
+        guard let message else {
             if let oom = try? cgroup?.manager.oomKillCount(), oom > 0 {
-                throw RuntimeError("container init was OOM-killed (memory limit too low?)")
+                return RuntimeError("container init was OOM-killed (memory limit too low?)")
             }
-            throw RuntimeError("container init exited unexpectedly")
+            return RuntimeError("container init exited unexpectedly")
         }
-        if message.kind == Int32(MK_SYNC_READY) { return }
         let stage = Linux.stage(of: message)
-        if message.err == 0 || stage.hasSuffix("$PATH") { throw RuntimeError("container init: \(stage)") }
-        throw RuntimeError("container init: \(stage): \(errorString(message.err)) (errno \(message.err))")
+        if message.err == 0 || stage.hasSuffix("$PATH") { return RuntimeError("container init: \(stage)") }
+        return RuntimeError("container init: \(stage): \(errorString(message.err)) (errno \(message.err))")
     }
 }
 
@@ -111,6 +165,14 @@ struct CgroupSession: Sendable {
     func add(_ pid: Int32) throws(RuntimeError) {
         do throws(CgroupError) {
             try manager.addProcess(pid)
+        } catch {
+            throw CgroupSession.describe(error)
+        }
+    }
+
+    func addToUnified(_ pid: Int32) throws(RuntimeError) {
+        do throws(CgroupError) {
+            try manager.addProcessToUnified(pid)
         } catch {
             throw CgroupSession.describe(error)
         }

@@ -161,6 +161,18 @@ import Testing
             try makeManager(path: "c", layout: .unified, info: Self.unified).unifiedDirectory == "/sys/fs/cgroup/system.slice/minikubelet.service/c")
     }
 
+    /// What a new process writes itself into (`tasks`) versus what it is cloned into (CLONE_INTO_CGROUP): together
+    /// every directory of the manager, each exactly once.
+    @Test func selfJoinCoversEveryDirectoryOnce() throws {
+        for (layout, info) in [(CgroupLayout.hybrid, Self.hybrid), (.legacy, Self.legacy), (.unified, Self.unified)] {
+            let manager = try makeManager(path: "c", layout: layout, info: info)
+            let joined = manager.v1Directories + (manager.unifiedDirectory.map { [$0] } ?? [])
+            #expect(joined.sorted() == manager.directories.sorted(), "\(layout)")
+            #expect(!manager.v1Directories.contains { $0.hasPrefix("/sys/fs/cgroup/unified") }, "\(layout)")
+            #expect(manager.v1Directories.isEmpty == (layout == .unified), "\(layout)")
+        }
+    }
+
     @Test func legacyCoMountedShareOneDirectory() throws {
         let manager = try makeManager(path: "c1", layout: .legacy, info: Self.legacy)
         #expect(
