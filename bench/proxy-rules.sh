@@ -24,8 +24,8 @@ median() { sort -n | awk '{v[NR] = $1} END {if (NR % 2) print v[(NR + 1) / 2]; e
 secs() { echo "$2 - $1" | bc -l | awk '{printf "%.3f", $1}'; }
 ms_of() { sed -n "${1}p" | sed "s/.*\"${2:-milliseconds}\":\\([0-9.]*\\).*/\\1/" | awk '{printf "%.3f", $1/1000}'; }
 
-# write(s): of ours, the write itself (nftables: the nft -f process, or a partial sync's netlink transaction, which
-# is the kernel's work); "-" for iptables.
+# write(s): of ours, the write itself (the iptables-restore or nft -f process, or a partial sync's netlink transaction, which
+# is the kernel's work). The rest of ours is computing what to write.
 printf '%-9s %-7s %-12s %9s %9s %7s %9s\n' mode N operation "ours(s)" "floor(s)" ratio "write(s)"
 for N in $SIZES; do
   "$PROXYCTL" generate --services "$N" > "$WORK/s.json"
@@ -36,7 +36,7 @@ for N in $SIZES; do
     # Full sync into an empty namespace: ours (whole process: read back, build, diff, write) vs the bare tool.
     fresh; t0=$(now); inns sh -c "$FLOOR" < "$WORK/full.txt"; t1=$(now); floor_full=$(secs "$t0" "$t1")
     fresh; t0=$(now); inns "$PROXYCTL" apply --mode "$MODE" --state "$WORK/s.json" > "$WORK/apply.json"; t1=$(now); ours_full=$(secs "$t0" "$t1")
-    write_full=-; [ "$MODE" = nftables ] && write_full=$(ms_of 1 writeMilliseconds < "$WORK/apply.json")
+    write_full=$(ms_of 1 writeMilliseconds < "$WORK/apply.json")
     printf '%-9s %-7s %-12s %9s %9s %7s %9s\n' "$MODE" "$N" full-sync "$ours_full" "$floor_full" "$(echo "$ours_full / $floor_full" | bc -l | awk '{printf "%.2f", $1}')" "$write_full"
     # One endpoint of one service moves: the in-process partial sync (second report line) vs its own text fed bare,
     # each from the same starting rules (`change` first syncs s.json itself; `apply` restores it for the floor).
@@ -45,14 +45,14 @@ for N in $SIZES; do
     while [ "$i" -lt "$REPEAT" ]; do
       inns "$PROXYCTL" change --mode "$MODE" --state "$WORK/s.json" --state2 "$WORK/s2.json" --dump "$WORK/delta.txt" > "$WORK/change.json"
       ms_of 2 < "$WORK/change.json" >> "$WORK/ours.txt"; echo >> "$WORK/ours.txt"
-      if [ "$MODE" = nftables ]; then ms_of 2 writeMilliseconds < "$WORK/change.json" >> "$WORK/write.txt"; echo >> "$WORK/write.txt"; fi
+      ms_of 2 writeMilliseconds < "$WORK/change.json" >> "$WORK/write.txt"; echo >> "$WORK/write.txt"
       inns "$PROXYCTL" apply --mode "$MODE" --state "$WORK/s.json" > /dev/null
       t0=$(now); inns sh -c "$FLOOR" < "$WORK/delta.txt"; t1=$(now); secs "$t0" "$t1" >> "$WORK/floor.txt"; echo >> "$WORK/floor.txt"
       i=$((i + 1))
     done
     ours_change=$(grep . "$WORK/ours.txt" | median)
     floor_change=$(grep . "$WORK/floor.txt" | median)
-    write_change=-; [ "$MODE" = nftables ] && write_change=$(grep . "$WORK/write.txt" | median)
+    write_change=$(grep . "$WORK/write.txt" | median)
     printf '%-9s %-7s %-12s %9s %9s %7s %9s\n' "$MODE" "$N" one-endpoint "$ours_change" "$floor_change" "$(echo "$ours_change / $floor_change" | bc -l | awk '{printf "%.2f", $1}')" "$write_change"
   done
 done

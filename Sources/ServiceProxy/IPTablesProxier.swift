@@ -101,6 +101,8 @@ public struct IPTablesProxier: Sendable {
             text = changed.isEmpty && stale.isEmpty && !topChanged ? "" : IPTablesRules.restoreText(ruleset, writeServices: changed, staleChains: stale)
         }
         if !text.isEmpty {
+            let writeStart = ContinuousClock.now
+            defer { report.writeMilliseconds = (ContinuousClock.now - writeStart).milliseconds }
             do {
                 _ = try runner.check(restoreCommand, input: text, context: "applying rules")
             } catch {
