@@ -6,7 +6,8 @@ import ServiceProxy
 struct Usage: Error, CustomStringConvertible {
     var description: String {
         """
-        usage: proxyctl apply   --mode iptables|nftables --state FILE [--config FILE]     one full sync, report as JSON
+        usage: proxyctl apply   --mode iptables|nftables --state FILE [--config FILE] [--dump FILE]
+                                 one full sync, report as JSON; --dump saves the text it wrote
                proxyctl run     --mode iptables|nftables --state FILE --report FILE [--config FILE] [--min-sync-ms N] [--full-sync-s N] [--retry-ms N]
                                  sync at start, then partial syncs whenever FILE changes (reports appended as JSON lines)
                proxyctl change  --mode iptables|nftables --state FILE --state2 FILE[,FILE...] [--config FILE] [--dump FILE] [--nft-text]
@@ -128,7 +129,7 @@ func main() async throws {
         case .nftables: try NFTablesProxier(config: config).cleanup()
         }
     case "apply":
-        var backend = ServiceProxier.backend(mode: try options.mode(), config: try options.config())
+        var backend = ServiceProxier.backend(mode: try options.mode(), config: try options.config(), runner: DumpingRunner(path: options.values["--dump"]))
         print(json(try syncOnce(&backend, try options.state(), full: true)))
     case "change":
         var backend = ServiceProxier.backend(
