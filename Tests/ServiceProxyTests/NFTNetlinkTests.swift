@@ -79,7 +79,7 @@ struct NFTNetlinkEncodingTests {
     @Test(arguments: [0, 1, 250, 1000, 3000])
     func elementMessagesStayUnder64KiB(count: Int) {
         let chain = String(repeating: "c", count: 50)
-        let elements: [NFTNetlinkBatch.EncodedElement] = (0..<count).map { _ in (key: [UInt8](repeating: 1, count: 12), verdict: (goto: true, chain: chain)) }
+        let elements: [NFTNetlinkBatch.EncodedElement] = (0..<count).map { _ in (key: [UInt8](repeating: 1, count: 12), keyEnd: nil, verdict: (goto: true, chain: chain), data: nil) }
         let ranges = NFTNetlinkBatch.messageRanges(elements)
         #expect(ranges.map(\.count).reduce(0, +) == count)
         #expect(zip(ranges, ranges.dropFirst()).allSatisfy { $0.upperBound == $1.lowerBound })
