@@ -215,6 +215,13 @@ public enum NFTRules {
         for operation in chainOperations(chain, flush: flush) { out += operation.text(table: t) }
     }
 
+    static let randomSlotMaps: Set<String> = ["service-endpoints", "nodeport-endpoints"]
+    /// Elements per `add element` statement of the random-slot maps. nft 1.0.6 splits a long statement into several
+    /// netlink messages, and an element at a split gets its host-endian slot byte-swapped a second time (seen: 1 to 2
+    /// elements per 1,000-element statement stored as 0x9c620000-... instead of 0x629c-...; then overlapping ranges
+    /// make the whole `nft -f` fail with "File exists"). Statements of 500 fit one message; 250 leaves room.
+    static let randomSlotStatementSize = 250
+
     static func elementOperations(add: Bool, _ elements: [NFTElement]) -> [NFTOperation] {
         // One statement per map with all its elements: far fewer statements for nft to parse.
         var byMap: [String: [NFTElement]] = [:]
@@ -222,11 +229,12 @@ public enum NFTRules {
         var out: [NFTOperation] = []
         for map in byMap.keys.sorted() {
             let list = byMap[map] ?? []
+            let size = randomSlotMaps.contains(map) ? randomSlotStatementSize : 1000
             var index = 0
             while index < list.count {
-                let chunk = Array(list[index..<min(index + 1000, list.count)])
+                let chunk = Array(list[index..<min(index + size, list.count)])
                 out.append(add ? .addElements(map: map, chunk) : .deleteElements(map: map, chunk))
-                index += 1000
+                index += size
             }
         }
         return out

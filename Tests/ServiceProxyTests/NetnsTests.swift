@@ -225,6 +225,11 @@ func serviceState(
         ProxyServicePort(
             name: ServicePortName(namespace: "test", name: "stream"), clusterIP: "10.96.5.13", port: 7070, nodePort: 30070,
             endpoints: [ServiceEndpoint(ip: "10.77.0.3", port: 7070)]))
+    // Session affinity: kube-proxy's chain layout in nftables mode, beside the random-slot maps of the others.
+    services.append(
+        ProxyServicePort(
+            name: ServicePortName(namespace: "test", name: "sticky"), clusterIP: "10.96.5.14", port: 80, nodePort: 30014, affinityTimeoutSeconds: 600,
+            endpoints: [ServiceEndpoint(ip: "10.77.0.2", port: 8080), ServiceEndpoint(ip: "10.77.0.3", port: 8080)]))
     return ProxyState(services: services)
 }
 
@@ -255,6 +260,12 @@ struct ServiceProxyNetnsTests {
         // UDP service: a fresh source port per request, so each is balanced anew.
         let udp = try net.udpCount("10.96.5.11", 53, 60)
         #expect(udp["pod-a"] ?? 0 > 0 && udp["pod-b"] ?? 0 > 0 && udp.count == 2, "UDP ClusterIP: \(udp)")
+        // Session affinity: every request from the node goes to the same pod, through the ClusterIP and the NodePort.
+        let sticky = try net.httpCount("http://10.96.5.14/", 20)
+        #expect(sticky.count == 1 && sticky.values.first == 20, "sticky ClusterIP: \(sticky)")
+        let stickyNodePort = try net.httpCount("http://\(net.nodeIP):30014/", 20)
+        // (A NodePort client has another source address than a ClusterIP one here, so its pod may differ.)
+        #expect(stickyNodePort.count == 1 && stickyNodePort.values.first == 20, "sticky NodePort: \(stickyNodePort)")
 
         // A long-running connection to another service, kept busy through every following change.
         let longLog = net.dir + "/long.log"
@@ -266,11 +277,17 @@ struct ServiceProxyNetnsTests {
 
         // Pod B unready: it leaves the rules; every request goes to pod A.
         try net.apply(serviceState(readyB: false))
-        if mode == .nftables { #expect(net.reports().last?.contains("\"netlink\":true") == true, "partial syncs go over netlink: \(net.reports())") }
+        if mode == .nftables {
+            #expect(net.reports().last?.contains("\"netlink\":true") == true, "partial syncs go over netlink: \(net.reports())")
+            // An endpoint change without session affinity is map elements only.
+            #expect(net.reports().last?.contains("\"chainsWritten\":0,") == true, "\(net.reports())")
+        }
         #expect(try net.httpCount("http://10.96.5.10/", 40) == ["pod-a": 40])
+        #expect(try net.httpCount("http://\(net.nodeIP):30080/", 20) == ["pod-a": 20])
         let sepB = ChainNames.sep(ServicePortName(namespace: "test", name: "web", port: "http"), .tcp, endpoint: "10.77.0.3:8080")
-        let nftB = ChainNames.nftEndpoint(ServicePortName(namespace: "test", name: "web", port: "http"), .tcp, ServiceEndpoint(ip: "10.77.0.3", port: 8080))
-        #expect(!(try net.rules(mode)).contains(mode == .iptables ? sepB : nftB))
+        // nftables: pod B's random-slot elements of the web service (`... : 10.77.0.3 . 8080`) are gone.
+        #expect(!(try net.rules(mode)).contains(mode == .iptables ? sepB : "80 . 0-32767 : 10.77.0.3 . 8080"))
+        if mode == .nftables { #expect(try net.rules(mode).contains("tcp . 80 . 0-65535 : 10.77.0.2 . 8080")) }
         try net.apply(serviceState())
         expectBalanced(try net.httpCount("http://10.96.5.10/", 100), 100, "ClusterIP after pod B is ready again")
 
