@@ -146,14 +146,19 @@ public enum NFTEncoding {
     /// A key that may hold a random-slot range (`10.96.0.1 . tcp . 80 . 0-32767`): its first and last key (nft's
     /// KEY and KEY_END of an interval map element; the slot as a big-endian u32, as nft converts numgen's value
     /// for interval lookups), or the key and nil without a range.
-    public static func elementKeyRange(_ key: String) throws -> (start: [UInt8], end: [UInt8]?) {
+    /// With `slot`, a last field that is a plain number is an exact random slot: numgen's host-endian u32 (exact
+    /// lookups are not converted).
+    public static func elementKeyRange(_ key: String, slot: Bool = false) throws -> (start: [UInt8], end: [UInt8]?) {
         var start: [UInt8] = []
         var end: [UInt8] = []
         var isRange = false
-        for field in key.components(separatedBy: " . ") {
+        let fields = key.components(separatedBy: " . ")
+        for (index, field) in fields.enumerated() {
             var first: [UInt8]
             var last: [UInt8]?
-            if field.contains(".") {
+            if slot && index == fields.count - 1, let value = UInt32(field) {
+                first = withUnsafeBytes(of: value) { Array($0) }
+            } else if field.contains(".") {
                 first = try ipv4(field)
             } else if let scalar = field.unicodeScalars.first, CharacterSet.letters.contains(scalar) {
                 first = [try inetProto(field)]

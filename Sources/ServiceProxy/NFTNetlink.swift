@@ -193,7 +193,7 @@ struct NFTNetlinkBatch {
     mutating func elements(add: Bool, map: String, _ elements: [NFTElement]) throws {
         let verb = add ? "add" : "delete"
         let encoded: [EncodedElement] = try elements.map { element in
-            let key = try NFTEncoding.elementKeyRange(element.key)
+            let key = try NFTEncoding.elementKeyRange(element.key, slot: NFTRules.randomSlotMaps.contains(map))
             let value = try element.value.map(NFTEncoding.elementValue)
             return (key: key.start, keyEnd: key.end, verdict: value?.verdict, data: value?.data)
         }

@@ -57,16 +57,26 @@ public enum NFTRules {
             "add map \(t) service-nodeports { type inet_proto . inet_service : verdict ; comment \"NodePort traffic\" ; }",
             "add map \(t) no-endpoint-services { type ipv4_addr . inet_proto . inet_service : verdict ; comment \"vmap to drop or reject packets to services with no endpoints\" ; }",
             "add map \(t) no-endpoint-nodeports { type inet_proto . inet_service : verdict ; comment \"vmap to drop or reject packets to service nodeports with no endpoints\" ; }",
-            // Services without session affinity pick their endpoint by a random slot (0-65535) in these interval maps:
-            // one range per endpoint. Their endpoint changes are then element changes of non-verdict maps, which the
+            // Services without session affinity pick their endpoint by a random slot in global data maps (see
+            // `randomSlotService`). Their endpoint changes are then element changes of non-verdict maps, which the
             // kernel commits without revalidating the table, and no anonymous set per service is created.
-            "add map \(t) service-endpoints { typeof ip daddr . meta l4proto . th dport . numgen random mod \(slotCount) : ip daddr . th dport ; flags interval ; comment \"ClusterIP, ExternalIP and LoadBalancer IP traffic: endpoint by random slot\" ; }",
-            "add map \(t) nodeport-endpoints { typeof meta l4proto . th dport . numgen random mod \(slotCount) : ip daddr . th dport ; flags interval ; comment \"NodePort traffic: endpoint by random slot\" ; }",
+            "add map \(t) service-endpoints { typeof ip daddr . meta l4proto . th dport . numgen random mod \(slotCount) : ip daddr . th dport ; flags interval ; comment \"ClusterIP, ExternalIP and LoadBalancer IP traffic: endpoint by random slot range\" ; }",
+            "add map \(t) nodeport-endpoints { typeof meta l4proto . th dport . numgen random mod \(slotCount) : ip daddr . th dport ; flags interval ; comment \"NodePort traffic: endpoint by random slot range\" ; }",
             "add set \(t) external-ips-masquerade { type ipv4_addr . inet_proto . inet_service ; comment \"LoadBalancer IPs of externalTrafficPolicy Cluster services\" ; }",
             "add set \(t) external-ips-local { type ipv4_addr . inet_proto . inet_service ; comment \"LoadBalancer IPs of externalTrafficPolicy Local services\" ; }",
             "add set \(t) nodeports-masquerade { type inet_proto . inet_service ; comment \"NodePorts of externalTrafficPolicy Cluster services\" ; }",
             "add set \(t) nodeports-local { type inet_proto . inet_service ; comment \"NodePorts of externalTrafficPolicy Local services\" ; }",
             "add set \(t) hairpin-endpoints { type ipv4_addr . ipv4_addr ; comment \"An endpoint reaching itself through its service\" ; }",
+        ]
+        for n in exactSlotCounts {
+            lines.append(
+                "add map \(t) service-endpoints-\(n) { typeof ip daddr . meta l4proto . th dport . numgen random mod \(n) : ip daddr . th dport ; comment \"ClusterIP, ExternalIP and LoadBalancer IP traffic to \(n) endpoint\(n == 1 ? "" : "s")\" ; }"
+            )
+            lines.append(
+                "add map \(t) nodeport-endpoints-\(n) { typeof meta l4proto . th dport . numgen random mod \(n) : ip daddr . th dport ; comment \"NodePort traffic to \(n) endpoint\(n == 1 ? "" : "s")\" ; }"
+            )
+        }
+        lines += [
             "add rule \(t) nat-prerouting jump services",
             "add rule \(t) nat-output jump services",
             // Hairpin (kube-proxy: `ip saddr <endpoint> jump mark-for-masquerade` in each endpoint chain).
@@ -85,9 +95,19 @@ public enum NFTRules {
             "add rule \(t) services ip daddr @cluster-ips ip saddr != \(config.podCIDR) jump mark-for-masquerade",
             "add rule \(t) services ip daddr . meta l4proto . th dport @external-ips-masquerade jump mark-for-masquerade",
             "add rule \(t) services ip daddr . meta l4proto . th dport @external-ips-local ip saddr != \(config.podCIDR) fib saddr type local jump mark-for-masquerade",
+        ]
+        lines += exactSlotCounts.map { n in
+            "add rule \(t) services meta l4proto { tcp, udp } dnat ip to ip daddr . meta l4proto . th dport . numgen random mod \(n) map @service-endpoints-\(n)"
+        }
+        lines += [
             "add rule \(t) services meta l4proto { tcp, udp } dnat ip to ip daddr . meta l4proto . th dport . numgen random mod \(slotCount) map @service-endpoints",
             "add rule \(t) services fib daddr type local \(loopback)meta l4proto . th dport @nodeports-masquerade jump mark-for-masquerade",
             "add rule \(t) services fib daddr type local \(loopback)meta l4proto . th dport @nodeports-local ip saddr != \(config.podCIDR) fib saddr type local jump mark-for-masquerade",
+        ]
+        lines += exactSlotCounts.map { n in
+            "add rule \(t) services fib daddr type local \(loopback)meta l4proto { tcp, udp } dnat ip to meta l4proto . th dport . numgen random mod \(n) map @nodeport-endpoints-\(n)"
+        }
+        lines += [
             "add rule \(t) services fib daddr type local \(loopback)meta l4proto { tcp, udp } dnat ip to meta l4proto . th dport . numgen random mod \(slotCount) map @nodeport-endpoints",
             "add rule \(t) masquerading mark and \(mark) == 0 return",
             "add rule \(t) masquerading mark set mark xor \(mark)",
@@ -106,7 +126,12 @@ public enum NFTRules {
         return lines.joined(separator: "\n") + "\n"
     }
 
-    /// Random slots an endpoint is chosen by (`numgen random mod slotCount`).
+    /// Endpoint counts with maps of their own (`service-endpoints-N`, `nodeport-endpoints-N`): hash maps keyed by
+    /// `numgen random mod N`, one element per endpoint. Deleting an element there is cheap; deleting one from the
+    /// interval map costs 8-16 ms of kernel time (nft_pipapo_remove reworks the whole lookup table) whatever its size.
+    public static let exactSlotCounts = 1...8
+
+    /// Random slots of the interval maps (`numgen random mod slotCount`), for services with more endpoints.
     public static let slotCount = 65536
 
     /// The slot ranges of `count` endpoints: contiguous, as equal as integers allow, covering 0..<slotCount.
@@ -117,22 +142,25 @@ public enum NFTRules {
     }
 
     /// A service port without session affinity: no chains, only elements of the random-slot maps and of the sets
-    /// that say whether external traffic is masqueraded. The endpoints split the slots evenly (kube-proxy's
-    /// `numgen random mod N`), so an endpoint change is a change of elements only.
+    /// that say whether external traffic is masqueraded, so an endpoint change is a change of elements only. With N
+    /// endpoints (kube-proxy's `numgen random mod N`): N ≤ 8, slot i of the maps for N is endpoint i; more, the
+    /// endpoints split 0..<65536 into N ranges of the interval maps.
     static func randomSlotService(_ sp: ProxyServicePort, endpoints: [ServiceEndpoint]) -> NFTServiceObjects {
         let p = sp.protocol.lowercased
-        let ranges = slotRanges(endpoints.count)
-        let targets = zip(ranges, endpoints).map { (slots: "\($0.lowerBound)-\($0.upperBound)", value: "\($1.ip) . \($1.port)") }
+        let exact = exactSlotCounts.contains(endpoints.count)
+        let suffix = exact ? "-\(endpoints.count)" : ""
+        let slots = exact ? endpoints.indices.map(String.init) : slotRanges(endpoints.count).map { "\($0.lowerBound)-\($0.upperBound)" }
+        let targets = zip(slots, endpoints).map { (slots: $0, value: "\($1.ip) . \($1.port)") }
         var elements: [NFTElement] = []
         for ip in [sp.clusterIP] + (sp.hasExternal ? sp.loadBalancerIPs : []) {
-            for target in targets { elements.append(NFTElement("service-endpoints", "\(ip) . \(p) . \(sp.port) . \(target.slots)", target.value)) }
+            for target in targets { elements.append(NFTElement("service-endpoints" + suffix, "\(ip) . \(p) . \(sp.port) . \(target.slots)", target.value)) }
         }
         if sp.hasExternal {
             let policy = sp.externalPolicyLocal ? "local" : "masquerade"
             for ip in sp.loadBalancerIPs { elements.append(NFTElement("external-ips-\(policy)", "\(ip) . \(p) . \(sp.port)")) }
             if let nodePort = sp.nodePort {
                 elements.append(NFTElement("nodeports-\(policy)", "\(p) . \(nodePort)"))
-                for target in targets { elements.append(NFTElement("nodeport-endpoints", "\(p) . \(nodePort) . \(target.slots)", target.value)) }
+                for target in targets { elements.append(NFTElement("nodeport-endpoints" + suffix, "\(p) . \(nodePort) . \(target.slots)", target.value)) }
             }
         }
         let hairpin = Set(endpoints.map(\.ip)).sorted().map { NFTElement("hairpin-endpoints", "\($0) . \($0)") }
@@ -215,7 +243,9 @@ public enum NFTRules {
         for operation in chainOperations(chain, flush: flush) { out += operation.text(table: t) }
     }
 
-    static let randomSlotMaps: Set<String> = ["service-endpoints", "nodeport-endpoints"]
+    /// The maps whose keys end in a random slot (a range in the interval maps, a number in the others).
+    static let randomSlotMaps: Set<String> = Set(
+        ["service-endpoints", "nodeport-endpoints"] + exactSlotCounts.flatMap { ["service-endpoints-\($0)", "nodeport-endpoints-\($0)"] })
     /// Elements per `add element` statement of the random-slot maps. nft 1.0.6 splits a long statement into several
     /// netlink messages, and an element at a split gets its host-endian slot byte-swapped a second time (seen: 1 to 2
     /// elements per 1,000-element statement stored as 0x9c620000-... instead of 0x629c-...; then overlapping ranges

@@ -113,7 +113,9 @@ final class ServiceNetwork {
                 let www = "\(dir)/www-\(pod.name)"
                 try FileManager.default.createDirectory(atPath: www, withIntermediateDirectories: true)
                 try "\(pod.name)\n".write(toFile: www + "/index.html", atomically: true, encoding: .utf8)
-                children.append(try spawn(["ip", "netns", "exec", pod.ns, "busybox", "httpd", "-f", "-p", "8080", "-h", www], captureOutput: false))
+                for port in [8080] + wideServicePorts {
+                    children.append(try spawn(["ip", "netns", "exec", pod.ns, "busybox", "httpd", "-f", "-p", "\(port)", "-h", www], captureOutput: false))
+                }
                 children.append(
                     try spawn(["ip", "netns", "exec", pod.ns, "python3", dir + "/helper.py", "udp-server", "9090", pod.name], captureOutput: false))
                 children.append(try spawn(["ip", "netns", "exec", pod.ns, "python3", dir + "/helper.py", "tcp-echo", "7070"], captureOutput: false))
@@ -121,10 +123,12 @@ final class ServiceNetwork {
             try writeConfig()
             // Servers up: each pod answers directly.
             for pod in pods {
-                let up = waitUntil(timeout: .seconds(30), interval: .milliseconds(200)) {
-                    (try? httpCount("http://\(pod.ip):8080/", 1))?[pod.name] == 1
+                for port in [8080] + wideServicePorts {
+                    let up = waitUntil(timeout: .seconds(30), interval: .milliseconds(200)) {
+                        (try? httpCount("http://\(pod.ip):\(port)/", 1))?[pod.name] == 1
+                    }
+                    if !up { throw TestFailure("\(pod.name) httpd on \(port) did not come up") }
                 }
-                if !up { throw TestFailure("\(pod.name) httpd did not come up") }
             }
 
         } catch {
@@ -207,6 +211,10 @@ final class ServiceNetwork {
     }
 }
 
+/// More httpd ports per pod: a service over both pods' 8080 and these has 10 endpoints (nftables: more than the
+/// per-count maps hold, so its endpoints are slot ranges of the interval maps).
+let wideServicePorts = [8081, 8082, 8083, 8084]
+
 func serviceState(
     nodePort: Int = 30080, readyB: Bool = true, includeWeb: Bool = true, nodeIP: String = "192.168.77.10"
 ) -> ProxyState {
@@ -225,6 +233,10 @@ func serviceState(
         ProxyServicePort(
             name: ServicePortName(namespace: "test", name: "stream"), clusterIP: "10.96.5.13", port: 7070, nodePort: 30070,
             endpoints: [ServiceEndpoint(ip: "10.77.0.3", port: 7070)]))
+    services.append(
+        ProxyServicePort(
+            name: ServicePortName(namespace: "test", name: "wide"), clusterIP: "10.96.5.15", port: 80, nodePort: 30015,
+            endpoints: ["10.77.0.2", "10.77.0.3"].flatMap { ip in ([8080] + wideServicePorts).map { ServiceEndpoint(ip: ip, port: $0) } }))
     // Session affinity: kube-proxy's chain layout in nftables mode, beside the random-slot maps of the others.
     services.append(
         ProxyServicePort(
@@ -260,6 +272,10 @@ struct ServiceProxyNetnsTests {
         // UDP service: a fresh source port per request, so each is balanced anew.
         let udp = try net.udpCount("10.96.5.11", 53, 60)
         #expect(udp["pod-a"] ?? 0 > 0 && udp["pod-b"] ?? 0 > 0 && udp.count == 2, "UDP ClusterIP: \(udp)")
+        // 10 endpoints (nftables: slot ranges of the interval maps).
+        expectBalanced(try net.httpCount("http://10.96.5.15/", 100), 100, "ClusterIP of the 10-endpoint service")
+        expectBalanced(try net.httpCount("http://\(net.nodeIP):30015/", 100), 100, "NodePort of the 10-endpoint service")
+        if mode == .nftables { #expect(try net.rules(mode).contains("10.96.5.15 . tcp . 80 . 58982-65535 : 10.77.0.3 . 8084")) }
         // Session affinity: every request from the node goes to the same pod, through the ClusterIP and the NodePort.
         let sticky = try net.httpCount("http://10.96.5.14/", 20)
         #expect(sticky.count == 1 && sticky.values.first == 20, "sticky ClusterIP: \(sticky)")
@@ -285,9 +301,9 @@ struct ServiceProxyNetnsTests {
         #expect(try net.httpCount("http://10.96.5.10/", 40) == ["pod-a": 40])
         #expect(try net.httpCount("http://\(net.nodeIP):30080/", 20) == ["pod-a": 20])
         let sepB = ChainNames.sep(ServicePortName(namespace: "test", name: "web", port: "http"), .tcp, endpoint: "10.77.0.3:8080")
-        // nftables: pod B's random-slot elements of the web service (`... : 10.77.0.3 . 8080`) are gone.
-        #expect(!(try net.rules(mode)).contains(mode == .iptables ? sepB : "80 . 0-32767 : 10.77.0.3 . 8080"))
-        if mode == .nftables { #expect(try net.rules(mode).contains("tcp . 80 . 0-65535 : 10.77.0.2 . 8080")) }
+        // nftables: the web service moved from the 2-endpoint maps to the 1-endpoint maps: pod B's element is gone.
+        #expect(!(try net.rules(mode)).contains(mode == .iptables ? sepB : "10.96.5.10 . tcp . 80 . 1 : 10.77.0.3 . 8080"))
+        if mode == .nftables { #expect(try net.rules(mode).contains("10.96.5.10 . tcp . 80 . 0 : 10.77.0.2 . 8080")) }
         try net.apply(serviceState())
         expectBalanced(try net.httpCount("http://10.96.5.10/", 100), 100, "ClusterIP after pod B is ready again")
 

@@ -316,26 +316,28 @@ struct PartialSyncTests {
         _ = try proxier.sync(state, full: true)
         let full = try #require(runner.restores.last)
         #expect(full.hasPrefix("add table ip minikubelet\ndelete table ip minikubelet\n"))
-        #expect(full.contains("tcp . 30080 . 0-32767 : 10.244.1.5 . 8080, tcp . 30080 . 32768-65535 : 10.244.2.7 . 8080"))
+        #expect(full.contains("add element ip minikubelet nodeport-endpoints-2 { tcp . 30080 . 0 : 10.244.1.5 . 8080, tcp . 30080 . 1 : 10.244.2.7 . 8080 }"))
 
         // The nodePort changes: its elements out, new ones in; no chain or rule is written.
         state.services[0].nodePort = 30090
         let report = try proxier.sync(state, full: false)
         let delta = try #require(runner.restores.last)
         #expect(report.chainsWritten == 0)
-        #expect(delta.contains("delete element ip minikubelet nodeport-endpoints { tcp . 30080 . 0-32767 : 10.244.1.5 . 8080, tcp . 30080 . 32768-65535"))
-        #expect(delta.contains("add element ip minikubelet nodeport-endpoints { tcp . 30090 . 0-32767 : 10.244.1.5 . 8080, tcp . 30090 . 32768-65535"))
+        #expect(
+            delta.contains("delete element ip minikubelet nodeport-endpoints-2 { tcp . 30080 . 0 : 10.244.1.5 . 8080, tcp . 30080 . 1 : 10.244.2.7 . 8080 }"))
+        #expect(delta.contains("add element ip minikubelet nodeport-endpoints-2 { tcp . 30090 . 0 : 10.244.1.5 . 8080, tcp . 30090 . 1 : 10.244.2.7 . 8080 }"))
         #expect(delta.contains("delete element ip minikubelet nodeports-masquerade { tcp . 30080 }"))
         #expect(delta.contains("add element ip minikubelet nodeports-masquerade { tcp . 30090 }"))
         #expect(!delta.contains("service-endpoints"))
         #expect(!delta.contains("delete table"))
 
-        // An endpoint goes: the other one takes every slot; only elements change (its hairpin pair goes too).
+        // An endpoint goes: the service moves to the 1-endpoint maps; only elements change (its hairpin pair goes too).
         state.services[0].endpoints.removeLast()
         let third = try proxier.sync(state, full: false)
         let text = try #require(runner.restores.last)
         #expect(third.chainsDeleted == 0 && third.chainsWritten == 0)
-        #expect(text.contains("add element ip minikubelet service-endpoints { 10.96.100.10 . tcp . 80 . 0-65535 : 10.244.1.5 . 8080 }"))
+        #expect(text.contains("add element ip minikubelet service-endpoints-1 { 10.96.100.10 . tcp . 80 . 0 : 10.244.1.5 . 8080 }"))
+        #expect(text.contains("delete element ip minikubelet service-endpoints-2 { 10.96.100.10 . tcp . 80 . 0 : 10.244.1.5 . 8080, "))
         #expect(text.contains("delete element ip minikubelet hairpin-endpoints { 10.244.2.7 . 10.244.2.7 }"))
         #expect(!text.contains("10.244.9.9"))
         expectOnlyElementChanges(text)
@@ -365,17 +367,23 @@ struct PartialSyncTests {
     }
 
     @Test(arguments: [
-        (1, ["0-65535"]), (2, ["0-32767", "32768-65535"]), (3, ["0-21844", "21845-43689", "43690-65535"]),
-        (7, ["0-9361", "9362-18723", "18724-28085", "28086-37448", "37449-46810", "46811-56172", "56173-65535"]),
+        // Up to 8 endpoints: the maps for that count, slot i is endpoint i.
+        (1, "-1", ["0"]), (2, "-2", ["0", "1"]), (3, "-3", ["0", "1", "2"]), (7, "-7", ["0", "1", "2", "3", "4", "5", "6"]),
+        // More: slot ranges of the interval maps.
+        (9, "", ["0-7280", "7281-14562", "14563-21844", "21845-29126", "29127-36407", "36408-43689", "43690-50971", "50972-58253", "58254-65535"]),
     ])
-    func slotRangesOfServiceElements(endpoints: Int, expected: [String]) {
+    func slotsOfServiceElements(endpoints: Int, suffix: String, expected: [String]) {
         let eps = (0..<endpoints).map { ServiceEndpoint(ip: "10.244.0.\($0 + 2)", port: 8080) }
         let objects = NFTRules.service(
             ProxyServicePort(name: web, clusterIP: "10.96.0.9", port: 80, nodePort: 30009, endpoints: eps), config: referenceConfig)
-        let keys = objects.elements.filter { $0.map == "service-endpoints" }.map(\.key)
+        let keys = objects.elements.filter { $0.map == "service-endpoints" + suffix }.map(\.key)
         #expect(keys == expected.map { "10.96.0.9 . tcp . 80 . \($0)" })
-        let values = objects.elements.filter { $0.map == "nodeport-endpoints" }.map { $0.value ?? "" }
-        #expect(values == eps.map { "\($0.ip) . 8080" })
+        let nodePortKeys = objects.elements.filter { $0.map == "nodeport-endpoints" + suffix }.map(\.key)
+        #expect(nodePortKeys == expected.map { "tcp . 30009 . \($0)" })
+        let values = objects.elements.filter { $0.map == "nodeport-endpoints" + suffix }.map { $0.value ?? "" }
+        // Endpoints in kube-proxy's order (sorted by `ip:port`: 10.244.0.10 first).
+        #expect(values == eps.sorted().map { "\($0.ip) . 8080" })
+        #expect(objects.elements.filter { $0.map.hasSuffix("-endpoints") || $0.map.contains("-endpoints-") }.count == 2 * endpoints)
         #expect(objects.chains.isEmpty && objects.sets.isEmpty)
     }
 
@@ -388,8 +396,8 @@ struct PartialSyncTests {
             config: config)
         #expect(
             Set(plain.elements) == [
-                NFTElement("service-endpoints", "172.30.0.43 . tcp . 80 . 0-65535", "10.180.0.3 . 80"),
-                NFTElement("nodeport-endpoints", "tcp . 3003 . 0-65535", "10.180.0.3 . 80"), NFTElement("nodeports-masquerade", "tcp . 3003"),
+                NFTElement("service-endpoints-1", "172.30.0.43 . tcp . 80 . 0", "10.180.0.3 . 80"),
+                NFTElement("nodeport-endpoints-1", "tcp . 3003 . 0", "10.180.0.3 . 80"), NFTElement("nodeports-masquerade", "tcp . 3003"),
             ])
         #expect(plain.sharedElements == [NFTElement("cluster-ips", "172.30.0.43"), NFTElement("hairpin-endpoints", "10.180.0.3 . 10.180.0.3")])
         // With session affinity: kube-proxy's chains, endpoint chains and affinity sets.
