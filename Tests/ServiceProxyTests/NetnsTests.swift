@@ -342,6 +342,45 @@ struct ServiceProxyNetnsTests {
     }
 }
 
+extension ServiceProxyNetnsTests {
+    /// Who gets masqueraded (kube-proxy's service, external and local chains; in nftables mode global rules and sets
+    /// for services without session affinity): read from the node's conntrack entries, whose reply tuple goes back to
+    /// the client's own address unless the connection was masqueraded.
+    @Test(arguments: ProxyMode.allCases)
+    func masqueradeFollowsExternalTrafficPolicy(mode: ProxyMode) throws {
+        let net = try ServiceNetwork(tag: mode == .iptables ? "mi" : "mn")
+        defer { net.close() }
+        let podB = [ServiceEndpoint(ip: "10.77.0.3", port: 8080)]
+        try net.write(
+            ProxyState(services: [
+                ProxyServicePort(
+                    name: ServicePortName(namespace: "m", name: "local"), clusterIP: "10.96.6.1", port: 80, nodePort: 30101, externalPolicyLocal: true,
+                    endpoints: podB),
+                ProxyServicePort(name: ServicePortName(namespace: "m", name: "cluster"), clusterIP: "10.96.6.2", port: 80, nodePort: 30102, endpoints: podB),
+            ]))
+        _ = try net.proxyctl(["apply", "--mode", mode.rawValue, "--state", net.dir + "/state.json"])
+        /// The address pod B answered to for the connection to `port` (the reply tuple's destination).
+        func repliedTo(_ filter: [String]) throws -> String {
+            let out = try net.nodeSh("conntrack -L -p tcp \(filter.joined(separator: " ")) 2>/dev/null")
+            let line = try #require(out.split(separator: "\n").first, "no conntrack entry for \(filter)")
+            let destinations = line.split(separator: " ").filter { $0.hasPrefix("dst=") }
+            return destinations.count == 2 ? String(destinations[1].dropFirst(4)) : "?"
+        }
+        let podA = net.pods[0]
+        // From a pod: externalTrafficPolicy Local keeps the source, Cluster masquerades, the ClusterIP keeps it.
+        #expect(try net.httpCount("http://\(net.nodeIP):30101/", 1, from: podA.ns) == ["pod-b": 1])
+        #expect(try repliedTo(["--orig-port-dst", "30101"]) == podA.ip)
+        #expect(try net.httpCount("http://\(net.nodeIP):30102/", 1, from: podA.ns) == ["pod-b": 1])
+        #expect(try repliedTo(["--orig-port-dst", "30102"]) != podA.ip)
+        #expect(try net.httpCount("http://10.96.6.1/", 1, from: podA.ns) == ["pod-b": 1])
+        #expect(try repliedTo(["--orig-dst", "10.96.6.1"]) == podA.ip)
+        // From the node itself (a local source) to a Local NodePort: masqueraded.
+        _ = try net.nodeSh("conntrack -D -p tcp --orig-port-dst 30101 >/dev/null 2>&1 || true")
+        #expect(try net.httpCount("http://\(net.nodeIP):30101/", 1) == ["pod-b": 1])
+        #expect(try repliedTo(["--orig-port-dst", "30101"]) != net.nodeIP)
+    }
+}
+
 extension ServiceNetwork {
     /// The node's rules as text: `iptables-save` or `nft list ruleset`.
     func rules(_ mode: ProxyMode) throws -> String {
