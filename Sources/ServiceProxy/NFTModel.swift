@@ -138,20 +138,52 @@ public enum NFTEncoding {
     /// A concatenated set key (`a . b . c`): each field padded to a multiple of 4 bytes (nft's register
     /// layout), fields told apart by their form (dotted quad, protocol name, port number).
     public static func elementKey(_ key: String) throws -> [UInt8] {
-        var bytes: [UInt8] = []
-        for field in key.components(separatedBy: " . ") {
-            var value: [UInt8]
-            if field.contains(".") {
-                value = try ipv4(field)
-            } else if let first = field.unicodeScalars.first, CharacterSet.letters.contains(first) {
-                value = [try inetProto(field)]
+        let (start, end) = try elementKeyRange(key)
+        guard end == nil else { throw InvalidValue(value: key, expected: "a key without a slot range") }
+        return start
+    }
+
+    /// A key that may hold a random-slot range (`10.96.0.1 . tcp . 80 . 0-32767`): its first and last key (nft's
+    /// KEY and KEY_END of an interval map element; the slot as a big-endian u32, as nft converts numgen's value
+    /// for interval lookups), or the key and nil without a range.
+    /// With `slot`, a last field that is a plain number is an exact random slot: numgen's host-endian u32 (exact
+    /// lookups are not converted).
+    public static func elementKeyRange(_ key: String, slot: Bool = false) throws -> (start: [UInt8], end: [UInt8]?) {
+        var start: [UInt8] = []
+        var end: [UInt8] = []
+        var isRange = false
+        let fields = key.components(separatedBy: " . ")
+        for (index, field) in fields.enumerated() {
+            var first: [UInt8]
+            var last: [UInt8]?
+            if slot && index == fields.count - 1, let value = UInt32(field) {
+                first = withUnsafeBytes(of: value) { Array($0) }
+            } else if field.contains(".") {
+                first = try ipv4(field)
+            } else if let scalar = field.unicodeScalars.first, CharacterSet.letters.contains(scalar) {
+                first = [try inetProto(field)]
+            } else if field.contains("-") {
+                let bounds = field.split(separator: "-", omittingEmptySubsequences: false).map { UInt32($0) }
+                guard bounds.count == 2, let low = bounds[0], let high = bounds[1], low <= high, high < UInt32(NFTRules.slotCount) else {
+                    throw InvalidValue(value: field, expected: "a slot range")
+                }
+                first = withUnsafeBytes(of: low.bigEndian) { Array($0) }
+                last = withUnsafeBytes(of: high.bigEndian) { Array($0) }
+                isRange = true
             } else {
-                value = try inetService(field)
+                first = try inetService(field)
             }
-            while value.count % 4 != 0 { value.append(0) }
-            bytes += value
+            while first.count % 4 != 0 { first.append(0) }
+            start += first
+            end += last ?? first
         }
-        return bytes
+        return (start, isRange ? end : nil)
+    }
+
+    /// A map element's value: a `goto`/`jump` verdict, or data (`IP . PORT`, encoded like a key).
+    public static func elementValue(_ text: String) throws -> (verdict: (goto: Bool, chain: String)?, data: [UInt8]?) {
+        if text.hasPrefix("goto ") || text.hasPrefix("jump ") { return (try verdict(text), nil) }
+        return (nil, try elementKey(text))
     }
 
     /// A `goto CHAIN` / `jump CHAIN` map value.

@@ -78,7 +78,7 @@ struct NFTNetlinkBatch {
         return length
     }
 
-    typealias EncodedElement = (key: [UInt8], verdict: (goto: Bool, chain: String)?)
+    typealias EncodedElement = (key: [UInt8], keyEnd: [UInt8]?, verdict: (goto: Bool, chain: String)?, data: [UInt8]?)
 
     /// Index ranges of `elements` that each fit one NEWSETELEM (an upper bound per element: its nests, key and chain).
     static func messageRanges(_ elements: [EncodedElement]) -> [Range<Int>] {
@@ -86,7 +86,7 @@ struct NFTNetlinkBatch {
         var start = 0
         var bytes = 0
         for (index, element) in elements.enumerated() {
-            let size = 64 + element.key.count + (element.verdict?.chain.utf8.count ?? 0)
+            let size = 64 + element.key.count + (element.keyEnd?.count ?? 0) + (element.data?.count ?? 0) + (element.verdict?.chain.utf8.count ?? 0)
             if bytes + size > elementBytesPerMessage && index > start {
                 ranges.append(start..<index)
                 start = index
@@ -193,7 +193,9 @@ struct NFTNetlinkBatch {
     mutating func elements(add: Bool, map: String, _ elements: [NFTElement]) throws {
         let verb = add ? "add" : "delete"
         let encoded: [EncodedElement] = try elements.map { element in
-            (key: try NFTEncoding.elementKey(element.key), verdict: try element.value.map(NFTEncoding.verdict))
+            let key = try NFTEncoding.elementKeyRange(element.key, slot: NFTRules.randomSlotMaps.contains(map))
+            let value = try element.value.map(NFTEncoding.elementValue)
+            return (key: key.start, keyEnd: key.end, verdict: value?.verdict, data: value?.data)
         }
         for range in Self.messageRanges(encoded) {
             let object = "\(verb) element ip \(table) \(map) { " + elements[range].map(\.text).joined(separator: ", ") + " }"
@@ -215,6 +217,16 @@ struct NFTNetlinkBatch {
                 guard let e = nftnl_set_elem_alloc() else { return false }
                 element.key.withUnsafeBytes { raw in
                     _ = nftnl_set_elem_set(e, UInt16(NFTNL_SET_ELEM_KEY), raw.baseAddress, UInt32(raw.count))
+                }
+                if let keyEnd = element.keyEnd {
+                    keyEnd.withUnsafeBytes { raw in
+                        _ = nftnl_set_elem_set(e, UInt16(NFTNL_SET_ELEM_KEY_END), raw.baseAddress, UInt32(raw.count))
+                    }
+                }
+                if let data = element.data {
+                    data.withUnsafeBytes { raw in
+                        _ = nftnl_set_elem_set(e, UInt16(NFTNL_SET_ELEM_DATA), raw.baseAddress, UInt32(raw.count))
+                    }
                 }
                 if let verdict = element.verdict {
                     nftnl_set_elem_set_u32(e, UInt16(NFTNL_SET_ELEM_VERDICT), UInt32(bitPattern: verdict.goto ? NFT_GOTO.rawValue : NFT_JUMP.rawValue))
@@ -263,7 +275,7 @@ struct NFTNetlinkBatch {
             // Keys are numgen's values: host byte order u32. A service with thousands of endpoints needs several
             // messages (all in this batch: a constant set only takes elements in the transaction that creates it).
             let elements: [EncodedElement] = chains.enumerated().map {
-                (key: withUnsafeBytes(of: UInt32($0.offset)) { Array($0) }, verdict: (goto: true, chain: $0.element))
+                (key: withUnsafeBytes(of: UInt32($0.offset)) { Array($0) }, keyEnd: nil, verdict: (goto: true, chain: $0.element), data: nil)
             }
             for range in Self.messageRanges(elements) {
                 try elementMessage(add: true, set: "__map%d", setID: id, object: object, Array(elements[range]))

@@ -24,6 +24,9 @@ public struct NFTServiceObjects: Hashable, Sendable {
     public var chains: [NFTChain]
     public var sets: [NFTAffinitySet]
     public var elements: [NFTElement]
+    /// Elements other ports may need too (their ClusterIP in `cluster-ips`, an endpoint's hairpin pair): present
+    /// while any port has them.
+    public var sharedElements: [NFTElement] = []
 }
 
 /// kube-proxy's nftables layout (KEP-3866) in a table of our own (`ip minikubelet`): verdict maps dispatch
@@ -54,8 +57,30 @@ public enum NFTRules {
             "add map \(t) service-nodeports { type inet_proto . inet_service : verdict ; comment \"NodePort traffic\" ; }",
             "add map \(t) no-endpoint-services { type ipv4_addr . inet_proto . inet_service : verdict ; comment \"vmap to drop or reject packets to services with no endpoints\" ; }",
             "add map \(t) no-endpoint-nodeports { type inet_proto . inet_service : verdict ; comment \"vmap to drop or reject packets to service nodeports with no endpoints\" ; }",
+            // Services without session affinity pick their endpoint by a random slot in global data maps (see
+            // `randomSlotService`). Their endpoint changes are then element changes of non-verdict maps, which the
+            // kernel commits without revalidating the table, and no anonymous set per service is created.
+            "add map \(t) service-endpoints { typeof ip daddr . meta l4proto . th dport . numgen random mod \(slotCount) : ip daddr . th dport ; flags interval ; comment \"ClusterIP, ExternalIP and LoadBalancer IP traffic: endpoint by random slot range\" ; }",
+            "add map \(t) nodeport-endpoints { typeof meta l4proto . th dport . numgen random mod \(slotCount) : ip daddr . th dport ; flags interval ; comment \"NodePort traffic: endpoint by random slot range\" ; }",
+            "add set \(t) external-ips-masquerade { type ipv4_addr . inet_proto . inet_service ; comment \"LoadBalancer IPs of externalTrafficPolicy Cluster services\" ; }",
+            "add set \(t) external-ips-local { type ipv4_addr . inet_proto . inet_service ; comment \"LoadBalancer IPs of externalTrafficPolicy Local services\" ; }",
+            "add set \(t) nodeports-masquerade { type inet_proto . inet_service ; comment \"NodePorts of externalTrafficPolicy Cluster services\" ; }",
+            "add set \(t) nodeports-local { type inet_proto . inet_service ; comment \"NodePorts of externalTrafficPolicy Local services\" ; }",
+            "add set \(t) hairpin-endpoints { type ipv4_addr . ipv4_addr ; comment \"An endpoint reaching itself through its service\" ; }",
+        ]
+        for n in exactSlotCounts {
+            lines.append(
+                "add map \(t) service-endpoints-\(n) { typeof ip daddr . meta l4proto . th dport . numgen random mod \(n) : ip daddr . th dport ; comment \"ClusterIP, ExternalIP and LoadBalancer IP traffic to \(n) endpoint\(n == 1 ? "" : "s")\" ; }"
+            )
+            lines.append(
+                "add map \(t) nodeport-endpoints-\(n) { typeof meta l4proto . th dport . numgen random mod \(n) : ip daddr . th dport ; comment \"NodePort traffic to \(n) endpoint\(n == 1 ? "" : "s")\" ; }"
+            )
+        }
+        lines += [
             "add rule \(t) nat-prerouting jump services",
             "add rule \(t) nat-output jump services",
+            // Hairpin (kube-proxy: `ip saddr <endpoint> jump mark-for-masquerade` in each endpoint chain).
+            "add rule \(t) nat-postrouting ct status dnat ip saddr . ip daddr @hairpin-endpoints jump mark-for-masquerade",
             "add rule \(t) nat-postrouting jump masquerading",
             "add rule \(t) filter-input ct state new jump nodeport-endpoints-check",
             "add rule \(t) filter-input ct state new jump service-endpoints-check",
@@ -65,6 +90,25 @@ public enum NFTRules {
             "add rule \(t) filter-output ct state new jump cluster-ips-check",
             "add rule \(t) services ip daddr . meta l4proto . th dport vmap @service-ips",
             "add rule \(t) services fib daddr type local \(loopback)meta l4proto . th dport vmap @service-nodeports",
+            // Random-slot services (see the maps): the masquerade decisions of kube-proxy's service, external and
+            // local chains, then the DNAT. A miss in the endpoint map does not match, so evaluation goes on.
+            "add rule \(t) services ip daddr @cluster-ips ip saddr != \(config.podCIDR) jump mark-for-masquerade",
+            "add rule \(t) services ip daddr . meta l4proto . th dport @external-ips-masquerade jump mark-for-masquerade",
+            "add rule \(t) services ip daddr . meta l4proto . th dport @external-ips-local ip saddr != \(config.podCIDR) fib saddr type local jump mark-for-masquerade",
+        ]
+        lines += exactSlotCounts.map { n in
+            "add rule \(t) services meta l4proto { tcp, udp } dnat ip to ip daddr . meta l4proto . th dport . numgen random mod \(n) map @service-endpoints-\(n)"
+        }
+        lines += [
+            "add rule \(t) services meta l4proto { tcp, udp } dnat ip to ip daddr . meta l4proto . th dport . numgen random mod \(slotCount) map @service-endpoints",
+            "add rule \(t) services fib daddr type local \(loopback)meta l4proto . th dport @nodeports-masquerade jump mark-for-masquerade",
+            "add rule \(t) services fib daddr type local \(loopback)meta l4proto . th dport @nodeports-local ip saddr != \(config.podCIDR) fib saddr type local jump mark-for-masquerade",
+        ]
+        lines += exactSlotCounts.map { n in
+            "add rule \(t) services fib daddr type local \(loopback)meta l4proto { tcp, udp } dnat ip to meta l4proto . th dport . numgen random mod \(n) map @nodeport-endpoints-\(n)"
+        }
+        lines += [
+            "add rule \(t) services fib daddr type local \(loopback)meta l4proto { tcp, udp } dnat ip to meta l4proto . th dport . numgen random mod \(slotCount) map @nodeport-endpoints",
             "add rule \(t) masquerading mark and \(mark) == 0 return",
             "add rule \(t) masquerading mark set mark xor \(mark)",
             "add rule \(t) masquerading masquerade\(config.randomFully ? " fully-random" : "")",
@@ -82,11 +126,59 @@ public enum NFTRules {
         return lines.joined(separator: "\n") + "\n"
     }
 
-    /// The objects of one service port (kube-proxy's per-service chains and map elements).
+    /// Endpoint counts with maps of their own (`service-endpoints-N`, `nodeport-endpoints-N`): hash maps keyed by
+    /// `numgen random mod N`, one element per endpoint. Deleting an element there is cheap; deleting one from the
+    /// interval map costs 8-16 ms of kernel time (nft_pipapo_remove reworks the whole lookup table) whatever its size.
+    public static let exactSlotCounts = 1...8
+
+    /// Random slots of the interval maps (`numgen random mod slotCount`), for services with more endpoints.
+    public static let slotCount = 65536
+
+    /// The slot ranges of `count` endpoints: contiguous, as equal as integers allow, covering 0..<slotCount.
+    public static func slotRanges(_ count: Int) -> [ClosedRange<Int>] {
+        let n = min(count, slotCount)
+        guard n > 0 else { return [] }
+        return (0..<n).map { index in (index * slotCount / n)...((index + 1) * slotCount / n - 1) }
+    }
+
+    /// A service port without session affinity: no chains, only elements of the random-slot maps and of the sets
+    /// that say whether external traffic is masqueraded, so an endpoint change is a change of elements only. With N
+    /// endpoints (kube-proxy's `numgen random mod N`): N ≤ 8, slot i of the maps for N is endpoint i; more, the
+    /// endpoints split 0..<65536 into N ranges of the interval maps.
+    static func randomSlotService(_ sp: ProxyServicePort, endpoints: [ServiceEndpoint]) -> NFTServiceObjects {
+        let p = sp.protocol.lowercased
+        let exact = exactSlotCounts.contains(endpoints.count)
+        let suffix = exact ? "-\(endpoints.count)" : ""
+        let slots = exact ? endpoints.indices.map(String.init) : slotRanges(endpoints.count).map { "\($0.lowerBound)-\($0.upperBound)" }
+        let targets = zip(slots, endpoints).map { (slots: $0, value: "\($1.ip) . \($1.port)") }
+        var elements: [NFTElement] = []
+        for ip in [sp.clusterIP] + (sp.hasExternal ? sp.loadBalancerIPs : []) {
+            for target in targets { elements.append(NFTElement("service-endpoints" + suffix, "\(ip) . \(p) . \(sp.port) . \(target.slots)", target.value)) }
+        }
+        if sp.hasExternal {
+            let policy = sp.externalPolicyLocal ? "local" : "masquerade"
+            for ip in sp.loadBalancerIPs { elements.append(NFTElement("external-ips-\(policy)", "\(ip) . \(p) . \(sp.port)")) }
+            if let nodePort = sp.nodePort {
+                elements.append(NFTElement("nodeports-\(policy)", "\(p) . \(nodePort)"))
+                for target in targets { elements.append(NFTElement("nodeport-endpoints" + suffix, "\(p) . \(nodePort) . \(target.slots)", target.value)) }
+            }
+        }
+        let hairpin = Set(endpoints.map(\.ip)).sorted().map { NFTElement("hairpin-endpoints", "\($0) . \($0)") }
+        return NFTServiceObjects(chains: [], sets: [], elements: elements, sharedElements: hairpin)
+    }
+
+    /// The objects of one service port: random-slot map elements without session affinity, kube-proxy's
+    /// per-service and per-endpoint chains with it, no-endpoint verdicts without endpoints.
     public static func service(_ sp: ProxyServicePort, config: ProxyConfig) -> NFTServiceObjects {
+        var objects = chainedService(sp, config: config)
+        // Ports share ClusterIPs.
+        objects.sharedElements.insert(NFTElement("cluster-ips", sp.clusterIP), at: 0)
+        return objects
+    }
+
+    static func chainedService(_ sp: ProxyServicePort, config: ProxyConfig) -> NFTServiceObjects {
         let p = sp.protocol.lowercased
         let endpoints = sp.usableEndpoints
-        // cluster-ips is maintained from all ports at once (ports share ClusterIPs).
         var elements: [NFTElement] = []
         guard !endpoints.isEmpty else {
             elements.append(NFTElement("no-endpoint-services", "\(sp.clusterIP) . \(p) . \(sp.port)", "goto reject-chain"))
@@ -94,6 +186,7 @@ public enum NFTRules {
             if let nodePort = sp.nodePort { elements.append(NFTElement("no-endpoint-nodeports", "\(p) . \(nodePort)", "goto reject-chain")) }
             return NFTServiceObjects(chains: [], sets: [], elements: elements)
         }
+        if sp.affinityTimeoutSeconds == nil { return randomSlotService(sp, endpoints: endpoints) }
         let svc = ChainNames.nftService(sp.name, sp.protocol)
         let ext = ChainNames.nftExternal(sp.name, sp.protocol)
         let local = ChainNames.nftLocal(sp.name, sp.protocol)
@@ -150,6 +243,15 @@ public enum NFTRules {
         for operation in chainOperations(chain, flush: flush) { out += operation.text(table: t) }
     }
 
+    /// The maps whose keys end in a random slot (a range in the interval maps, a number in the others).
+    static let randomSlotMaps: Set<String> = Set(
+        ["service-endpoints", "nodeport-endpoints"] + exactSlotCounts.flatMap { ["service-endpoints-\($0)", "nodeport-endpoints-\($0)"] })
+    /// Elements per `add element` statement of the random-slot maps. nft 1.0.6 splits a long statement into several
+    /// netlink messages, and an element at a split gets its host-endian slot byte-swapped a second time (seen: 1 to 2
+    /// elements per 1,000-element statement stored as 0x9c620000-... instead of 0x629c-...; then overlapping ranges
+    /// make the whole `nft -f` fail with "File exists"). Statements of 500 fit one message; 250 leaves room.
+    static let randomSlotStatementSize = 250
+
     static func elementOperations(add: Bool, _ elements: [NFTElement]) -> [NFTOperation] {
         // One statement per map with all its elements: far fewer statements for nft to parse.
         var byMap: [String: [NFTElement]] = [:]
@@ -157,11 +259,12 @@ public enum NFTRules {
         var out: [NFTOperation] = []
         for map in byMap.keys.sorted() {
             let list = byMap[map] ?? []
+            let size = randomSlotMaps.contains(map) ? randomSlotStatementSize : 1000
             var index = 0
             while index < list.count {
-                let chunk = Array(list[index..<min(index + 1000, list.count)])
+                let chunk = Array(list[index..<min(index + size, list.count)])
                 out.append(add ? .addElements(map: map, chunk) : .deleteElements(map: map, chunk))
-                index += 1000
+                index += size
             }
         }
         return out
@@ -189,6 +292,9 @@ public struct NFTablesProxier: Sendable {
     /// The nft text of the last write (for a netlink partial sync: the same change as `nft -f` input), kept for
     /// the benchmark's floor.
     public private(set) var lastWrittenText = ""
+    /// How many applied ports have each shared element (`NFTServiceObjects.sharedElements`): a partial sync adds one
+    /// that none had and deletes one that none has any more, without looking at the other ports.
+    var sharedUsers: [NFTElement: Int] = [:]
 
     public init(config: ProxyConfig, runner: any CommandRunner = ProcessRunner(), netlink: Bool = false) {
         self.config = config
@@ -206,7 +312,16 @@ public struct NFTablesProxier: Sendable {
         }
         for set in objects.sets { hasher.update(data: Data(("\nset " + set.text).utf8)) }
         for element in objects.elements.sorted() { hasher.update(data: Data(("\nel \(element.map) \(element.text)").utf8)) }
+        for element in objects.sharedElements.sorted() { hasher.update(data: Data(("\nshared \(element.map) \(element.text)").utf8)) }
         return Array(hasher.finalize())
+    }
+
+    static func sharedUsers(_ services: [ServicePortName: (port: ProxyServicePort, objects: NFTServiceObjects, digest: [UInt8])]) -> [NFTElement: Int] {
+        var users: [NFTElement: Int] = [:]
+        for entry in services.values {
+            for element in entry.objects.sharedElements { users[element, default: 0] += 1 }
+        }
+        return users
     }
 
     /// XOR of the base's and every service port's digest: order-independent and updated per changed service.
@@ -238,7 +353,7 @@ public struct NFTablesProxier: Sendable {
             for chain in entry.objects.chains { NFTRules.chainLines(chain, table: table, flush: false, into: &out) }
             elements += entry.objects.elements
         }
-        elements += Set(services.values.map(\.port.clusterIP)).map { NFTElement("cluster-ips", $0) }
+        elements += Self.sharedUsers(services).keys.sorted()
         NFTRules.elementLines("add", elements, table: table, into: &out)
         out += "add chain \(table) fingerprint\nadd rule \(table) fingerprint counter comment \"\(fingerprint(services))\"\n"
         return out
@@ -288,6 +403,7 @@ public struct NFTablesProxier: Sendable {
         var operations: [NFTOperation] = []
         if full {
             // After a restart the table may already hold exactly this state: then nothing is written.
+            sharedUsers = Self.sharedUsers(next)
             if !(firstSync && currentFingerprint() == fingerprint(next)) {
                 text = fullText(next)
                 report.chainsWritten = next.values.reduce(0) { $0 + $1.objects.chains.count }
@@ -358,7 +474,7 @@ public struct NFTablesProxier: Sendable {
 
     /// A partial sync's steps: new sets, changed chains rewritten, element deltas, stale chains and sets removed,
     /// the new fingerprint. Empty when nothing changed. `previous` holds the changed and removed ports' old entries.
-    func partialOperations(
+    mutating func partialOperations(
         previous: [ServicePortName: (port: ProxyServicePort, objects: NFTServiceObjects, digest: [UInt8])],
         next: [ServicePortName: (port: ProxyServicePort, objects: NFTServiceObjects, digest: [UInt8])], changed: [ServicePortName],
         removed: [ServicePortName], report: inout SyncReport
@@ -391,15 +507,24 @@ public struct NFTablesProxier: Sendable {
         }
         var toDelete = oldElements.subtracting(newElements)
         var toAdd = newElements.subtracting(oldElements)
-        // cluster-ips: ports share ClusterIPs, so an address leaves only when no port uses it any more and enters
-        // only when none used it before. Only the changed and removed ports' addresses can do either.
-        let oldIPs = Set((changed + removed).compactMap { previous[$0]?.port.clusterIP })
-        let newIPs = Set(changed.compactMap { next[$0]?.port.clusterIP })
-        let leaving = oldIPs.subtracting(newIPs).filter { ip in !next.values.contains { $0.port.clusterIP == ip } }
-        let changedNames = Set(changed)
-        let entering = newIPs.subtracting(oldIPs).filter { ip in !next.contains { !changedNames.contains($0.key) && $0.value.port.clusterIP == ip } }
-        toDelete.formUnion(leaving.map { NFTElement("cluster-ips", $0) })
-        toAdd.formUnion(entering.map { NFTElement("cluster-ips", $0) })
+        // Shared elements leave with the last port that had them and enter with the first.
+        var usersBefore: [NFTElement: Int] = [:]
+        func count(_ element: NFTElement, _ delta: Int) {
+            if usersBefore[element] == nil { usersBefore[element] = sharedUsers[element] ?? 0 }
+            let now = (sharedUsers[element] ?? 0) + delta
+            sharedUsers[element] = now > 0 ? now : nil
+        }
+        for name in changed + removed {
+            for element in previous[name]?.objects.sharedElements ?? [] { count(element, -1) }
+        }
+        for name in changed {
+            for element in next[name]?.objects.sharedElements ?? [] { count(element, 1) }
+        }
+        for (element, before) in usersBefore {
+            let now = sharedUsers[element] ?? 0
+            if before > 0 && now == 0 { toDelete.insert(element) }
+            if before == 0 && now > 0 { toAdd.insert(element) }
+        }
         // A key whose verdict changed: delete first, then add, in the same transaction.
         out += NFTRules.elementOperations(add: false, toDelete.sorted())
         out += NFTRules.elementOperations(add: true, toAdd.sorted())

@@ -21,7 +21,36 @@ struct NFTNetlinkEncodingTests {
         #expect(try NFTEncoding.elementKey(key) == bytes)
     }
 
-    @Test(arguments: ["10.96.0 . tcp . 80", "icmp . 80", "tcp . 70000", "10.96.0.1 . tcp . http"])
+    /// Random-slot keys: KEY holds each range's first slot, KEY_END its last, both big-endian u32 (`nft --debug=netlink`
+    /// of `add element ... { 10.96.0.2 . tcp . 80 . 0-21845 : ... }` sends `00000000` and `00005555`).
+    @Test(
+        arguments: [
+            (
+                "10.96.0.2 . tcp . 80 . 0-21845", [10, 96, 0, 2, 6, 0, 0, 0, 0, 80, 0, 0, 0, 0, 0, 0],
+                [10, 96, 0, 2, 6, 0, 0, 0, 0, 80, 0, 0, 0, 0, 0x55, 0x55]
+            ),
+            ("udp . 30080 . 21846-65535", [17, 0, 0, 0, 0x75, 0x80, 0, 0, 0, 0, 0x55, 0x56], [17, 0, 0, 0, 0x75, 0x80, 0, 0, 0, 0, 0xff, 0xff]),
+        ] as [(String, [UInt8], [UInt8])])
+    func slotRangeKeys(key: String, start: [UInt8], end: [UInt8]) throws {
+        let encoded = try NFTEncoding.elementKeyRange(key)
+        #expect(encoded.start == start && encoded.end == end)
+        #expect(throws: NFTEncoding.InvalidValue.self) { try NFTEncoding.elementKey(key) }
+    }
+
+    /// An exact slot (the maps for 1-8 endpoints) is numgen's value as is: a host-endian u32 (`nft --debug=netlink`
+    /// of `add element ... { 10.96.0.2 . tcp . 80 . 2 : ... }` sends `02000000`); without `slot` it would be a port.
+    @Test func exactSlotKeys() throws {
+        #expect(try NFTEncoding.elementKeyRange("10.96.0.2 . tcp . 80 . 2", slot: true) == ([10, 96, 0, 2, 6, 0, 0, 0, 0, 80, 0, 0, 2, 0, 0, 0], nil))
+        #expect(try NFTEncoding.elementKeyRange("tcp . 30080 . 7", slot: true) == ([6, 0, 0, 0, 0x75, 0x80, 0, 0, 7, 0, 0, 0], nil))
+        #expect(try NFTEncoding.elementKey("tcp . 30080 . 7") == [6, 0, 0, 0, 0x75, 0x80, 0, 0, 0, 7, 0, 0])
+    }
+
+    @Test func elementValues() throws {
+        #expect(try NFTEncoding.elementValue("10.88.0.3 . 8080").data == [10, 88, 0, 3, 0x1f, 0x90, 0, 0])
+        #expect(try NFTEncoding.elementValue("goto service-X").verdict?.chain == "service-X")
+    }
+
+    @Test(arguments: ["10.96.0 . tcp . 80", "icmp . 80", "tcp . 70000", "10.96.0.1 . tcp . http", "tcp . 80 . 5-4", "tcp . 80 . 0-65536", "tcp . 80 . 1-"])
     func badElementKeysAreRefused(key: String) {
         #expect(throws: NFTEncoding.InvalidValue.self) { try NFTEncoding.elementKey(key) }
     }
@@ -79,7 +108,9 @@ struct NFTNetlinkEncodingTests {
     @Test(arguments: [0, 1, 250, 1000, 3000])
     func elementMessagesStayUnder64KiB(count: Int) {
         let chain = String(repeating: "c", count: 50)
-        let elements: [NFTNetlinkBatch.EncodedElement] = (0..<count).map { _ in (key: [UInt8](repeating: 1, count: 12), verdict: (goto: true, chain: chain)) }
+        let elements: [NFTNetlinkBatch.EncodedElement] = (0..<count).map { _ in
+            (key: [UInt8](repeating: 1, count: 12), keyEnd: nil, verdict: (goto: true, chain: chain), data: nil)
+        }
         let ranges = NFTNetlinkBatch.messageRanges(elements)
         #expect(ranges.map(\.count).reduce(0, +) == count)
         #expect(zip(ranges, ranges.dropFirst()).allSatisfy { $0.upperBound == $1.lowerBound })
@@ -146,14 +177,21 @@ struct NFTPartialPlanTests {
 
         let moved = try proxier.sync(ProxyState(services: [first, a]), full: false)
         var text = try #require(runner.commands.last?.input)
-        #expect(moved.chainsWritten == 2 && moved.chainsDeleted == 2, "\(moved)")  // aaa's service + endpoint in, b's out
+        #expect(moved.chainsWritten == 0 && moved.chainsDeleted == 0, "\(moved)")
         #expect(!text.contains("delete element ip minikubelet cluster-ips"), "\(text)")
+        // All three ports have the same endpoint: its hairpin pair stays while any of them does.
+        #expect(!text.contains("hairpin-endpoints"), "\(text)")
         #expect(text.contains("add element ip minikubelet cluster-ips { 10.96.0.9 }"), "\(text)")
         #expect(!text.contains("n/web/tcp/a"), "an unchanged port that only moved was touched: \(text)")
 
         _ = try proxier.sync(ProxyState(services: [first]), full: false)
         text = try #require(runner.commands.last?.input)
         #expect(text.contains("delete element ip minikubelet cluster-ips { 10.96.0.5 }"), "\(text)")
+        #expect(!text.contains("hairpin-endpoints"), "\(text)")
+
+        _ = try proxier.sync(ProxyState(services: []), full: false)
+        text = try #require(runner.commands.last?.input)
+        #expect(text.contains("delete element ip minikubelet hairpin-endpoints { 10.244.1.1 . 10.244.1.1 }"), "\(text)")
     }
 }
 
@@ -179,12 +217,29 @@ final class NFTNamespace {
 }
 
 /// `nft list table` with its blocks (chains, sets, maps) sorted: the kernel lists them in creation order, which
-/// differs once partial syncs add chains after the full sync's. Nothing inside a block is touched.
+/// differs once partial syncs add chains after the full sync's. Inside a block only the element list of a set or
+/// map is sorted: interval maps list elements in insertion order.
 func normalizedTable(_ listing: String) -> String {
     var blocks: [String] = []
     var current: [String] = []
     var header: [String] = []
+    var elements: [String]?
     for line in listing.split(separator: "\n", omittingEmptySubsequences: false).map(String.init) {
+        let trimmed = line.trimmingCharacters(in: .whitespaces)
+        if trimmed.hasPrefix("elements = { ") {
+            elements = []
+        }
+        if var list = elements {
+            let body = trimmed.hasPrefix("elements = { ") ? String(trimmed.dropFirst("elements = { ".count)) : trimmed
+            let closed = body.hasSuffix(" }")
+            list += (closed ? String(body.dropLast(2)) : body).split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            elements = list
+            if closed {
+                current.append("\t\telements = { " + list.sorted().joined(separator: ", ") + " }")
+                elements = nil
+            }
+            continue
+        }
         if line.hasPrefix("\tchain ") || line.hasPrefix("\tset ") || line.hasPrefix("\tmap ") {
             current = [line]
         } else if !current.isEmpty {
@@ -306,6 +361,58 @@ struct NFTNetlinkNetnsTests {
         for last in 1..<paths.count { try expectSameTables(paths, last: last, dir: dir) }
     }
 
+    /// One endpoint of a service without session affinity moves: the partial sync (over netlink) is element deletes
+    /// and adds only, so the kernel keeps every chain and rule and does not revalidate the table; the result equals
+    /// `nft -f` of the new state.
+    @Test func endpointChangeIsElementChangesOnly() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let before = netlinkStates()[0]
+        var after = before
+        // Still the second of the two by `ip:port` (endpoints are sorted): only its slot range changes.
+        after.services[0].endpoints[1].ip = "10.77.0.9"
+        let paths = try writeFiles([before, after], into: dir)
+        let node = try NFTNamespace("e")
+        defer { node.close() }
+        _ = try node.exec([proxyctlPath(), "apply", "--mode", "nftables", "--config", dir + "/config.json", "--state", paths[0]])
+        let chainsBefore = chainBlocks(try node.table())
+        let out = try node.exec(
+            [
+                proxyctlPath(), "change", "--mode", "nftables", "--config", dir + "/config.json", "--state", paths[0], "--state2", paths[1], "--dump",
+                dir + "/delta.txt",
+            ])
+        let report = out.split(separator: "\n").last.map(String.init) ?? ""
+        #expect(report.contains("\"netlink\":true") && report.contains("\"chainsWritten\":0") && report.contains("\"chainsDeleted\":0"), "\(out)")
+        let delta = try String(contentsOfFile: dir + "/delta.txt", encoding: .utf8)
+        #expect(delta.contains("delete element ip minikubelet service-endpoints-2 { 10.96.1.1 . tcp . 80 . 1 : 10.77.0.3 . 8080 }"), "\(delta)")
+        #expect(delta.contains("add element ip minikubelet nodeport-endpoints-2 { tcp . 30001 . 1 : 10.77.0.9 . 8080 }"), "\(delta)")
+        for line in delta.split(separator: "\n") where !line.hasPrefix("add element ") && !line.hasPrefix("delete element ") {
+            // The fingerprint's counter rule: no expression with a validate operation, so no revalidation either.
+            #expect(line.hasPrefix("flush chain ip minikubelet fingerprint") || line.hasPrefix("add rule ip minikubelet fingerprint counter "), "\(line)")
+        }
+        #expect(chainsBefore.count > 10)
+        #expect(chainBlocks(try node.table()) == chainsBefore, "chains or rules changed")
+        let text = try NFTNamespace("x")
+        defer { text.close() }
+        _ = try text.exec([proxyctlPath(), "apply", "--mode", "nftables", "--config", dir + "/config.json", "--state", paths[1]])
+        #expect(normalizedTable(try node.table()) == normalizedTable(try text.table()))
+    }
+
+    /// The chain blocks of a listing but the fingerprint's.
+    func chainBlocks(_ listing: String) -> [String] {
+        var blocks: [String] = []
+        var current: [String]?
+        for line in listing.split(separator: "\n").map(String.init) {
+            if line.hasPrefix("\tchain ") && line != "\tchain fingerprint {" { current = [] }
+            current?.append(line)
+            if line == "\t}", let block = current {
+                blocks.append(block.joined(separator: "\n"))
+                current = nil
+            }
+        }
+        return blocks
+    }
+
     /// 400 services whose endpoints all move, and a new one with 2,500 endpoints: thousands of messages in one batch
     /// (more ACKs than a default netlink receive buffer holds, a batch bigger than the default send buffer) and a
     /// random-dispatch map whose elements take several messages.
@@ -368,13 +475,13 @@ struct NFTNetlinkNetnsTests {
         #expect(reports().first?.contains("\"full\":true") == true, "\(reports())")
 
         // Someone removes one of our map elements behind the proxier's back.
-        _ = try node.exec(["nft", "delete", "element", "ip", "minikubelet", "service-nodeports", "{ tcp . 30001 }"])
+        _ = try node.exec(["nft", "delete", "element", "ip", "minikubelet", "nodeport-endpoints-2", "{ tcp . 30001 . 0 }"])
         let before = try node.table()
         try use(1)
         #expect(waitUntil(timeout: .seconds(60), interval: .milliseconds(50)) { reports().count >= 2 }, "second sync: \(reports())")
         let error = reports().count >= 2 ? reports()[1] : ""
         #expect(error.contains("\"error\""), "\(error)")
-        #expect(error.contains("delete element ip minikubelet service-nodeports { tcp . 30001 : goto external-"), "\(error)")
+        #expect(error.contains("delete element ip minikubelet nodeport-endpoints-2 { tcp . 30001 . 0 : 10.77.0.2 . 8080"), "\(error)")
         #expect(error.contains("No such file or directory"), "\(error)")
         #expect(try node.table() == before, "a refused batch must change nothing")
 

@@ -113,7 +113,9 @@ final class ServiceNetwork {
                 let www = "\(dir)/www-\(pod.name)"
                 try FileManager.default.createDirectory(atPath: www, withIntermediateDirectories: true)
                 try "\(pod.name)\n".write(toFile: www + "/index.html", atomically: true, encoding: .utf8)
-                children.append(try spawn(["ip", "netns", "exec", pod.ns, "busybox", "httpd", "-f", "-p", "8080", "-h", www], captureOutput: false))
+                for port in [8080] + wideServicePorts {
+                    children.append(try spawn(["ip", "netns", "exec", pod.ns, "busybox", "httpd", "-f", "-p", "\(port)", "-h", www], captureOutput: false))
+                }
                 children.append(
                     try spawn(["ip", "netns", "exec", pod.ns, "python3", dir + "/helper.py", "udp-server", "9090", pod.name], captureOutput: false))
                 children.append(try spawn(["ip", "netns", "exec", pod.ns, "python3", dir + "/helper.py", "tcp-echo", "7070"], captureOutput: false))
@@ -121,10 +123,12 @@ final class ServiceNetwork {
             try writeConfig()
             // Servers up: each pod answers directly.
             for pod in pods {
-                let up = waitUntil(timeout: .seconds(30), interval: .milliseconds(200)) {
-                    (try? httpCount("http://\(pod.ip):8080/", 1))?[pod.name] == 1
+                for port in [8080] + wideServicePorts {
+                    let up = waitUntil(timeout: .seconds(30), interval: .milliseconds(200)) {
+                        (try? httpCount("http://\(pod.ip):\(port)/", 1))?[pod.name] == 1
+                    }
+                    if !up { throw TestFailure("\(pod.name) httpd on \(port) did not come up") }
                 }
-                if !up { throw TestFailure("\(pod.name) httpd did not come up") }
             }
 
         } catch {
@@ -207,6 +211,10 @@ final class ServiceNetwork {
     }
 }
 
+/// More httpd ports per pod: a service over both pods' 8080 and these has 10 endpoints (nftables: more than the
+/// per-count maps hold, so its endpoints are slot ranges of the interval maps).
+let wideServicePorts = [8081, 8082, 8083, 8084]
+
 func serviceState(
     nodePort: Int = 30080, readyB: Bool = true, includeWeb: Bool = true, nodeIP: String = "192.168.77.10"
 ) -> ProxyState {
@@ -225,6 +233,15 @@ func serviceState(
         ProxyServicePort(
             name: ServicePortName(namespace: "test", name: "stream"), clusterIP: "10.96.5.13", port: 7070, nodePort: 30070,
             endpoints: [ServiceEndpoint(ip: "10.77.0.3", port: 7070)]))
+    services.append(
+        ProxyServicePort(
+            name: ServicePortName(namespace: "test", name: "wide"), clusterIP: "10.96.5.15", port: 80, nodePort: 30015,
+            endpoints: ["10.77.0.2", "10.77.0.3"].flatMap { ip in ([8080] + wideServicePorts).map { ServiceEndpoint(ip: ip, port: $0) } }))
+    // Session affinity: kube-proxy's chain layout in nftables mode, beside the random-slot maps of the others.
+    services.append(
+        ProxyServicePort(
+            name: ServicePortName(namespace: "test", name: "sticky"), clusterIP: "10.96.5.14", port: 80, nodePort: 30014, affinityTimeoutSeconds: 600,
+            endpoints: [ServiceEndpoint(ip: "10.77.0.2", port: 8080), ServiceEndpoint(ip: "10.77.0.3", port: 8080)]))
     return ProxyState(services: services)
 }
 
@@ -255,6 +272,16 @@ struct ServiceProxyNetnsTests {
         // UDP service: a fresh source port per request, so each is balanced anew.
         let udp = try net.udpCount("10.96.5.11", 53, 60)
         #expect(udp["pod-a"] ?? 0 > 0 && udp["pod-b"] ?? 0 > 0 && udp.count == 2, "UDP ClusterIP: \(udp)")
+        // 10 endpoints (nftables: slot ranges of the interval maps).
+        expectBalanced(try net.httpCount("http://10.96.5.15/", 100), 100, "ClusterIP of the 10-endpoint service")
+        expectBalanced(try net.httpCount("http://\(net.nodeIP):30015/", 100), 100, "NodePort of the 10-endpoint service")
+        if mode == .nftables { #expect(try net.rules(mode).contains("10.96.5.15 . tcp . 80 . 58982-65535 : 10.77.0.3 . 8084")) }
+        // Session affinity: every request from the node goes to the same pod, through the ClusterIP and the NodePort.
+        let sticky = try net.httpCount("http://10.96.5.14/", 20)
+        #expect(sticky.count == 1 && sticky.values.first == 20, "sticky ClusterIP: \(sticky)")
+        let stickyNodePort = try net.httpCount("http://\(net.nodeIP):30014/", 20)
+        // (A NodePort client has another source address than a ClusterIP one here, so its pod may differ.)
+        #expect(stickyNodePort.count == 1 && stickyNodePort.values.first == 20, "sticky NodePort: \(stickyNodePort)")
 
         // A long-running connection to another service, kept busy through every following change.
         let longLog = net.dir + "/long.log"
@@ -266,11 +293,17 @@ struct ServiceProxyNetnsTests {
 
         // Pod B unready: it leaves the rules; every request goes to pod A.
         try net.apply(serviceState(readyB: false))
-        if mode == .nftables { #expect(net.reports().last?.contains("\"netlink\":true") == true, "partial syncs go over netlink: \(net.reports())") }
+        if mode == .nftables {
+            #expect(net.reports().last?.contains("\"netlink\":true") == true, "partial syncs go over netlink: \(net.reports())")
+            // An endpoint change without session affinity is map elements only.
+            #expect(net.reports().last?.contains("\"chainsWritten\":0,") == true, "\(net.reports())")
+        }
         #expect(try net.httpCount("http://10.96.5.10/", 40) == ["pod-a": 40])
+        #expect(try net.httpCount("http://\(net.nodeIP):30080/", 20) == ["pod-a": 20])
         let sepB = ChainNames.sep(ServicePortName(namespace: "test", name: "web", port: "http"), .tcp, endpoint: "10.77.0.3:8080")
-        let nftB = ChainNames.nftEndpoint(ServicePortName(namespace: "test", name: "web", port: "http"), .tcp, ServiceEndpoint(ip: "10.77.0.3", port: 8080))
-        #expect(!(try net.rules(mode)).contains(mode == .iptables ? sepB : nftB))
+        // nftables: the web service moved from the 2-endpoint maps to the 1-endpoint maps: pod B's element is gone.
+        #expect(!(try net.rules(mode)).contains(mode == .iptables ? sepB : "10.96.5.10 . tcp . 80 . 1 : 10.77.0.3 . 8080"))
+        if mode == .nftables { #expect(try net.rules(mode).contains("10.96.5.10 . tcp . 80 . 0 : 10.77.0.2 . 8080")) }
         try net.apply(serviceState())
         expectBalanced(try net.httpCount("http://10.96.5.10/", 100), 100, "ClusterIP after pod B is ready again")
 
@@ -306,6 +339,45 @@ struct ServiceProxyNetnsTests {
         // Cleanup leaves nothing of ours behind.
         _ = try net.proxyctl(["cleanup", "--mode", mode.rawValue])
         #expect(!(try net.rules(mode)).contains(mode == .iptables ? "KUBE-" : "minikubelet"))
+    }
+}
+
+extension ServiceProxyNetnsTests {
+    /// Who gets masqueraded (kube-proxy's service, external and local chains; in nftables mode global rules and sets
+    /// for services without session affinity): read from the node's conntrack entries, whose reply tuple goes back to
+    /// the client's own address unless the connection was masqueraded.
+    @Test(arguments: ProxyMode.allCases)
+    func masqueradeFollowsExternalTrafficPolicy(mode: ProxyMode) throws {
+        let net = try ServiceNetwork(tag: mode == .iptables ? "mi" : "mn")
+        defer { net.close() }
+        let podB = [ServiceEndpoint(ip: "10.77.0.3", port: 8080)]
+        try net.write(
+            ProxyState(services: [
+                ProxyServicePort(
+                    name: ServicePortName(namespace: "m", name: "local"), clusterIP: "10.96.6.1", port: 80, nodePort: 30101, externalPolicyLocal: true,
+                    endpoints: podB),
+                ProxyServicePort(name: ServicePortName(namespace: "m", name: "cluster"), clusterIP: "10.96.6.2", port: 80, nodePort: 30102, endpoints: podB),
+            ]))
+        _ = try net.proxyctl(["apply", "--mode", mode.rawValue, "--state", net.dir + "/state.json"])
+        /// The address pod B answered to for the connection to `port` (the reply tuple's destination).
+        func repliedTo(_ filter: [String]) throws -> String {
+            let out = try net.nodeSh("conntrack -L -p tcp \(filter.joined(separator: " ")) 2>/dev/null")
+            let line = try #require(out.split(separator: "\n").first, "no conntrack entry for \(filter)")
+            let destinations = line.split(separator: " ").filter { $0.hasPrefix("dst=") }
+            return destinations.count == 2 ? String(destinations[1].dropFirst(4)) : "?"
+        }
+        let podA = net.pods[0]
+        // From a pod: externalTrafficPolicy Local keeps the source, Cluster masquerades, the ClusterIP keeps it.
+        #expect(try net.httpCount("http://\(net.nodeIP):30101/", 1, from: podA.ns) == ["pod-b": 1])
+        #expect(try repliedTo(["--orig-port-dst", "30101"]) == podA.ip)
+        #expect(try net.httpCount("http://\(net.nodeIP):30102/", 1, from: podA.ns) == ["pod-b": 1])
+        #expect(try repliedTo(["--orig-port-dst", "30102"]) != podA.ip)
+        #expect(try net.httpCount("http://10.96.6.1/", 1, from: podA.ns) == ["pod-b": 1])
+        #expect(try repliedTo(["--orig-dst", "10.96.6.1"]) == podA.ip)
+        // From the node itself (a local source) to a Local NodePort: masqueraded.
+        _ = try net.nodeSh("conntrack -D -p tcp --orig-port-dst 30101 >/dev/null 2>&1 || true")
+        #expect(try net.httpCount("http://\(net.nodeIP):30101/", 1) == ["pod-b": 1])
+        #expect(try repliedTo(["--orig-port-dst", "30101"]) != net.nodeIP)
     }
 }
 

@@ -316,43 +316,109 @@ struct PartialSyncTests {
         _ = try proxier.sync(state, full: true)
         let full = try #require(runner.restores.last)
         #expect(full.hasPrefix("add table ip minikubelet\ndelete table ip minikubelet\n"))
-        #expect(full.contains("add element ip minikubelet service-nodeports { tcp . 30080 : goto external-"))
+        #expect(full.contains("add element ip minikubelet nodeport-endpoints-2 { tcp . 30080 . 0 : 10.244.1.5 . 8080, tcp . 30080 . 1 : 10.244.2.7 . 8080 }"))
 
-        // The nodePort changes: one element out, one in; no chain is rewritten.
+        // The nodePort changes: its elements out, new ones in; no chain or rule is written.
         state.services[0].nodePort = 30090
         let report = try proxier.sync(state, full: false)
         let delta = try #require(runner.restores.last)
         #expect(report.chainsWritten == 0)
-        #expect(delta.contains("delete element ip minikubelet service-nodeports { tcp . 30080 : goto external-"))
-        #expect(delta.contains("add element ip minikubelet service-nodeports { tcp . 30090 : goto external-"))
-        #expect(!delta.contains("add rule ip minikubelet service-"))
+        #expect(
+            delta.contains("delete element ip minikubelet nodeport-endpoints-2 { tcp . 30080 . 0 : 10.244.1.5 . 8080, tcp . 30080 . 1 : 10.244.2.7 . 8080 }"))
+        #expect(delta.contains("add element ip minikubelet nodeport-endpoints-2 { tcp . 30090 . 0 : 10.244.1.5 . 8080, tcp . 30090 . 1 : 10.244.2.7 . 8080 }"))
+        #expect(delta.contains("delete element ip minikubelet nodeports-masquerade { tcp . 30080 }"))
+        #expect(delta.contains("add element ip minikubelet nodeports-masquerade { tcp . 30090 }"))
+        #expect(!delta.contains("service-endpoints"))
         #expect(!delta.contains("delete table"))
 
-        // An endpoint goes: the service chain is rewritten, the endpoint chain deleted, other untouched.
+        // An endpoint goes: the service moves to the 1-endpoint maps; only elements change (its hairpin pair goes too).
         state.services[0].endpoints.removeLast()
         let third = try proxier.sync(state, full: false)
         let text = try #require(runner.restores.last)
-        #expect(third.chainsDeleted == 1)
-        #expect(text.contains("flush chain ip minikubelet \(ChainNames.nftService(web, .tcp))"))
-        #expect(text.contains("delete chain ip minikubelet \(ChainNames.nftEndpoint(web, .tcp, ServiceEndpoint(ip: "10.244.2.7", port: 8080)))"))
-        #expect(!text.contains("default/other"))
+        #expect(third.chainsDeleted == 0 && third.chainsWritten == 0)
+        #expect(text.contains("add element ip minikubelet service-endpoints-1 { 10.96.100.10 . tcp . 80 . 0 : 10.244.1.5 . 8080 }"))
+        #expect(text.contains("delete element ip minikubelet service-endpoints-2 { 10.96.100.10 . tcp . 80 . 0 : 10.244.1.5 . 8080, "))
+        #expect(text.contains("delete element ip minikubelet hairpin-endpoints { 10.244.2.7 . 10.244.2.7 }"))
+        #expect(!text.contains("10.244.9.9"))
+        expectOnlyElementChanges(text)
+    }
+
+    /// An endpoint change of services without session affinity: element deletes and adds only (besides the
+    /// fingerprint chain's counter rule), so the kernel does not revalidate the table at commit.
+    func expectOnlyElementChanges(_ text: String, sourceLocation: SourceLocation = #_sourceLocation) {
+        for line in text.split(separator: "\n") where !line.hasPrefix("add element ") && !line.hasPrefix("delete element ") {
+            #expect(
+                line.hasPrefix("flush chain ip minikubelet fingerprint") || line.hasPrefix("add rule ip minikubelet fingerprint counter "), "\(line)",
+                sourceLocation: sourceLocation)
+        }
+    }
+
+    @Test(arguments: [1, 2, 3, 7, 65536])
+    func slotRangesCoverAllSlotsOnce(endpoints: Int) {
+        let ranges = NFTRules.slotRanges(endpoints)
+        #expect(ranges.count == endpoints)
+        #expect(ranges.first?.lowerBound == 0 && ranges.last?.upperBound == NFTRules.slotCount - 1)
+        // Contiguous: each range starts right after the previous one ends, so no slot is left out or taken twice.
+        #expect(zip(ranges, ranges.dropFirst()).allSatisfy { $0.upperBound + 1 == $1.lowerBound })
+        #expect(ranges.map(\.count).reduce(0, +) == NFTRules.slotCount)
+        // Even: sizes differ by at most one slot.
+        let sizes = ranges.map(\.count)
+        #expect((sizes.max() ?? 0) - (sizes.min() ?? 0) <= 1)
+    }
+
+    @Test(arguments: [
+        // Up to 8 endpoints: the maps for that count, slot i is endpoint i.
+        (1, "-1", ["0"]), (2, "-2", ["0", "1"]), (3, "-3", ["0", "1", "2"]), (7, "-7", ["0", "1", "2", "3", "4", "5", "6"]),
+        // More: slot ranges of the interval maps.
+        (9, "", ["0-7280", "7281-14562", "14563-21844", "21845-29126", "29127-36407", "36408-43689", "43690-50971", "50972-58253", "58254-65535"]),
+    ])
+    func slotsOfServiceElements(endpoints: Int, suffix: String, expected: [String]) {
+        let eps = (0..<endpoints).map { ServiceEndpoint(ip: "10.244.0.\($0 + 2)", port: 8080) }
+        let objects = NFTRules.service(
+            ProxyServicePort(name: web, clusterIP: "10.96.0.9", port: 80, nodePort: 30009, endpoints: eps), config: referenceConfig)
+        let keys = objects.elements.filter { $0.map == "service-endpoints" + suffix }.map(\.key)
+        #expect(keys == expected.map { "10.96.0.9 . tcp . 80 . \($0)" })
+        let nodePortKeys = objects.elements.filter { $0.map == "nodeport-endpoints" + suffix }.map(\.key)
+        #expect(nodePortKeys == expected.map { "tcp . 30009 . \($0)" })
+        let values = objects.elements.filter { $0.map == "nodeport-endpoints" + suffix }.map { $0.value ?? "" }
+        // Endpoints in kube-proxy's order (sorted by `ip:port`: 10.244.0.10 first).
+        #expect(values == eps.sorted().map { "\($0.ip) . 8080" })
+        #expect(objects.elements.filter { $0.map.hasSuffix("-endpoints") || $0.map.contains("-endpoints-") }.count == 2 * endpoints)
+        #expect(objects.chains.isEmpty && objects.sets.isEmpty)
     }
 
     @Test func nftablesServiceObjectsFollowKubeProxy() {
         let svc3 = ServicePortName(namespace: "ns3", name: "svc3", port: "p80")
-        let objects = NFTRules.service(
+        let config = ProxyConfig(podCIDR: "10.0.0.0/8")
+        // Without session affinity: random-slot elements, the masquerade set of its NodePort, its hairpin pair.
+        let plain = NFTRules.service(
             ProxyServicePort(name: svc3, clusterIP: "172.30.0.43", port: 80, nodePort: 3003, endpoints: [ServiceEndpoint(ip: "10.180.0.3", port: 80)]),
-            config: ProxyConfig(podCIDR: "10.0.0.0/8"))
+            config: config)
+        #expect(
+            Set(plain.elements) == [
+                NFTElement("service-endpoints-1", "172.30.0.43 . tcp . 80 . 0", "10.180.0.3 . 80"),
+                NFTElement("nodeport-endpoints-1", "tcp . 3003 . 0", "10.180.0.3 . 80"), NFTElement("nodeports-masquerade", "tcp . 3003"),
+            ])
+        #expect(plain.sharedElements == [NFTElement("cluster-ips", "172.30.0.43"), NFTElement("hairpin-endpoints", "10.180.0.3 . 10.180.0.3")])
+        // With session affinity: kube-proxy's chains, endpoint chains and affinity sets.
+        let objects = NFTRules.service(
+            ProxyServicePort(
+                name: svc3, clusterIP: "172.30.0.43", port: 80, nodePort: 3003, affinityTimeoutSeconds: 10800,
+                endpoints: [ServiceEndpoint(ip: "10.180.0.3", port: 80)]),
+            config: config)
         let chains = Dictionary(uniqueKeysWithValues: objects.chains.map { ($0.name, $0.ruleTexts) })
+        let affinity = ChainNames.nftAffinity(svc3, .tcp, ServiceEndpoint(ip: "10.180.0.3", port: 80))
         #expect(
             chains["service-4AT6LBPK-ns3/svc3/tcp/p80"] == [
                 "ip daddr 172.30.0.43 ip saddr != 10.0.0.0/8 jump mark-for-masquerade",
+                "ip saddr @\(affinity) goto endpoint-UEIP74TE-ns3/svc3/tcp/p80__10.180.0.3/80",
                 "numgen random mod 1 vmap { 0 : goto endpoint-UEIP74TE-ns3/svc3/tcp/p80__10.180.0.3/80 }",
             ])
         #expect(chains["external-4AT6LBPK-ns3/svc3/tcp/p80"] == ["jump mark-for-masquerade", "goto service-4AT6LBPK-ns3/svc3/tcp/p80"])
         #expect(
             chains["endpoint-UEIP74TE-ns3/svc3/tcp/p80__10.180.0.3/80"] == [
-                "ip saddr 10.180.0.3 jump mark-for-masquerade", "meta l4proto tcp dnat to 10.180.0.3:80",
+                "ip saddr 10.180.0.3 jump mark-for-masquerade", "update @\(affinity) { ip saddr }",
+                "meta l4proto tcp dnat to 10.180.0.3:80",
             ])
         #expect(objects.elements.contains(NFTElement("service-ips", "172.30.0.43 . tcp . 80", "goto service-4AT6LBPK-ns3/svc3/tcp/p80")))
         #expect(objects.elements.contains(NFTElement("service-nodeports", "tcp . 3003", "goto external-4AT6LBPK-ns3/svc3/tcp/p80")))
