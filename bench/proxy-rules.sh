@@ -3,7 +3,7 @@
 # iptables-restore / nft -f of the identical text. Services are NodePort-shaped with 2 endpoints each.
 # Runs in throwaway network namespaces; the host's rules are never touched.
 #   usage: [MODES="iptables nftables"] [REPEAT=5] bench/proxy-rules.sh [N ...]      (default: 1000 5000)
-# The one-endpoint change is measured REPEAT times (ours and floor alternately) and the medians are reported:
+# Each figure is the median of REPEAT samples (ours and floor alternately; full syncs above 5,000 services once):
 # single samples of a sub-second restore moved by 30 % with the machine's load.
 set -eu
 cd "$(dirname "$0")/.."
@@ -34,10 +34,22 @@ for N in $SIZES; do
     if [ "$MODE" = iptables ]; then FLOOR="iptables-restore -w 5 -W 100000 --noflush --counters"; else FLOOR="nft -f -"; fi
     # Full sync into an empty namespace: ours (whole process: read back, build, diff, write) vs the bare tool fed the
     # text ours wrote, also into an empty namespace.
-    fresh; t0=$(now); inns "$PROXYCTL" apply --mode "$MODE" --state "$WORK/s.json" --dump "$WORK/full.txt" > "$WORK/apply.json"; t1=$(now); ours_full=$(secs "$t0" "$t1")
-    fresh; t0=$(now); inns sh -c "$FLOOR" < "$WORK/full.txt"; t1=$(now); floor_full=$(secs "$t0" "$t1")
+    # Repeated like the one-endpoint change (FULL_REPEAT, default REPEAT up to 5,000 services; once above, where an
+    # iptables-nft full sync takes minutes).
+    full_repeat=${FULL_REPEAT:-$([ "$N" -le 5000 ] && echo "$REPEAT" || echo 1)}
+    : > "$WORK/ours-full.txt"; : > "$WORK/floor-full.txt"; : > "$WORK/write-full.txt"
+    i=0
+    while [ "$i" -lt "$full_repeat" ]; do
+      fresh; t0=$(now); inns "$PROXYCTL" apply --mode "$MODE" --state "$WORK/s.json" --dump "$WORK/full.txt" > "$WORK/apply.json"; t1=$(now)
+      secs "$t0" "$t1" >> "$WORK/ours-full.txt"; echo >> "$WORK/ours-full.txt"
+      ms_of 1 writeMilliseconds < "$WORK/apply.json" >> "$WORK/write-full.txt"; echo >> "$WORK/write-full.txt"
+      fresh; t0=$(now); inns sh -c "$FLOOR" < "$WORK/full.txt"; t1=$(now); secs "$t0" "$t1" >> "$WORK/floor-full.txt"; echo >> "$WORK/floor-full.txt"
+      i=$((i + 1))
+    done
+    ours_full=$(grep . "$WORK/ours-full.txt" | median)
+    floor_full=$(grep . "$WORK/floor-full.txt" | median)
+    write_full=$(grep . "$WORK/write-full.txt" | median)
     # `change` below starts from the rules of s.json, as the floor's namespace now has them.
-    write_full=$(ms_of 1 writeMilliseconds < "$WORK/apply.json")
     printf '%-9s %-7s %-12s %9s %9s %7s %9s\n' "$MODE" "$N" full-sync "$ours_full" "$floor_full" "$(echo "$ours_full / $floor_full" | bc -l | awk '{printf "%.2f", $1}')" "$write_full"
     # One endpoint of one service moves: the in-process partial sync (second report line) vs its own text fed bare,
     # each from the same starting rules (`change` first syncs s.json itself; `apply` restores it for the floor).
