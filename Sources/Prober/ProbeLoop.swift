@@ -49,7 +49,7 @@ final class LoopTimers: @unchecked Sendable {
     private let ids = Atomic<UInt64>(0)
     /// Loop-confined.
     private var entries: [Entry] = []
-    private var armed: (deadline: NIODeadline, task: Scheduled<Void>)?
+    private var armed: (deadline: NIODeadline, callback: NIOScheduledCallback)?
 
     init(loop: any EventLoop) { self.loop = loop }
 
@@ -110,11 +110,22 @@ final class LoopTimers: @unchecked Sendable {
     private func arm() {
         guard let next = entries.last?.deadline else { return }
         if let armed, armed.deadline <= next { return }
-        armed?.task.cancel()
-        armed = (next, loop.scheduleTask(deadline: next) { self.fire() })
+        armed?.callback.cancel()
+        // A scheduled callback, not scheduleTask: no promise and future per arming (one per wake-up of the loop).
+        do {
+            armed = (next, try loop.scheduleCallback(at: next, handler: Fire(timers: self)))
+        } catch {
+            // Only a loop that is shutting down refuses; nothing runs on it any more (the agent is exiting).
+            armed = nil
+        }
     }
 
-    private func fire() {
+    private struct Fire: NIOScheduledCallbackHandler, Sendable {
+        let timers: LoopTimers
+        func handleScheduledCallback(eventLoop: some EventLoop) { timers.fire() }
+    }
+
+    fileprivate func fire() {
         armed = nil
         let now = NIODeadline.now() + .milliseconds(1)
         while let last = entries.last, last.deadline <= now {
