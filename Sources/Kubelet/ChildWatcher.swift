@@ -40,13 +40,15 @@ final class ChildWatcher: Sendable {
     private struct State {
         var children: [UInt64: Child] = [:]
         var nextID: UInt64 = 1
-        /// When the poll thread wakes up next on its own (nil: only for events); a new earlier deadline must wake it.
+        /// When the poll thread wakes up next on its own; only a new deadline earlier than that must wake it.
         var wakeAt: ContinuousClock.Instant?
     }
 
     private enum Stream: UInt64 { case stdout = 1, stderr = 2, exit = 3 }
 
     static let shared = ChildWatcher()
+    /// The longest the poll thread sleeps without an event.
+    static let idleWake = Duration.seconds(1)
 
     private let state = Mutex(State())
     private let epoll: Int32
@@ -124,9 +126,12 @@ final class ChildWatcher: Sendable {
         let clock = ContinuousClock()
         while true {
             let timeout = state.withLock { s -> Int32 in
-                let next = s.children.values.lazy.flatMap { $0.deadlines.map(\.at) }.min()
+                // Never longer than `idleWake`: a child registered meanwhile whose deadlines are all later (every exec
+                // probe's, 1 s or more) then needs no wake-up write; under exec probes that was one write and one
+                // extra wake-up of this thread per probe, as there is often no other child running.
+                let idle = clock.now + Self.idleWake
+                let next = min(s.children.values.lazy.flatMap { $0.deadlines.map(\.at) }.min() ?? idle, idle)
                 s.wakeAt = next
-                guard let next else { return -1 }
                 let (seconds, attoseconds) = (next - clock.now).components
                 // Rounded up to the next millisecond: waking early would only loop once more.
                 return Int32(clamping: max(0, seconds * 1000 + attoseconds / 1_000_000_000_000_000 + 1))

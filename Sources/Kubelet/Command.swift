@@ -112,6 +112,14 @@ enum Command {
             sigemptyset(&empty)
             posix_spawnattr_setsigmask(&attributes, &empty)
             posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
+            // The child's SIGCHLD is sent to this thread's process and discarded at once only if this thread does not
+            // block it (SIG_DFL ignores it). Threads of the runtime's pools block every signal: the signal was then
+            // queued and delivered to the one thread that blocks none, the main thread waiting in sigsuspend, waking it
+            // for every exit (a hundred times a second under exec probes).
+            var childSignal = sigset_t()
+            sigemptyset(&childSignal)
+            sigaddset(&childSignal, SIGCHLD)
+            pthread_sigmask(SIG_UNBLOCK, &childSignal, nil)
             var cArgs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
             defer { for arg in cArgs { free(arg) } }
             var pid: pid_t = 0

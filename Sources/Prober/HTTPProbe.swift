@@ -97,10 +97,13 @@ enum HTTPFetchError: Error, Sendable {
 public struct HTTPProber: Sendable {
     public var group: any EventLoopGroup
     public var userAgent: String
+    /// Where plain-HTTP requests wait for their socket (PlainHTTP.swift).
+    let timers: LoopTimers
 
     public init(group: any EventLoopGroup = ProbeLoop.shared, userAgent: String = "kube-probe/\(kubeProbeVersion)") {
         self.group = group
         self.userAgent = userAgent
+        timers = LoopTimers(loop: group.next())
     }
 
     /// The request headers kubelet sends (request.go `newProbeRequest` + Go transport with keep-alives disabled).
@@ -188,6 +191,10 @@ public struct HTTPProber: Sendable {
     {
         let remaining = deadline - NIODeadline.now()
         guard remaining > .zero else { throw .transport(timeoutText) }
+        if url.scheme == "http", let address = try? SocketAddress(ipAddress: url.host, port: url.port) {
+            let request = Self.requestBytes(url, headers: headers, hostHeader: hostHeader)
+            return try await fetchPlain(url, address: address, request: request, deadline: deadline)
+        }
         var head = HTTPRequestHead(version: .http1_1, method: .GET, uri: url.requestTarget)
         head.headers.add(name: "Host", value: hostHeader ?? url.hostHeader)
         for (name, value) in headers { head.headers.add(name: name, value: value) }
@@ -277,8 +284,7 @@ final class HTTPProbeHandler: ChannelInboundHandler {
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         timer = context.eventLoop.scheduleTask(deadline: deadline) {
             let (handler, context) = loopBound.value
-            let text =
-                handler.response == nil ? timeoutText : "context deadline exceeded (Client.Timeout or context cancellation while reading body)"
+            let text = handler.response == nil ? timeoutText : bodyTimeoutText
             handler.finish(context: context, .failure(handler.response == nil ? .transport(text) : .body(text)))
         }
     }

@@ -80,26 +80,14 @@ nonisolated(nonsending) func dialSocket(_ target: SocketAddress, deadline: NIODe
     if target.withSockAddr({ connect(fd, $0, socklen_t($1)) }) == 0 { return .connected(fd) }
     let code = errno
     guard code == EINPROGRESS || code == EINTR else { return failed(code) }
-    var delay = TimeAmount.milliseconds(1)
-    while true {
-        var ready = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
-        if poll(&ready, 1, 0) > 0 {
-            var error: Int32 = 0
-            var length = socklen_t(MemoryLayout<Int32>.size)
-            guard getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) == 0 else { return failed(errno) }
-            return error == 0 ? .connected(fd) : failed(error)
-        }
-        let left = deadline - NIODeadline.now()
-        guard left > .zero else {
-            close(fd)
-            return .timedOut
-        }
-        let wait = min(delay, left)
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            timers.schedule(at: NIODeadline.now() + wait) { continuation.resume() }
-        }
-        delay = min(delay * 2, .milliseconds(16))
+    guard await awaitReady(fd, events: Int16(POLLOUT), deadline: deadline, timers: timers) else {
+        close(fd)
+        return .timedOut
     }
+    var error: Int32 = 0
+    var length = socklen_t(MemoryLayout<Int32>.size)
+    guard getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) == 0 else { return failed(errno) }
+    return error == 0 ? .connected(fd) : failed(error)
 }
 
 extension ClientBootstrap {

@@ -1,4 +1,5 @@
 // The exit descriptor's fallback for kernels without pidfd_open: an eventfd a thread signals once the child exited.
+import Foundation
 import Glibc
 import Testing
 
@@ -40,5 +41,43 @@ import Testing
         let n = readlink("/proc/self/fd/\(fd)", &link, link.count)
         let target = String(decoding: link.prefix(max(0, n)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
         #expect(target.contains("pidfd"))
+    }
+}
+
+/// How helper programs start (posix_spawn): output, status, and a clean slate.
+@Suite struct CommandSpawnTests {
+    @Test func outputStatusAndAStartLikePosixSpawn() async throws {
+        // The agent ignores SIGPIPE and its pool threads block signals: the child must see neither, and no descriptor
+        // but stdin (/dev/null), stdout and stderr.
+        let script = """
+            echo out; echo err >&2
+            grep -E '^(SigBlk|SigIgn):' /proc/self/status
+            readlink /proc/self/fd/0
+            ls /proc/$$/fd | tr '\\n' ' '
+            exit 3
+            """
+        // As in the agent (not restored: other tests may write to closed sockets meanwhile).
+        signal(SIGPIPE, SIG_IGN)
+        let result = try await Command.run(["/bin/sh", "-c", script], timeout: .seconds(60))
+        #expect(result.status == 3)
+        #expect(result.stderr == "err\n")
+        let lines = result.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.first == "out")
+        #expect(lines.contains("SigBlk:\t0000000000000000"), "\(lines)")
+        let ignored = lines.first { $0.hasPrefix("SigIgn:") }.flatMap { UInt64($0.dropFirst(7).trimmingCharacters(in: .whitespaces), radix: 16) }
+        #expect(ignored.map { $0 & (1 << (SIGPIPE - 1)) } == 0, "\(lines)")
+        #expect(lines.contains("/dev/null"), "\(lines)")
+        #expect(lines.last == "0 1 2 ", "\(lines)")
+    }
+
+    @Test func aMissingProgramCannotStart() async throws {
+        await #expect(throws: CommandError.self) {
+            _ = try await Command.run(["/nonexistent/program"], timeout: .seconds(10))
+        }
+        do {
+            _ = try await Command.run(["/nonexistent/program"], timeout: .seconds(10))
+        } catch {
+            #expect(error.detail == "cannot start: No such file or directory")
+        }
     }
 }

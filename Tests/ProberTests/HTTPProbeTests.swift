@@ -59,6 +59,9 @@ func httpAction(_ path: String, port: IntOrString, headers: [(String, String)] =
         Case(path: "/reset", expect: .resultSuffix(.failure, ": read: connection reset by peer")),
         Case(path: "/close", expect: .resultSuffix(.failure, "/close\": EOF")),
         Case(path: "/garbage", expect: .resultSuffix(.failure, "net/http: HTTP/1.x transport connection broken: malformed HTTP response")),
+        Case(path: "/chunked", expect: .result(.success, "status 200")),
+        Case(path: "/untilclose", expect: .result(.success, "until close")),
+        Case(path: "/continue", expect: .result(.success, "after")),
     ]
 
     @Test(arguments: cases) func successRules(_ c: Case) async throws {
@@ -128,6 +131,16 @@ func httpAction(_ path: String, port: IntOrString, headers: [(String, String)] =
         let target = ProbeTarget(podIP: "127.0.0.1", container: container())
         await #expect(throws: ProberError.probeFailed("context deadline exceeded (Client.Timeout or context cancellation while reading body)")) {
             _ = try await HTTPProber().probe(httpAction("/slowbody", port: .int(Int32(server.port))), target: target, timeout: .seconds(1))
+        }
+    }
+
+    /// A body cut short by the server is an error while reading the body (kubelet: Unknown, retried), not a verdict.
+    @Test func truncatedBodyIsAProberError() async throws {
+        let server = try TestHTTPServer()
+        defer { server.stop() }
+        let target = ProbeTarget(podIP: "127.0.0.1", container: container())
+        await #expect(throws: ProberError.probeFailed("unexpected EOF")) {
+            _ = try await HTTPProber().probe(httpAction("/truncated", port: .int(Int32(server.port))), target: target, timeout: .seconds(5))
         }
     }
 

@@ -154,6 +154,19 @@ final class TestHTTPServer: Sendable {
             }
         case "headers":
             respond(client, status: 200, body: text)
+        case "chunked":
+            // Chunked transfer coding, each piece its own write; the size lines carry an extension and the end a trailer.
+            for piece in ["HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", "7;ext=1\r\nstatus \r\n", "3\r\n200\r\n", "0\r\nX-Trailer: t\r\n\r\n"] {
+                guard send(client, piece) else { return }
+                Thread.sleep(forTimeInterval: 0.05)
+            }
+        case "untilclose":
+            // No framing header: the body ends with the connection.
+            _ = send(client, "HTTP/1.0 200 OK\r\n\r\nuntil close")
+        case "continue":
+            _ = send(client, "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nafter")
+        case "truncated":
+            _ = send(client, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nabc")
         default:
             respond(client, status: 200, body: "ok")
         }
