@@ -30,7 +30,8 @@ struct CgroupJoin {
 }
 
 enum Spawner {
-    /// Clones the child; it waits for `release` before doing anything.
+    /// Clones the child. It moves itself into its cgroup v1 directories (finish with `join`), then waits for
+    /// `release` before doing anything else.
     static func spawn(
         process: ProcessPlan, container: ContainerPlan?, namespaces: NamespacePlan, rootfs: Bool, noPivot: Bool,
         fifoFD: Int32, consoleFD: Int32, preserveFDs: Int32, cgroup: CgroupJoin
@@ -38,17 +39,16 @@ enum Spawner {
         let pair = try Linux.socketPair()
         var opened: [Int32] = [pair.child]
         defer { for fd in opened { close(fd) } }
+        // Our end of the sync socket goes to the caller with the child; on any failure before that it is closed here.
+        var spawnedPID: Int32 = -1
+        defer { if spawnedPID <= 0 { close(pair.parent) } }
         var tasks: [(fd: Int32, path: String)] = []
         let v1 = cgroup.session.manager.v1Directories + cgroup.named.directories
         if v1.count <= Int(MK_MAX_CGROUP_TASK_FDS) {
             for directory in v1 {
                 let path = directory + "/tasks"
                 let fd = mk_open(path, O_WRONLY | O_CLOEXEC, 0)
-                guard fd >= 0 else {
-                    let code = currentErrno()
-                    close(pair.parent)
-                    throw .system("open", path, errno: code)
-                }
+                guard fd >= 0 else { throw .system("open", path, errno: currentErrno()) }
                 opened.append(fd)
                 tasks.append((fd, path))
             }
@@ -61,24 +61,13 @@ enum Spawner {
         }
         var joins: [(fd: Int32, type: Int32)] = []
         for join in namespaces.joins {
-            let fd: Int32
-            do {
-                fd = try Linux.openReadOnly(join.path)
-            } catch {
-                close(pair.parent)
-                throw error
-            }
+            let fd = try Linux.openReadOnly(join.path)
             opened.append(fd)
             joins.append((fd, join.kind.cloneFlag))
         }
         var pidnsFD: Int32 = -1
         if let path = namespaces.pidPath {
-            do {
-                pidnsFD = try Linux.openReadOnly(path)
-            } catch {
-                close(pair.parent)
-                throw error
-            }
+            pidnsFD = try Linux.openReadOnly(path)
             opened.append(pidnsFD)
         }
         let native = NativePlan(
@@ -87,15 +76,11 @@ enum Spawner {
                 rootfs: rootfs, noPivot: noPivot, syncFD: pair.child, fifoFD: fifoFD, consoleFD: consoleFD, preserveFDs: preserveFDs,
                 joins: joins, bindDevices: namespaces.newUser, cgroupTasks: tasks, cgroupDirFD: cgroupDirFD))
         var intoCgroup: Int32 = 0
-        let pid = withExtendedLifetime(native) {
+        spawnedPID = withExtendedLifetime(native) {
             withUnsafePointer(to: native.raw) { mk_spawn($0, pidnsFD, &intoCgroup) }
         }
-        guard pid > 0 else {
-            let code = currentErrno()
-            close(pair.parent)
-            throw .system("clone", errno: code)
-        }
-        return Spawned(pid: pid, syncFD: pair.parent, joinsV1Itself: !tasks.isEmpty, createdInUnified: intoCgroup != 0)
+        guard spawnedPID > 0 else { throw .system("clone", errno: currentErrno()) }
+        return Spawned(pid: spawnedPID, syncFD: pair.parent, joinsV1Itself: !tasks.isEmpty, createdInUnified: intoCgroup != 0)
     }
 
     /// Completes the cgroup join: waits for the child's own v1 join, then writes the pid wherever it could not go
@@ -110,6 +95,7 @@ enum Spawner {
         guard let message, message.kind == Int32(MK_SYNC_JOINED) else { throw failure(message, cgroup: cgroup.session) }
         if !spawned.createdInUnified { try cgroup.session.addToUnified(spawned.pid) }
     }
+
     /// Lets the child proceed and waits until it is ready (or reports what failed).
     static func release(_ spawned: Spawned, cgroup: CgroupSession?) throws(RuntimeError) {
         try Linux.send(spawned.syncFD, kind: Int32(MK_SYNC_GO))
