@@ -100,11 +100,9 @@ func httpAction(_ path: String, port: IntOrString, headers: [(String, String)] =
     /// A connect that never completes (a full accept queue drops the SYNs) ends at the timeout with Go's
     /// Client.Timeout text, like a response that never comes.
     @Test func connectTimeoutIsGoText() async throws {
-        let (fd, port) = try listenLoopback(backlog: 0)
-        defer { close(fd) }
-        let fillers = fillAcceptQueue(port: port)
-        defer { for f in fillers { close(f) } }
-        try await Task.sleep(for: .milliseconds(200))
+        let listener = try await SaturatedListener()
+        defer { listener.close() }
+        let port = listener.port
         let target = ProbeTarget(podIP: "127.0.0.1", container: container())
         let outcome = try await HTTPProber().probe(httpAction("/healthz", port: .int(Int32(port))), target: target, timeout: .seconds(1))
         #expect(

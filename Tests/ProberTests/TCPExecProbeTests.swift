@@ -30,11 +30,9 @@ import Testing
 
     /// A listener with backlog 0 whose accept queue is full drops further SYNs: the connect hangs until the timeout.
     @Test func timeout() async throws {
-        let (fd, port) = try listenLoopback(backlog: 0)
-        defer { close(fd) }
-        let fillers = fillAcceptQueue(port: port)
-        defer { for f in fillers { close(f) } }
-        try await Task.sleep(for: .milliseconds(200))
+        let listener = try await SaturatedListener()
+        defer { listener.close() }
+        let port = listener.port
         let target = ProbeTarget(podIP: "127.0.0.1", container: container())
         let clock = ContinuousClock()
         let start = clock.now

@@ -33,9 +33,28 @@ func listenLoopback(backlog: Int32 = 64) throws(SocketError) -> (fd: Int32, port
     return (fd, Int(UInt16(bigEndian: out.sin_port)))
 }
 
-/// Three non-blocking connects to a loopback listener made with backlog 0: they fill its accept queue, so the kernel
-/// drops the SYNs of any further connect, which then hangs until its timeout. The caller closes the returned sockets.
-func fillAcceptQueue(port: Int) -> [Int32] {
+/// A loopback listener whose accept queue is full: the kernel drops the SYNs of any further connect, which then hangs
+/// until its timeout. `close()` ends the listener and the connects that filled it.
+struct SaturatedListener {
+    let fd: Int32
+    let port: Int
+    let fillers: [Int32]
+
+    init() async throws {
+        (fd, port) = try listenLoopback(backlog: 0)
+        fillers = fillAcceptQueue(port: port)
+        // Lets the fillers' handshakes settle into the queue before the connect under test.
+        try await Task.sleep(for: .milliseconds(200))
+    }
+
+    func close() {
+        for socket in fillers + [fd] { Glibc.close(socket) }
+    }
+}
+
+/// Three non-blocking connects to a loopback listener made with backlog 0: they fill its accept queue. The caller
+/// closes the returned sockets.
+private func fillAcceptQueue(port: Int) -> [Int32] {
     (0..<3).map { _ in
         let s = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
         var addr = sockaddr_in()
