@@ -23,6 +23,10 @@ now() { date +%s.%N; }
 median() { sort -n | awk '{v[NR] = $1} END {if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f", (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 secs() { echo "$2 - $1" | bc -l | awk '{printf "%.3f", $1}'; }
 ms_of() { sed -n "${1}p" | sed "s/.*\"${2:-milliseconds}\":\\([0-9.]*\\).*/\\1/" | awk '{printf "%.3f", $1/1000}'; }
+# Samples of one figure, then their median: sample NAME VALUE ... ; med NAME. Reset with `rm -f "$WORK"/*.samples`.
+sample() { echo "$2" >> "$WORK/$1.samples"; }
+med() { median < "$WORK/$1.samples"; }
+row() { printf '%-9s %-7s %-12s %9s %9s %7s %9s\n' "$MODE" "$N" "$1" "$2" "$3" "$(echo "$2 / $3" | bc -l | awk '{printf "%.2f", $1}')" "$4"; }
 
 # write(s): of ours, the write itself (the iptables-restore or nft -f process, or a partial sync's netlink transaction, which
 # is the kernel's work). The rest of ours is computing what to write.
@@ -37,35 +41,29 @@ for N in $SIZES; do
     # Repeated like the one-endpoint change (FULL_REPEAT, default REPEAT up to 5,000 services; once above, where an
     # iptables-nft full sync takes minutes).
     full_repeat=${FULL_REPEAT:-$([ "$N" -le 5000 ] && echo "$REPEAT" || echo 1)}
-    : > "$WORK/ours-full.txt"; : > "$WORK/floor-full.txt"; : > "$WORK/write-full.txt"
+    rm -f "$WORK"/*.samples
     i=0
     while [ "$i" -lt "$full_repeat" ]; do
       fresh; t0=$(now); inns "$PROXYCTL" apply --mode "$MODE" --state "$WORK/s.json" --dump "$WORK/full.txt" > "$WORK/apply.json"; t1=$(now)
-      secs "$t0" "$t1" >> "$WORK/ours-full.txt"; echo >> "$WORK/ours-full.txt"
-      ms_of 1 writeMilliseconds < "$WORK/apply.json" >> "$WORK/write-full.txt"; echo >> "$WORK/write-full.txt"
-      fresh; t0=$(now); inns sh -c "$FLOOR" < "$WORK/full.txt"; t1=$(now); secs "$t0" "$t1" >> "$WORK/floor-full.txt"; echo >> "$WORK/floor-full.txt"
+      sample ours "$(secs "$t0" "$t1")"
+      sample write "$(ms_of 1 writeMilliseconds < "$WORK/apply.json")"
+      fresh; t0=$(now); inns sh -c "$FLOOR" < "$WORK/full.txt"; t1=$(now); sample floor "$(secs "$t0" "$t1")"
       i=$((i + 1))
     done
-    ours_full=$(grep . "$WORK/ours-full.txt" | median)
-    floor_full=$(grep . "$WORK/floor-full.txt" | median)
-    write_full=$(grep . "$WORK/write-full.txt" | median)
-    # `change` below starts from the rules of s.json, as the floor's namespace now has them.
-    printf '%-9s %-7s %-12s %9s %9s %7s %9s\n' "$MODE" "$N" full-sync "$ours_full" "$floor_full" "$(echo "$ours_full / $floor_full" | bc -l | awk '{printf "%.2f", $1}')" "$write_full"
+    row full-sync "$(med ours)" "$(med floor)" "$(med write)"
     # One endpoint of one service moves: the in-process partial sync (second report line) vs its own text fed bare,
-    # each from the same starting rules (`change` first syncs s.json itself; `apply` restores it for the floor).
-    : > "$WORK/ours.txt"; : > "$WORK/floor.txt"; : > "$WORK/write.txt"
+    # each from the same starting rules (`change` first syncs s.json itself, as the floor's namespace has it now and
+    # `apply` restores it after each change).
+    rm -f "$WORK"/*.samples
     i=0
     while [ "$i" -lt "$REPEAT" ]; do
       inns "$PROXYCTL" change --mode "$MODE" --state "$WORK/s.json" --state2 "$WORK/s2.json" --dump "$WORK/delta.txt" > "$WORK/change.json"
-      ms_of 2 < "$WORK/change.json" >> "$WORK/ours.txt"; echo >> "$WORK/ours.txt"
-      ms_of 2 writeMilliseconds < "$WORK/change.json" >> "$WORK/write.txt"; echo >> "$WORK/write.txt"
+      sample ours "$(ms_of 2 < "$WORK/change.json")"
+      sample write "$(ms_of 2 writeMilliseconds < "$WORK/change.json")"
       inns "$PROXYCTL" apply --mode "$MODE" --state "$WORK/s.json" > /dev/null
-      t0=$(now); inns sh -c "$FLOOR" < "$WORK/delta.txt"; t1=$(now); secs "$t0" "$t1" >> "$WORK/floor.txt"; echo >> "$WORK/floor.txt"
+      t0=$(now); inns sh -c "$FLOOR" < "$WORK/delta.txt"; t1=$(now); sample floor "$(secs "$t0" "$t1")"
       i=$((i + 1))
     done
-    ours_change=$(grep . "$WORK/ours.txt" | median)
-    floor_change=$(grep . "$WORK/floor.txt" | median)
-    write_change=$(grep . "$WORK/write.txt" | median)
-    printf '%-9s %-7s %-12s %9s %9s %7s %9s\n' "$MODE" "$N" one-endpoint "$ours_change" "$floor_change" "$(echo "$ours_change / $floor_change" | bc -l | awk '{printf "%.2f", $1}')" "$write_change"
+    row one-endpoint "$(med ours)" "$(med floor)" "$(med write)"
   done
 done
