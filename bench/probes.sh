@@ -5,11 +5,14 @@
 # type, computed like Prometheus' histogram_quantile from the difference of two /metrics scrapes (so the figures
 # have the histogram buckets' resolution: 5, 10, 25, 50, 100 ms ...). Target (issue 5): < 5% of a core, < 60 MiB.
 #
-# Usage: bench/probes.sh [-n PODS] [-w WINDOW_SECONDS] [--bin DIR] [--probes exec,http,tcp]
+# Usage: bench/probes.sh [-n PODS] [-w WINDOW_SECONDS] [--bin DIR] [--probes exec,http,tcp] [--floor]
 #   --bin DIR   where minikubelet and agentctl are (default: .build/debug; a release build is fairer:
 #               scripts/build-release.sh minikubelet agentctl minirun minirun-shim, then --bin .build/release)
 #   --probes L  which probes the pods get, comma-separated (default exec,http,tcp; "none" for the no-probe floor):
 #               the per-type cost is the difference from the floor
+#   --floor     the peer: the pods get no probes from the agent; bench/probe-floor.c (one C thread, epoll, no
+#               runtime: the least any prober can spend) runs the same probes against the same pods in the agent's
+#               network namespace during the window, and its CPU is reported next to the agent's
 # Each pod: container `app` (busybox httpd on 8080) with livenessProbe exec [true] and readinessProbe httpGet / on
 # 8080 (the exec has timeoutSeconds 5: on a saturated machine 1 s timeouts would kill containers); container `side` (sleep) with readinessProbe tcpSocket 8080 (same network namespace). Probes that need a
 # pod IP go over the CNI bridge to the pod (readiness only: a slow machine does not get pods killed).
@@ -18,14 +21,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
 
-pods=100 window=60 bin=.build/debug probes=exec,http,tcp
+pods=100 window=60 bin=.build/debug probes=exec,http,tcp floor=false
 while [ $# -gt 0 ]; do
     case "$1" in
         -n) pods=$2; shift 2 ;;
         -w) window=$2; shift 2 ;;
         --bin) bin=$2; shift 2 ;;
         --probes) probes=$2; shift 2 ;;
-        -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+        --floor) floor=true; shift ;;
+        -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
         *) echo "unknown argument: $1" >&2; exit 2 ;;
     esac
 done
@@ -61,10 +65,11 @@ ctl image load "$layout" --name minikubelet.local/busybox:1.36 >/dev/null
 
 # Each probe line is empty unless chosen (YAML allows the blank line).
 has() { case ",$probes," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
+agent_has() { ! $floor && has "$1"; }
 exec_probe="" http_probe="" tcp_probe=""
-has exec && exec_probe='livenessProbe: {exec: {command: ["true"]}, periodSeconds: 1, timeoutSeconds: 5}'
-has http && http_probe='readinessProbe: {httpGet: {path: /, port: 8080}, periodSeconds: 1}'
-has tcp && tcp_probe='readinessProbe: {tcpSocket: {port: 8080}, periodSeconds: 1}'
+agent_has exec && exec_probe='livenessProbe: {exec: {command: ["true"]}, periodSeconds: 1, timeoutSeconds: 5}'
+agent_has http && http_probe='readinessProbe: {httpGet: {path: /, port: 8080}, periodSeconds: 1}'
+agent_has tcp && tcp_probe='readinessProbe: {tcpSocket: {port: 8080}, periodSeconds: 1}'
 for p in ${probes//,/ }; do case "$p" in exec|http|tcp|none) ;; *) echo "unknown probe type: $p" >&2; exit 2 ;; esac; done
 
 for i in $(seq "$pods"); do
@@ -95,13 +100,34 @@ done
 echo "$running/$pods pods Running (agent pid $agent_pid); settling 10 s, then measuring ${window} s" >&2
 sleep 10
 
+floor_pid=""
+if $floor; then
+    cc -O2 -o "$work/probe-floor" bench/probe-floor.c
+    # Targets as the agent's probes would have them: the pod IP for httpGet and tcpSocket, the runtime's exec with
+    # a pid file (the agent's execProbe) for exec.
+    ctl get pods -o json | python3 -c '
+import json, sys
+probes, runtime, root = sys.argv[1].split(","), sys.argv[2], sys.argv[3]
+for n, pod in enumerate(json.load(sys.stdin)["items"]):
+    ip = pod["status"]["podIP"]
+    app = [c for c in pod["status"]["containerStatuses"] if c["name"] == "app"][0]
+    cid = app["containerID"].split("://")[1]
+    if "exec" in probes: print(f"exec {runtime} --root {root} exec --pid-file /dev/shm/mk-probe-floor-{n}.pid {cid} true")
+    if "http" in probes: print(f"http {ip} 8080 /")
+    if "tcp" in probes: print(f"tcp {ip} 8080")
+' "$probes" "$(readlink -f "$bin/minirun")" "$work/root/runtime" >"$work/targets"
+    nsenter --net="/run/netns/$ns" "$work/probe-floor" 1000 $((window + 2)) <"$work/targets" >"$work/floor.out" &
+    floor_pid=$!
+    sleep 1
+fi
+
 ticks() { awk '{print $14 + $15}' "/proc/$agent_pid/stat"; }
 hz=$(getconf CLK_TCK)
 ctl metrics >"$work/m0"
 t0=$(ticks); s0=$EPOCHREALTIME; load0=$(cut -d' ' -f1 /proc/loadavg)
 sleep "$window"
 t1=$(ticks); s1=$EPOCHREALTIME; load1=$(cut -d' ' -f1 /proc/loadavg)
-echo "probes: $probes; load average (1 min) $load0 at the start of the window, $load1 at its end"
+echo "probes: $probes$($floor && echo ' (by the floor prober; the agent runs none)'); load average (1 min) $load0 at the start of the window, $load1 at its end"
 ctl metrics >"$work/m1"
 rss_kib=$(awk '/^VmRSS/ {print $2}' "/proc/$agent_pid/status")
 python3 - "$work/m0" "$work/m1" "$t0" "$t1" "$s0" "$s1" "$hz" "$rss_kib" "$pods" <<'EOF'
@@ -147,3 +173,7 @@ for kind in sorted({k for k, _ in b1}):
     print(f"{kind}: {cumulative[-1][1]} probes ({results}), p50 {quantile(0.5, cumulative) * 1000:.1f} ms, "
           f"p99 {quantile(0.99, cumulative) * 1000:.1f} ms")
 EOF
+if [ -n "$floor_pid" ]; then
+    wait "$floor_pid"
+    awk -v w="$window" '{ printf "%s\n  = %.1f%% of one core\n", $0, $4 / (w + 2) * 100 }' "$work/floor.out"
+fi
