@@ -220,10 +220,11 @@ public actor Agent {
 
     /// Exec probes through the runtime's exec: the container's namespaces and cgroup, a timeout is a failure.
     static func probeExec(_ runtime: RuntimeService) -> ExecFunction {
-        { target, command, timeout throws(ExecError) in
+        { target, command, timeout, sleeper throws(ExecError) in
             let outcome: CommandResult?
             do {
-                outcome = try await runtime.execProbe(id: target.containerID, command: command, timeout: timeout, outputLimit: maxProbeOutputBytes)
+                outcome = try await runtime.execProbe(
+                    id: target.containerID, command: command, timeout: timeout, outputLimit: maxProbeOutputBytes, sleeper: sleeper)
             } catch {
                 throw .failed("\(error)")
             }

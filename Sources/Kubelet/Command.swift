@@ -64,7 +64,7 @@ enum Command {
     }
 
     /// Returns the pid and the read ends (-1 when the stream goes to a file).
-    private static func spawn(_ argv: [String], stdoutFile: String?) throws(CommandError) -> (pid: pid_t, out: Int32, err: Int32) {
+    static func spawn(_ argv: [String], stdoutFile: String?) throws(CommandError) -> (pid: pid_t, out: Int32, err: Int32) {
         try spawnLock.withLock { _ throws(CommandError) -> (pid: pid_t, out: Int32, err: Int32) in
             var targets: [Int32] = []
             var readEnds: [Int32] = []

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import Prober
 import Synchronization
 
 /// Set once by a deadline (a timer).
@@ -80,8 +81,9 @@ struct RuntimeService: Sendable {
     /// exec with a hard deadline for probes: at the timeout the process started in the container is killed too (the
     /// runtime's pid file names it), so a hung command neither lingers nor holds the output pipes open. Returns nil
     /// when the deadline passed.
-    nonisolated(nonsending) func execProbe(id: String, command: [String], timeout: Duration, outputLimit: Int = .max) async throws(CommandError)
-        -> CommandResult?
+    /// `sleeper` paces the checks of the runtime process on the probe loop (`Command.runPolled`).
+    nonisolated(nonsending) func execProbe(id: String, command: [String], timeout: Duration, outputLimit: Int = .max, sleeper: ProbeSleeper)
+        async throws(CommandError) -> CommandResult?
     {
         let pidFile = Self.probePIDDirectory + "/minikubelet-probe-\(getpid())-\(Self.probeSerial.add(1, ordering: .relaxed).newValue).pid"
         defer { unlink(pidFile) }
@@ -91,8 +93,9 @@ struct RuntimeService: Sendable {
             if let pid = Self.readPID(pidFile), pid > 0 { Glibc.kill(pid, SIGKILL) }
         }
         // Command.run's own deadline (a little later) ends the runtime process should it hang.
-        let result = try await Command.run(
-            base + ["exec", "--pid-file", pidFile, id] + command, timeout: timeout + .seconds(2), deadlines: [killProbe], outputLimit: outputLimit)
+        let result = try await Command.runPolled(
+            base + ["exec", "--pid-file", pidFile, id] + command, timeout: timeout + .seconds(2), deadlines: [killProbe], outputLimit: outputLimit,
+            sleeper: sleeper)
         return expired.value ? nil : result
     }
 

@@ -23,9 +23,25 @@ public enum ExecError: Error, Sendable, Hashable {
 }
 
 /// Runs `command` in the target's container (`target.containerID`) with a timeout; the agent passes one over `minirun exec`.
-/// It runs on the caller's executor (the probe loop), so awaiting it costs no hop to the global executor and back.
+/// It runs on the caller's executor (the probe loop), so awaiting it costs no hop to the global executor and back;
+/// `sleeper` waits on the loop's timers (for checks of the process it started).
 public typealias ExecFunction =
-    nonisolated(nonsending) @Sendable (_ target: ProbeTarget, _ command: [String], _ timeout: Duration) async throws(ExecError) -> ExecOutput
+    nonisolated(nonsending) @Sendable (_ target: ProbeTarget, _ command: [String], _ timeout: Duration, _ sleeper: ProbeSleeper) async throws(ExecError)
+    -> ExecOutput
+
+/// Sleeps on the probe loop's timer grid: an exec function checks the process it started between these, and no
+/// thread but the loop's is woken for it.
+public struct ProbeSleeper: Sendable {
+    let timers: LoopTimers
+    init(timers: LoopTimers) { self.timers = timers }
+    /// Timers of their own on `loop` (an exec prober passes its own).
+    public init(loop: any EventLoop = ProbeLoop.shared) { timers = LoopTimers(loop: loop) }
+    public nonisolated(nonsending) func sleep(for delay: Duration) async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            timers.schedule(in: delay) { continuation.resume() }
+        }
+    }
+}
 
 /// kubelet's exec probe (pkg/probe/exec + prober.go): `$(VAR)` from the container's static env, stdout then stderr,
 /// 10 KiB cap; exit 0 → Success, other → Failure with the output, timeout → Failure `command "<cmd>" timed out`.
@@ -45,10 +61,11 @@ public struct ExecProber: Sendable {
     public nonisolated(nonsending) func probe(_ action: ExecAction, target: ProbeTarget, timeout: Duration) async throws(ProberError) -> ProbeOutcome {
         let command = (action.command ?? []).map { expandStatic($0, env: target.container.env ?? []) }
         let run = exec
+        let sleeper = ProbeSleeper(timers: timers)
         // The exec function enforces the timeout; the probe is bounded anyway should it not.
         let result = await withDeadline(timeout + .seconds(1), on: taskExecutor, timers: timers) { () async -> Result<ExecOutput, ExecError> in
             do throws(ExecError) {
-                return .success(try await run(target, command, timeout))
+                return .success(try await run(target, command, timeout, sleeper))
             } catch {
                 return .failure(error)
             }

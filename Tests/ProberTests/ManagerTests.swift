@@ -26,7 +26,7 @@ final class Outputs: Sendable {
         readiness.exec = ExecAction(command: ["ready"])
         spec.readinessProbe = readiness
         let outputs = Outputs()
-        let prober = Prober { _, command, _ throws(ExecError) in
+        let prober = Prober { _, command, _, _ throws(ExecError) in
             command == ["ready"] ? ExecOutput(exitCode: 0) : ExecOutput(exitCode: 1, stdout: Array("nope".utf8))
         }
         let manager = ProbeManager(
@@ -63,7 +63,7 @@ final class Outputs: Sendable {
         spec.readinessProbe = readiness
         let outputs = Outputs()
         let manager = ProbeManager(
-            prober: Prober { _, _, _ throws(ExecError) in ExecOutput(exitCode: 0) },
+            prober: Prober { _, _, _, _ throws(ExecError) in ExecOutput(exitCode: 0) },
             status: { _, _ in (PodSnapshot(), ContainerSnapshot(containerID: "c1", running: true, startedAt: .zero)) },
             output: { outputs.append($0) }, jitter: false)
         await manager.addPod(.init(uid: "u2", name: "web", namespace: "default", podIP: "127.0.0.1"), containers: [spec])

@@ -46,34 +46,34 @@ import Testing
 @Suite struct ExecProbeTests {
     struct Case: Sendable, CustomStringConvertible {
         var name: String
-        var behaviour: @Sendable (ProbeTarget, [String], Duration) async throws(ExecError) -> ExecOutput
+        var behaviour: @Sendable (ProbeTarget, [String], Duration, ProbeSleeper) async throws(ExecError) -> ExecOutput
         var expect: ProbeOutcome
         var description: String { name }
     }
 
     static let cases: [Case] = [
         Case(
-            name: "exit 0", behaviour: { _, _, _ throws(ExecError) in ExecOutput(exitCode: 0, stdout: Array("ok\n".utf8)) },
+            name: "exit 0", behaviour: { _, _, _, _ throws(ExecError) in ExecOutput(exitCode: 0, stdout: Array("ok\n".utf8)) },
             expect: ProbeOutcome(.success, "ok\n")
         ),
         Case(
             name: "exit 1",
-            behaviour: { _, _, _ throws(ExecError) in
+            behaviour: { _, _, _, _ throws(ExecError) in
                 ExecOutput(exitCode: 1, stdout: Array("out ".utf8), stderr: Array("cat: can't open '/tmp/healthy'\n".utf8))
             },
             expect: ProbeOutcome(.failure, "out cat: can't open '/tmp/healthy'\n")),
         Case(
-            name: "timeout", behaviour: { _, _, _ throws(ExecError) in throw .timedOut },
+            name: "timeout", behaviour: { _, _, _, _ throws(ExecError) in throw .timedOut },
             expect: ProbeOutcome(.failure, "command \"cat /tmp/healthy\" timed out")),
         Case(
             name: "hangs past its timeout",
-            behaviour: { _, _, _ throws(ExecError) in
+            behaviour: { _, _, _, _ throws(ExecError) in
                 try? await Task.sleep(for: .seconds(30))
                 return ExecOutput(exitCode: 0)
             }, expect: ProbeOutcome(.failure, "command \"cat /tmp/healthy\" timed out")),
         Case(
             name: "large output",
-            behaviour: { _, _, _ throws(ExecError) in ExecOutput(exitCode: 0, stdout: Array(repeating: UInt8(ascii: "a"), count: 1 << 20)) },
+            behaviour: { _, _, _, _ throws(ExecError) in ExecOutput(exitCode: 0, stdout: Array(repeating: UInt8(ascii: "a"), count: 1 << 20)) },
             expect: ProbeOutcome(.success, String(repeating: "a", count: 10 * 1024))),
     ]
 
@@ -90,7 +90,7 @@ import Testing
 
     @Test func staticEnvExpansion() async throws {
         let seen = Mutex<[String]>([])
-        let prober = ExecProber { _, command, _ throws(ExecError) in
+        let prober = ExecProber { _, command, _, _ throws(ExecError) in
             seen.withLock { $0 = command }
             return ExecOutput(exitCode: 0)
         }
@@ -103,7 +103,7 @@ import Testing
 
     @Test func execErrorIsRetriedThenErrored() async throws {
         let calls = Mutex(0)
-        let prober = Prober { _, _, _ throws(ExecError) in
+        let prober = Prober { _, _, _, _ throws(ExecError) in
             calls.withLock { $0 += 1 }
             throw .failed("container not found")
         }
@@ -116,7 +116,7 @@ import Testing
     }
 
     @Test func eventTexts() async throws {
-        let prober = Prober { _, _, _ throws(ExecError) in ExecOutput(exitCode: 1, stdout: Array("nope".utf8)) }
+        let prober = Prober { _, _, _, _ throws(ExecError) in ExecOutput(exitCode: 1, stdout: Array("nope".utf8)) }
         var probe = Probe()
         probe.exec = ExecAction(command: ["false"])
         let run = await prober.run(.readiness, probe, target: ProbeTarget(podIP: "", container: container()))

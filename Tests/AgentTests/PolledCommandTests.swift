@@ -1,0 +1,75 @@
+// Command.runPolled: the exec probes' way of running the runtime, checked on the probe loop's timers.
+import Foundation
+import Glibc
+import Prober
+import Synchronization
+import Testing
+
+@testable import Kubelet
+
+@Suite struct PolledCommandTests {
+    let sleeper = ProbeSleeper()
+
+    @Test func statusAndBothStreams() async throws {
+        let result = try await Command.runPolled(["/bin/sh", "-c", "echo out; echo err >&2; exit 3"], timeout: .seconds(60), sleeper: sleeper)
+        #expect(result.status == 3)
+        #expect(result.stdout == "out\n")
+        #expect(result.stderr == "err\n")
+    }
+
+    @Test func outputPastTheLimitIsReadAndDropped() async throws {
+        // 1 MiB is far more than a pipe holds: the child only exits if the pipe keeps being drained.
+        let result = try await Command.runPolled(
+            ["/bin/sh", "-c", "head -c 1048576 /dev/zero | tr '\\0' a; echo tail >&2"], timeout: .seconds(60), outputLimit: 10 * 1024,
+            sleeper: sleeper)
+        #expect(result.status == 0)
+        #expect(result.stdout == String(repeating: "a", count: 10 * 1024))
+        #expect(result.stderr == "tail\n")
+    }
+
+    @Test func theTimeoutKills() async throws {
+        let clock = ContinuousClock()
+        let start = clock.now
+        let result = try await Command.runPolled(["/bin/sh", "-c", "echo started; exec sleep 30"], timeout: .milliseconds(300), sleeper: sleeper)
+        #expect(result.status == 128 + SIGKILL)
+        #expect(result.stdout == "started\n")
+        #expect(clock.now - start < .seconds(10))
+    }
+
+    @Test func deadlinesActOnTheRunningChild() async throws {
+        let seen = Mutex<pid_t>(0)
+        let term = ChildWatcher.Deadline(at: .now + .milliseconds(200)) { pid in
+            seen.withLock { $0 = pid }
+            _ = kill(pid, SIGTERM)
+        }
+        let result = try await Command.runPolled(["/bin/sleep", "30"], timeout: .seconds(60), deadlines: [term], sleeper: sleeper)
+        #expect(result.status == 128 + SIGTERM)
+        #expect(seen.withLock { $0 } > 0)
+    }
+
+    @Test func aBackgroundHolderOfThePipesEndsTheWaitAtTheNextDeadline() async throws {
+        // The shell exits at once, but the background sleep keeps stdout open: the wait ends at the timeout with the
+        // shell's status and output, and the deadline's kill is not sent (the shell was reaped; its pid may be reused).
+        let clock = ContinuousClock()
+        let start = clock.now
+        let killed = Mutex(false)
+        let marker = ChildWatcher.Deadline(at: .now + .seconds(1)) { _ in killed.withLock { $0 = true } }
+        let result = try await Command.runPolled(
+            ["/bin/sh", "-c", "sleep 30 & echo $!; exit 4"], timeout: .seconds(2), deadlines: [marker], sleeper: sleeper)
+        if let pid = pid_t(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) { kill(pid, SIGKILL) }
+        #expect(result.status == 4)
+        #expect(Int(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) != nil)
+        #expect(!killed.withLock { $0 })
+        let took = clock.now - start
+        #expect(took >= .milliseconds(900) && took < .seconds(10), "\(took)")
+    }
+
+    @Test func aMissingProgramCannotStart() async throws {
+        do {
+            _ = try await Command.runPolled(["/nonexistent/program"], timeout: .seconds(10), sleeper: sleeper)
+            Issue.record("started")
+        } catch {
+            #expect(error.detail == "cannot start: No such file or directory")
+        }
+    }
+}
