@@ -3,10 +3,11 @@ import Foundation
 import Glibc
 import Synchronization
 
-/// Waits for the helper programs the agent spawns: one thread polls (epoll) the output pipes and a pidfd of every
-/// running child, and runs their deadlines. Hand-written rather than a thread per command (Dispatch blocking reads,
-/// waitpid and a watchdog task, as before) because exec probes start a hundred processes a second: those threads'
-/// creations and wake-ups were most of the agent's CPU. Foundation's Process is no option (see `Command`), and
+/// Waits for the helper programs the agent spawns (exec probes excepted: they are checked on the probe loop, see
+/// `Command.runPolled`): one thread polls (epoll) the output pipes and a pidfd of every running child, and runs their
+/// deadlines. Hand-written rather than a thread per command (Dispatch blocking reads, waitpid and a watchdog task, as
+/// before) because those threads' creations and wake-ups were most of the agent's CPU when exec probes still came
+/// through here, a hundred a second. Foundation's Process is no option (see `Command`), and
 /// swift-subprocess would be a new dependency doing the same with its own thread.
 final class ChildWatcher: Sendable {
     /// Something to do to a running child at a time (kill it, kill what it started); `pid` is the child's.
