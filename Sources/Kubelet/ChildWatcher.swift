@@ -171,6 +171,17 @@ final class ChildWatcher: Sendable {
             let due = state.withLock { s -> [(pid_t, Deadline)] in
                 var due: [(pid_t, Deadline)] = []
                 for (id, child) in s.children where child.deadlines.contains(where: { $0.at <= now }) {
+                    if let status = child.status {
+                        // It exited, but a process it left behind holds its pipes (`sleep 100 &`): the wait ends here
+                        // with what was read, and no action runs on the reaped pid (it may have been reused).
+                        for fd in [child.out, child.err] where fd >= 0 {
+                            _ = mk_epoll_del(epoll, fd)
+                            close(fd)
+                        }
+                        s.children[id] = nil
+                        finished.append((child.continuation, Exit(status: status, stdout: child.stdout, stderr: child.stderr)))
+                        continue
+                    }
                     due += child.deadlines.filter { $0.at <= now }.map { (child.pid, $0) }
                     s.children[id]?.deadlines.removeAll { $0.at <= now }
                 }

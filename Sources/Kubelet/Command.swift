@@ -26,7 +26,9 @@ enum Command {
     /// descriptor above 2 anyway; the lock costs nothing uncontended).
     private static let spawnLock = Mutex(())
 
-    /// Runs `argv` to completion; SIGKILL after `timeout` (a pod worker must not wedge forever on one command).
+    /// Runs `argv` to completion; SIGKILL after `timeout` (a pod worker must not wedge forever on one command). A child
+    /// that exited while something it started still holds its output pipes is done at its next deadline (the timeout
+    /// at the latest), with the output read so far.
     /// `stdoutFile` sends stdout and stderr to files instead of pipes, for programs that leave a daemon behind
     /// holding them (the shim). `deadlines` run on the watcher thread while the child runs; `outputLimit` caps
     /// what is kept of each stream (the rest is read and dropped).

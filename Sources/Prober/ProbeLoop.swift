@@ -13,11 +13,11 @@ public enum ProbeLoop {
 /// An event loop as a task executor. The runtime resumes every continuation through the generic executor and only
 /// then hops to the actor: without a preference that is a global-pool thread woken for each resumption (each timer
 /// tick, each finished connection or child process). Tasks that prefer this executor take that detour on the loop.
-final class LoopTaskExecutor: TaskExecutor {
+public final class LoopTaskExecutor: TaskExecutor {
     let loop: any EventLoop
-    init(_ loop: any EventLoop) { self.loop = loop }
+    public init(_ loop: any EventLoop) { self.loop = loop }
 
-    func enqueue(_ job: consuming ExecutorJob) {
+    public func enqueue(_ job: consuming ExecutorJob) {
         let job = UnownedJob(job)
         loop.execute { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
     }

@@ -70,6 +70,20 @@ import Testing
         #expect(lines.last == "0 1 2 ", "\(lines)")
     }
 
+    @Test func aBackgroundHolderOfThePipesEndsTheWaitAtTheTimeout() async throws {
+        // The shell exits at once; the background sleep keeps stdout open. The wait ends at the 1 s timeout with the
+        // shell's status and output, not when the sleep ends 300 s later (the bound is loose for a loaded machine).
+        let clock = ContinuousClock()
+        let start = clock.now
+        let result = try await Command.run(["/bin/sh", "-c", "sleep 300 & echo $!; exit 4"], timeout: .seconds(1))
+        let background = pid_t(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+        if let background { kill(background, SIGKILL) }
+        #expect(result.status == 4)
+        #expect(background != nil)
+        let took = clock.now - start
+        #expect(took >= .milliseconds(900) && took < .seconds(100), "\(took)")
+    }
+
     @Test func aMissingProgramCannotStart() async throws {
         await #expect(throws: CommandError.self) {
             _ = try await Command.run(["/nonexistent/program"], timeout: .seconds(10))

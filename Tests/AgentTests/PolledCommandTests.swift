@@ -8,10 +8,20 @@ import Testing
 @testable import Kubelet
 
 @Suite struct PolledCommandTests {
-    let sleeper = ProbeSleeper()
+    let sleeper = ProbeSleeper(loop: ProbeLoop.shared)
+
+    /// On the probe loop, as exec probes call it: each check resumes there. (On the global pool, which blocking tests
+    /// running in parallel can occupy for seconds, every one of the checks would wait for a free thread.)
+    func polled(_ argv: [String], timeout: Duration, deadlines: [ChildWatcher.Deadline] = [], outputLimit: Int = .max) async throws(CommandError)
+        -> CommandResult
+    {
+        try await withTaskExecutorPreference(LoopTaskExecutor(ProbeLoop.shared)) { () async throws(CommandError) -> CommandResult in
+            try await Command.runPolled(argv, timeout: timeout, deadlines: deadlines, outputLimit: outputLimit, sleeper: sleeper)
+        }
+    }
 
     @Test func statusAndBothStreams() async throws {
-        let result = try await Command.runPolled(["/bin/sh", "-c", "echo out; echo err >&2; exit 3"], timeout: .seconds(60), sleeper: sleeper)
+        let result = try await polled(["/bin/sh", "-c", "echo out; echo err >&2; exit 3"], timeout: .seconds(60))
         #expect(result.status == 3)
         #expect(result.stdout == "out\n")
         #expect(result.stderr == "err\n")
@@ -19,9 +29,8 @@ import Testing
 
     @Test func outputPastTheLimitIsReadAndDropped() async throws {
         // 1 MiB is far more than a pipe holds: the child only exits if the pipe keeps being drained.
-        let result = try await Command.runPolled(
-            ["/bin/sh", "-c", "head -c 1048576 /dev/zero | tr '\\0' a; echo tail >&2"], timeout: .seconds(60), outputLimit: 10 * 1024,
-            sleeper: sleeper)
+        let result = try await polled(
+            ["/bin/sh", "-c", "head -c 1048576 /dev/zero | tr '\\0' a; echo tail >&2"], timeout: .seconds(60), outputLimit: 10 * 1024)
         #expect(result.status == 0)
         #expect(result.stdout == String(repeating: "a", count: 10 * 1024))
         #expect(result.stderr == "tail\n")
@@ -30,10 +39,11 @@ import Testing
     @Test func theTimeoutKills() async throws {
         let clock = ContinuousClock()
         let start = clock.now
-        let result = try await Command.runPolled(["/bin/sh", "-c", "echo started; exec sleep 30"], timeout: .milliseconds(300), sleeper: sleeper)
+        let result = try await polled(["/bin/sh", "-c", "echo started; exec sleep 300"], timeout: .milliseconds(300))
         #expect(result.status == 128 + SIGKILL)
         #expect(result.stdout == "started\n")
-        #expect(clock.now - start < .seconds(10))
+        // Not the 300 s of the sleep; the bound is loose for a loaded machine.
+        #expect(clock.now - start < .seconds(100))
     }
 
     @Test func deadlinesActOnTheRunningChild() async throws {
@@ -42,7 +52,7 @@ import Testing
             seen.withLock { $0 = pid }
             _ = kill(pid, SIGTERM)
         }
-        let result = try await Command.runPolled(["/bin/sleep", "30"], timeout: .seconds(60), deadlines: [term], sleeper: sleeper)
+        let result = try await polled(["/bin/sleep", "300"], timeout: .seconds(60), deadlines: [term])
         #expect(result.status == 128 + SIGTERM)
         #expect(seen.withLock { $0 } > 0)
     }
@@ -54,19 +64,18 @@ import Testing
         let start = clock.now
         let killed = Mutex(false)
         let marker = ChildWatcher.Deadline(at: .now + .seconds(1)) { _ in killed.withLock { $0 = true } }
-        let result = try await Command.runPolled(
-            ["/bin/sh", "-c", "sleep 30 & echo $!; exit 4"], timeout: .seconds(2), deadlines: [marker], sleeper: sleeper)
+        let result = try await polled(["/bin/sh", "-c", "sleep 300 & echo $!; exit 4"], timeout: .seconds(2), deadlines: [marker])
         if let pid = pid_t(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) { kill(pid, SIGKILL) }
         #expect(result.status == 4)
         #expect(Int(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) != nil)
         #expect(!killed.withLock { $0 })
         let took = clock.now - start
-        #expect(took >= .milliseconds(900) && took < .seconds(10), "\(took)")
+        #expect(took >= .milliseconds(900) && took < .seconds(100), "\(took)")
     }
 
     @Test func aMissingProgramCannotStart() async throws {
         do {
-            _ = try await Command.runPolled(["/nonexistent/program"], timeout: .seconds(10), sleeper: sleeper)
+            _ = try await polled(["/nonexistent/program"], timeout: .seconds(10))
             Issue.record("started")
         } catch {
             #expect(error.detail == "cannot start: No such file or directory")
