@@ -194,9 +194,12 @@ final class ChildWatcher: Sendable {
     }
 
     /// Reads what is available; returns the descriptor, or -1 once it reached end of file (closed).
+    /// At most four buffers per event, as a guard: a child writing without end that refilled its pipe as fast as it is
+    /// read would keep an unbounded loop here, starving the other children and the deadlines (its own timeout
+    /// included). The pipe stays readable, so epoll reports it again on the next turn.
     private func drain(_ fd: Int32, into data: inout [UInt8], limit: Int, buffer: inout [UInt8]) -> Int32 {
         guard fd >= 0 else { return fd }
-        while true {
+        for _ in 0..<4 {
             let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
             if n > 0 {
                 let keep = min(n, max(0, limit - data.count))
@@ -209,6 +212,7 @@ final class ChildWatcher: Sendable {
             close(fd)
             return -1
         }
+        return fd
     }
 
     /// The exit status of an exited child (its pidfd is readable).

@@ -88,12 +88,16 @@ private struct PolledChild {
         err = -1
     }
 
-    /// Reads what is available, keeping up to `limit` bytes; returns the descriptor, or -1 once at end of file (closed).
+    /// Reads what is available, at most a pipe's default capacity per check, keeping up to `limit` bytes; returns the
+    /// descriptor, or -1 once at end of file (closed). The bound is a guard: a command writing without end that refilled
+    /// the pipe as fast as it is read would hold an unbounded loop, so the probe loop and every other probe, until the
+    /// command ended. Bounded, such a writer waits for the next check and the timeout still ends it. (On this machine
+    /// single writers, `yes` and `dd bs=1M`, did not outpace the reader; the test checks the cap, the kill and the loop.)
     private static func drain(_ fd: Int32, into data: inout [UInt8], limit: Int) -> Int32 {
         guard fd >= 0 else { return fd }
         // On the stack: most checks find the pipe empty, and a heap buffer per check was an allocation for nothing.
         return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 4096) { buffer -> Int32 in
-            while true {
+            for _ in 0..<16 {
                 let n = Glibc.read(fd, buffer.baseAddress, buffer.count)
                 if n > 0 {
                     let keep = min(n, max(0, limit - data.count))
@@ -105,6 +109,7 @@ private struct PolledChild {
                 close(fd)
                 return -1
             }
+            return fd
         }
     }
 }

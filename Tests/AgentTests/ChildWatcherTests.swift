@@ -84,6 +84,16 @@ import Testing
         #expect(took >= .milliseconds(900) && took < .seconds(100), "\(took)")
     }
 
+    @Test func anEndlessWriterIsEndedByItsTimeout() async throws {
+        // `yes` refills its pipe as fast as the watcher reads it; the watcher must still get to the deadline.
+        let clock = ContinuousClock()
+        let start = clock.now
+        let result = try await Command.run(["/usr/bin/yes"], timeout: .seconds(1), outputLimit: 10 * 1024)
+        #expect(result.status == 128 + SIGKILL)
+        #expect(result.stdout.utf8.count == 10 * 1024)
+        #expect(clock.now - start < .seconds(100))
+    }
+
     @Test func aMissingProgramCannotStart() async throws {
         await #expect(throws: CommandError.self) {
             _ = try await Command.run(["/nonexistent/program"], timeout: .seconds(10))

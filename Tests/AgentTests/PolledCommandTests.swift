@@ -36,6 +36,27 @@ import Testing
         #expect(result.stderr == "tail\n")
     }
 
+    @Test func anEndlessWriterHoldsNeitherTheLoopNorItsTimeout() async throws {
+        // dd writing 1 MiB blocks refills its pipe as fast as it is read. While it runs, a timer on the same loop must
+        // keep firing (other probes), and the 1 s timeout must end it.
+        let clock = ContinuousClock()
+        let start = clock.now
+        let ticks = Atomic<Int>(0)
+        let ticker = Task(executorPreference: LoopTaskExecutor(ProbeLoop.shared)) {
+            while !Task.isCancelled {
+                await sleeper.sleep(for: .milliseconds(50))
+                ticks.add(1, ordering: .relaxed)
+            }
+        }
+        defer { ticker.cancel() }
+        let result = try await polled(["/bin/dd", "if=/dev/zero", "bs=1M", "status=none"], timeout: .seconds(1), outputLimit: 10 * 1024)
+        #expect(result.status == 128 + SIGKILL)
+        #expect(result.stdout.utf8.count == 10 * 1024)
+        // Not held by the writer: about 20 ticks in a second (50 ms apart, on the 10 ms grid); a handful suffices.
+        #expect(ticks.load(ordering: .relaxed) >= 5, "\(ticks.load(ordering: .relaxed)) ticks")
+        #expect(clock.now - start < .seconds(100))
+    }
+
     @Test func theTimeoutKills() async throws {
         let clock = ContinuousClock()
         let start = clock.now
