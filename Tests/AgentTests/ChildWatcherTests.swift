@@ -72,26 +72,24 @@ import Testing
 
     @Test func aBackgroundHolderOfThePipesEndsTheWaitAtTheTimeout() async throws {
         // The shell exits at once; the background sleep keeps stdout open. The wait ends at the 1 s timeout with the
-        // shell's status and output, not when the sleep ends 300 s later (the bound is loose for a loaded machine).
+        // shell's status and output, while the sleep still runs. (No upper bound on the time: the result is resumed on
+        // the global pool, which the blocking tests running in parallel can keep busy for minutes.)
         let clock = ContinuousClock()
         let start = clock.now
         let result = try await Command.run(["/bin/sh", "-c", "sleep 300 & echo $!; exit 4"], timeout: .seconds(1))
-        let background = pid_t(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
-        if let background { kill(background, SIGKILL) }
-        #expect(result.status == 4)
-        #expect(background != nil)
         let took = clock.now - start
-        #expect(took >= .milliseconds(900) && took < .seconds(100), "\(took)")
+        let background = try #require(pid_t(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)))
+        #expect(kill(background, 0) == 0, "the wait ended only when the background sleep did")
+        kill(background, SIGKILL)
+        #expect(result.status == 4)
+        #expect(took >= .milliseconds(900), "\(took)")
     }
 
     @Test func anEndlessWriterIsEndedByItsTimeout() async throws {
-        // `yes` refills its pipe as fast as the watcher reads it; the watcher must still get to the deadline.
-        let clock = ContinuousClock()
-        let start = clock.now
+        // `yes` writes without end; the watcher must still get to the deadline, and keep only the limit.
         let result = try await Command.run(["/usr/bin/yes"], timeout: .seconds(1), outputLimit: 10 * 1024)
         #expect(result.status == 128 + SIGKILL)
         #expect(result.stdout.utf8.count == 10 * 1024)
-        #expect(clock.now - start < .seconds(100))
     }
 
     @Test func aMissingProgramCannotStart() async throws {

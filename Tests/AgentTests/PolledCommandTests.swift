@@ -39,8 +39,6 @@ import Testing
     @Test func anEndlessWriterHoldsNeitherTheLoopNorItsTimeout() async throws {
         // dd writing 1 MiB blocks refills its pipe as fast as it is read. While it runs, a timer on the same loop must
         // keep firing (other probes), and the 1 s timeout must end it.
-        let clock = ContinuousClock()
-        let start = clock.now
         let ticks = Atomic<Int>(0)
         let ticker = Task(executorPreference: LoopTaskExecutor(ProbeLoop.shared)) {
             while !Task.isCancelled {
@@ -54,17 +52,12 @@ import Testing
         #expect(result.stdout.utf8.count == 10 * 1024)
         // Not held by the writer: about 20 ticks in a second (50 ms apart, on the 10 ms grid); a handful suffices.
         #expect(ticks.load(ordering: .relaxed) >= 5, "\(ticks.load(ordering: .relaxed)) ticks")
-        #expect(clock.now - start < .seconds(100))
     }
 
     @Test func theTimeoutKills() async throws {
-        let clock = ContinuousClock()
-        let start = clock.now
         let result = try await polled(["/bin/sh", "-c", "echo started; exec sleep 300"], timeout: .milliseconds(300))
         #expect(result.status == 128 + SIGKILL)
         #expect(result.stdout == "started\n")
-        // Not the 300 s of the sleep; the bound is loose for a loaded machine.
-        #expect(clock.now - start < .seconds(100))
     }
 
     @Test func deadlinesActOnTheRunningChild() async throws {
@@ -79,19 +72,22 @@ import Testing
     }
 
     @Test func aBackgroundHolderOfThePipesEndsTheWaitAtTheNextDeadline() async throws {
-        // The shell exits at once, but the background sleep keeps stdout open: the wait ends at the timeout with the
-        // shell's status and output, and the deadline's kill is not sent (the shell was reaped; its pid may be reused).
+        // The shell exits at once, but the background sleep keeps stdout open: the wait ends at the next deadline (1 s)
+        // with the shell's status and output while the sleep still runs, and the deadline's action is not run (the
+        // shell was reaped; its pid may be reused). No upper bound on the time: returning to the test's executor may
+        // wait for a pool thread that parallel blocking tests occupy.
         let clock = ContinuousClock()
         let start = clock.now
-        let killed = Mutex(false)
-        let marker = ChildWatcher.Deadline(at: .now + .seconds(1)) { _ in killed.withLock { $0 = true } }
-        let result = try await polled(["/bin/sh", "-c", "sleep 300 & echo $!; exit 4"], timeout: .seconds(2), deadlines: [marker])
-        if let pid = pid_t(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) { kill(pid, SIGKILL) }
-        #expect(result.status == 4)
-        #expect(Int(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) != nil)
-        #expect(!killed.withLock { $0 })
+        let ran = Mutex(false)
+        let marker = ChildWatcher.Deadline(at: .now + .seconds(1)) { _ in ran.withLock { $0 = true } }
+        let result = try await polled(["/bin/sh", "-c", "sleep 300 & echo $!; exit 4"], timeout: .seconds(60), deadlines: [marker])
         let took = clock.now - start
-        #expect(took >= .milliseconds(900) && took < .seconds(100), "\(took)")
+        let background = try #require(pid_t(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)))
+        #expect(kill(background, 0) == 0, "the wait ended only when the background sleep did")
+        kill(background, SIGKILL)
+        #expect(result.status == 4)
+        #expect(!ran.withLock { $0 })
+        #expect(took >= .milliseconds(900), "\(took)")
     }
 
     @Test func aMissingProgramCannotStart() async throws {
