@@ -49,7 +49,7 @@ cleanup() {
     [ -n "$agent_pid" ] && kill "$agent_pid" && wait "$agent_pid" 2>/dev/null
     ip netns delete "$ns" 2>/dev/null
     remove_cgroup_parent "$cg"
-    rm -rf "$work"
+    rm -rf "$work" "/dev/shm/mk-probe-floor-$$"
 }
 trap cleanup EXIT
 
@@ -103,19 +103,22 @@ sleep 10
 floor_pid=""
 if $floor; then
     cc -O2 -o "$work/probe-floor" bench/probe-floor.c
+    # tmpfs, as the agent's probe pid files (RuntimeService.probePIDDirectory); removed at exit.
+    floor_pids=/dev/shm/mk-probe-floor-$$
+    mkdir -p "$floor_pids"
     # Targets as the agent's probes would have them: the pod IP for httpGet and tcpSocket, the runtime's exec with
     # a pid file (the agent's execProbe) for exec.
     ctl get pods -o json | python3 -c '
 import json, sys
-probes, runtime, root = sys.argv[1].split(","), sys.argv[2], sys.argv[3]
+probes, runtime, root, pids = sys.argv[1].split(","), sys.argv[2], sys.argv[3], sys.argv[4]
 for n, pod in enumerate(json.load(sys.stdin)["items"]):
     ip = pod["status"]["podIP"]
     app = [c for c in pod["status"]["containerStatuses"] if c["name"] == "app"][0]
     cid = app["containerID"].split("://")[1]
-    if "exec" in probes: print(f"exec {runtime} --root {root} exec --pid-file /dev/shm/mk-probe-floor-{n}.pid {cid} true")
+    if "exec" in probes: print(f"exec {runtime} --root {root} exec --pid-file {pids}/{n}.pid {cid} true")
     if "http" in probes: print(f"http {ip} 8080 /")
     if "tcp" in probes: print(f"tcp {ip} 8080")
-' "$probes" "$(readlink -f "$bin/minirun")" "$work/root/runtime" >"$work/targets"
+' "$probes" "$(readlink -f "$bin/minirun")" "$work/root/runtime" "$floor_pids" >"$work/targets"
     nsenter --net="/run/netns/$ns" "$work/probe-floor" 1000 $((window + 2)) <"$work/targets" >"$work/floor.out" &
     floor_pid=$!
     sleep 1
