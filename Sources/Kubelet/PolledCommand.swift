@@ -12,7 +12,9 @@ extension Command {
     ///
     /// `deadlines` run while the child runs; `timeout` kills it. Once it exited, its pipes are read to end of file
     /// until the next deadline: a background process it left holding them (`sleep 100 &`) ends the wait there, with
-    /// the exit status and the output read so far (as containerd's ExecSync stops draining after the exit).
+    /// the exit status and the output read so far. (containerd's ExecSync waits for the output by default and the probe
+    /// then times out; its `drain_exec_sync_io_timeout` set to the probe timeout behaves as here. The command did
+    /// finish, so its status is the more useful answer.)
     nonisolated(nonsending) static func runPolled(
         _ argv: [String], timeout: Duration, deadlines: [ChildWatcher.Deadline] = [], outputLimit: Int = .max, sleeper: ProbeSleeper
     ) async throws(CommandError) -> CommandResult {
