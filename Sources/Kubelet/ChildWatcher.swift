@@ -14,6 +14,11 @@ final class ChildWatcher: Sendable {
     struct Deadline: Sendable {
         var at: ContinuousClock.Instant
         var action: @Sendable (_ pid: pid_t) -> Void
+
+        /// SIGKILL to the child `timeout` from now: every command's last deadline.
+        static func kill(after timeout: Duration) -> Deadline {
+            Deadline(at: .now + timeout) { pid in _ = Glibc.kill(pid, SIGKILL) }
+        }
     }
 
     struct Exit: Sendable {
@@ -199,27 +204,44 @@ final class ChildWatcher: Sendable {
     /// included). The pipe stays readable, so epoll reports it again on the next turn.
     private func drain(_ fd: Int32, into data: inout [UInt8], limit: Int, buffer: inout [UInt8]) -> Int32 {
         guard fd >= 0 else { return fd }
-        for _ in 0..<4 {
-            let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if n > 0 {
-                let keep = min(n, max(0, limit - data.count))
-                if keep > 0 { data.append(contentsOf: buffer[0..<keep]) }
-                continue
-            }
-            if n < 0 && errno == EINTR { continue }
-            if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { return fd }
-            _ = mk_epoll_del(epoll, fd)
-            close(fd)
-            return -1
-        }
-        return fd
+        let ended = buffer.withUnsafeMutableBytes { ChildOutput.read(fd, into: &data, limit: limit, buffer: $0, reads: 4) }
+        guard ended else { return fd }
+        _ = mk_epoll_del(epoll, fd)
+        close(fd)
+        return -1
     }
 
     /// The exit status of an exited child (its pidfd is readable).
     private func reap(_ pid: pid_t) -> Int32 {
         var raw: Int32 = 0
         while waitpid(pid, &raw, WNOHANG) < 0 && errno == EINTR {}
-        // WIFEXITED / WEXITSTATUS / WTERMSIG by hand (the macros are not imported).
+        return ChildOutput.exitStatus(raw)
+    }
+}
+
+/// What both ways of waiting for a helper (ChildWatcher's thread, `Command.runPolled` on the probe loop) do with its
+/// output pipes and its wait status.
+enum ChildOutput {
+    /// Reads a non-blocking pipe into `data`, keeping up to `limit` bytes (the rest is read and dropped), at most
+    /// `reads` reads of `buffer`'s size. True once at end of file or a read error: the caller closes the descriptor.
+    static func read(_ fd: Int32, into data: inout [UInt8], limit: Int, buffer: UnsafeMutableRawBufferPointer, reads: Int) -> Bool {
+        for _ in 0..<reads {
+            let n = Glibc.read(fd, buffer.baseAddress, buffer.count)
+            if n > 0 {
+                let keep = min(n, max(0, limit - data.count))
+                if keep > 0 { data.append(contentsOf: buffer[0..<keep]) }
+                continue
+            }
+            if n < 0 && errno == EINTR { continue }
+            if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { return false }
+            return true
+        }
+        return false
+    }
+
+    /// waitpid's raw status as the exit status, or 128 + the signal that ended the child (WIFEXITED / WEXITSTATUS /
+    /// WTERMSIG by hand: the macros are not imported).
+    static func exitStatus(_ raw: Int32) -> Int32 {
         let signal = raw & 0x7f
         return signal == 0 ? (raw >> 8) & 0xff : 128 + signal
     }

@@ -38,7 +38,7 @@ enum Command {
     ) async throws(CommandError) -> CommandResult {
         guard !argv.isEmpty else { throw CommandError(argv: argv, detail: "empty command") }
         let spawned = try spawn(argv, stdoutFile: stdoutFile)
-        let kill = ChildWatcher.Deadline(at: .now + timeout) { pid in _ = Glibc.kill(pid, SIGKILL) }
+        let kill = ChildWatcher.Deadline.kill(after: timeout)
         let exit: ChildWatcher.Exit
         do {
             exit = try await ChildWatcher.shared.wait(

@@ -23,7 +23,7 @@ extension Command {
         var child = PolledChild(pid: spawned.pid, out: spawned.out, err: spawned.err, outputLimit: outputLimit)
         defer { child.closePipes() }
         let clock = ContinuousClock()
-        var pending = deadlines + [ChildWatcher.Deadline(at: clock.now + timeout) { pid in _ = Glibc.kill(pid, SIGKILL) }]
+        var pending = deadlines + [ChildWatcher.Deadline.kill(after: timeout)]
         var delay = Duration.milliseconds(1)
         while true {
             child.check()
@@ -75,9 +75,7 @@ private struct PolledChild {
         var reaped = waitpid(pid, &raw, WNOHANG)
         while reaped < 0 && errno == EINTR { reaped = waitpid(pid, &raw, WNOHANG) }
         if reaped == pid {
-            // WIFEXITED / WEXITSTATUS / WTERMSIG by hand (the macros are not imported).
-            let signal = raw & 0x7f
-            status = signal == 0 ? (raw >> 8) & 0xff : 128 + signal
+            status = ChildOutput.exitStatus(raw)
         } else if reaped < 0 {
             // ECHILD: nobody else reaps the agent's children, so this cannot happen; end the wait rather than spin.
             status = 128 + SIGKILL
@@ -98,20 +96,11 @@ private struct PolledChild {
     private static func drain(_ fd: Int32, into data: inout [UInt8], limit: Int) -> Int32 {
         guard fd >= 0 else { return fd }
         // On the stack: most checks find the pipe empty, and a heap buffer per check was an allocation for nothing.
-        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 4096) { buffer -> Int32 in
-            for _ in 0..<16 {
-                let n = Glibc.read(fd, buffer.baseAddress, buffer.count)
-                if n > 0 {
-                    let keep = min(n, max(0, limit - data.count))
-                    if keep > 0 { data.append(contentsOf: buffer[0..<keep]) }
-                    continue
-                }
-                if n < 0 && errno == EINTR { continue }
-                if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { return fd }
-                close(fd)
-                return -1
-            }
-            return fd
+        let ended = withUnsafeTemporaryAllocation(byteCount: 4096, alignment: 1) { buffer in
+            ChildOutput.read(fd, into: &data, limit: limit, buffer: buffer, reads: 16)
         }
+        guard ended else { return fd }
+        close(fd)
+        return -1
     }
 }
